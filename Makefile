@@ -1,0 +1,40 @@
+# Two commands matter on a fresh machine: `make demo` and `make test` (see README.md).
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: setup demo test check lint typecheck bench clean system-deps
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+# Debian packages for the real-directory tests (Samba AD DC, OpenLDAP). Needs root.
+system-deps:
+	bash .ci/install-system-deps
+
+demo: setup
+	bash scripts/demo.sh
+
+test: setup
+	$(BIN)/python -m pytest -q
+
+lint: setup
+	$(BIN)/ruff check engine tests
+	$(BIN)/ruff format --check engine tests
+
+typecheck: setup
+	$(BIN)/mypy --strict
+
+check: lint typecheck test
+
+bench: setup
+	$(BIN)/python -m pytest -q tests/bench -m bench -s
+
+clean:
+	rm -rf $(VENV) .sandbox .pytest_cache .mypy_cache .ruff_cache

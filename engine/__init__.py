@@ -1,0 +1,1 @@
+"""okta-aws: Okta → AWS federation across many accounts, as code."""

@@ -1,0 +1,123 @@
+"""`okta-aws` command line: argument parsing and exit codes, nothing else.
+
+The work happens in `engine.commands`; this module maps arguments onto it and its
+results onto the exit codes of DESIGN.md §1 (0 ok / no changes, 1 error or invalid,
+2 changes with `--detailed-exitcode`, 3 apply refused).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from engine import commands
+from engine.model import System
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_CHANGES = 2
+EXIT_REFUSED = 3
+
+
+def _systems(value: str) -> frozenset[System]:
+    names = [v.strip() for v in value.split(",") if v.strip()]
+    try:
+        return frozenset(System(n) for n in names)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(
+            f"--only takes a comma list of {', '.join(s.value for s in System)}"
+        ) from exc
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "-d", "--dir", type=Path, default=Path("desired-state"), help="desired-state directory"
+    )
+    parser.add_argument(
+        "--target",
+        choices=["sandbox", "live"],
+        default=None,
+        help="where to read and write (default: settings.target, else sandbox)",
+    )
+    parser.add_argument(
+        "--only",
+        type=_systems,
+        default=frozenset(System),
+        help="limit to these systems: aws,directory,okta",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="okta-aws",
+        description="Okta → AWS federation across many accounts, as code.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    validate = sub.add_parser("validate", help="schema and semantic checks of the desired state")
+    _common(validate)
+
+    plan = sub.add_parser("plan", help="read live, diff, print the plan and the access delta")
+    _common(plan)
+    plan.add_argument("--live-snapshot", type=Path, help="plan offline against a snapshot file")
+    plan.add_argument("--out", type=Path, dest="out_file", help="also save the plan as JSON")
+    plan.add_argument("--format", choices=["text", "markdown", "json"], default="text", dest="fmt")
+    plan.add_argument(
+        "--detailed-exitcode",
+        action="store_true",
+        help="exit 2 when there are changes (0 none, 1 error)",
+    )
+    plan.add_argument("--prune", action="store_true", help="plan deletions of what we own")
+    plan.add_argument("--max-deletions", type=int, help="override safety.max_deletions")
+
+    access = sub.add_parser("access", help="who can assume which role, desired or live")
+    _common(access)
+    access.add_argument("--live", action="store_true", help="report live access, not desired")
+    access.add_argument("--live-snapshot", type=Path, help="live world from a snapshot file")
+    access.add_argument("--user", help="only this user (login)")
+    access.add_argument("--account", help="only this account (alias or id)")
+    access.add_argument(
+        "--format", choices=["table", "csv", "json", "markdown"], default="table", dest="fmt"
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    out = sys.stdout
+    err = sys.stderr
+    if args.command == "validate":
+        return commands.validate(directory=args.dir, out=out, err=err)
+    if args.command == "plan":
+        return commands.plan(
+            directory=args.dir,
+            target=args.target,
+            only=args.only,
+            live_snapshot=args.live_snapshot,
+            out_file=args.out_file,
+            fmt=args.fmt,
+            detailed_exitcode=args.detailed_exitcode,
+            prune=args.prune,
+            max_deletions=args.max_deletions,
+            out=out,
+            err=err,
+        )
+    if args.command == "access":
+        return commands.access(
+            directory=args.dir,
+            target=args.target,
+            live=args.live,
+            live_snapshot=args.live_snapshot,
+            user=args.user,
+            account=args.account,
+            fmt=args.fmt,
+            out=out,
+            err=err,
+        )
+    raise AssertionError(f"unhandled command {args.command}")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,274 @@
+"""The desired state, compiled into the same normalized `World` the providers read.
+
+`diff` only ever compares two worlds, so everything the user means by a few lines of
+YAML has to be spelled out here: one SAML provider and one IAM role per (account,
+role), one role group per (account, role) named by the role-group syntax, the
+management groups and their Member Of links (grants with `"*"` and `account_tags`
+expanded), the Okta app's settings and its group assignments. With
+`directory.kind: okta` there is no directory: the groups become Okta groups and, since
+Okta cannot nest, a role group's members are the union of its management groups'.
+
+Compile assumes `validate` passed. Entries validation reports (a grant naming an
+unknown account, or an account that lacks the role; a role missing from the
+catalogue) are skipped here, never guessed at, so a compiled world only holds what the
+user unambiguously asked for.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterator
+
+from engine.dn import build_dn, normalize_dn
+from engine.model import (
+    AppAssignment,
+    DirectoryGroup,
+    DirectoryKind,
+    GroupRole,
+    OktaApp,
+    OktaAppSettings,
+    OktaGroup,
+    OktaGroupType,
+    Role,
+    SamlProvider,
+    World,
+    normalize_app_filter,
+    saml_trust_policy,
+)
+from engine.naming import (
+    derive_group_filter,
+    derive_role_value_pattern,
+    render_description,
+    render_role_group_name,
+)
+from engine.spec import AccountSpec, DesiredState, GrantSpec, ManagementGroupSpec
+
+DEFAULT_ROLE_GROUP_DESCRIPTION = "AWS role {role} in {alias} ({account_id}); managed by okta-aws"
+
+RoleSlot = tuple[str, str]
+"""(account id, role name): one IAM role, one role group."""
+
+
+def compile_world(*, state: DesiredState, metadata: str | None = None) -> World:
+    """The world `state` asks for.
+
+    `metadata` is the SAML metadata document to put in every account's provider. When
+    given it wins over the spec's `metadata_file` (the caller fetched it, e.g. from the
+    Okta app because the spec names no file); when neither exists the providers carry
+    `""` and the caller must fill it in before diffing.
+    """
+    settings = state.settings
+    kind = settings.directory.kind
+    slots = _role_slots(state)
+    granted = _expand_grants(state=state, slots=frozenset(slots))
+
+    doc = metadata if metadata is not None else (settings.saml_provider.metadata or "")
+    providers = [
+        SamlProvider(
+            account_id=account.id,
+            name=settings.saml_provider.name,
+            metadata=doc,
+            adopt=settings.saml_provider.adopt,
+        )
+        for account in state.accounts
+    ]
+    roles = [_role(state=state, account=slots[slot], role_name=slot[1]) for slot in slots]
+
+    # Role group per slot: name and the management groups granted it.
+    role_group_names = {
+        slot: render_role_group_name(
+            syntax=settings.role_group_name,
+            alias=slots[slot].alias,
+            role=slot[1],
+            account_id=slot[0],
+        )
+        for slot in slots
+    }
+    grantees: dict[RoleSlot, list[ManagementGroupSpec]] = defaultdict(list)
+    for group in state.management_groups:
+        for slot in granted[group.name]:
+            grantees[slot].append(group)
+    assigned = [g for g in state.management_groups if granted[g.name]]
+
+    directory_groups: list[DirectoryGroup] = []
+    okta_groups: list[OktaGroup] = []
+    if kind is DirectoryKind.OKTA:
+        okta_groups = [
+            OktaGroup(
+                name=role_group_names[slot],
+                source=kind.okta_source,
+                type=OktaGroupType.OKTA_GROUP,
+                description=_role_group_description(state=state, slot=slot, alias=account.alias),
+                members=_union_of_members(grantees[slot]),
+            )
+            for slot, account in slots.items()
+        ] + [
+            OktaGroup(
+                name=group.name,
+                source=kind.okta_source,
+                type=OktaGroupType.OKTA_GROUP,
+                description=group.description,
+                members=_logins(group),
+            )
+            for group in state.management_groups
+        ]
+    else:
+        mgmt_dn = {
+            g.name: _management_group_dn(state=state, group=g) for g in state.management_groups
+        }
+        mgmt_key = {name: normalize_dn(dn) for name, dn in mgmt_dn.items()}
+        directory_groups = [
+            DirectoryGroup(
+                dn=build_dn(cn=role_group_names[slot], parent=settings.directory.role_groups_ou),
+                name=role_group_names[slot],
+                role=GroupRole.ROLE,
+                description=_role_group_description(state=state, slot=slot, alias=account.alias),
+                member_groups=frozenset(mgmt_key[g.name] for g in grantees[slot]),
+                # Users join management groups, never role groups: a role group's user
+                # list is ours and empty, so a hand-added user shows up as drift.
+                member_users=frozenset(),
+                account_id=slot[0],
+                role_name=slot[1],
+            )
+            for slot, account in slots.items()
+        ] + [
+            DirectoryGroup(
+                dn=mgmt_dn[group.name],
+                name=group.name,
+                role=GroupRole.MANAGEMENT,
+                description=group.description,
+                member_users=_logins(group),
+                adopted=group.dn is not None,
+            )
+            for group in state.management_groups
+        ]
+
+    okta = settings.okta
+    app = OktaApp(
+        label=okta.app_label if okta.app_label is not None else (okta.app_id or ""),
+        id=okta.app_id,
+        settings=OktaAppSettings(
+            use_group_mapping=True,
+            app_filter=normalize_app_filter(okta.app_filter or kind.okta_source),
+            group_filter=okta.group_filter or derive_group_filter(syntax=settings.role_group_name),
+            role_value_pattern=okta.role_value_pattern
+            or derive_role_value_pattern(saml_provider_name=settings.saml_provider.name),
+            session_duration=okta.session_duration,
+            join_all_roles=okta.join_all_roles,
+        ),
+    )
+    return World.build(
+        saml_providers=providers,
+        roles=roles,
+        directory_groups=directory_groups,
+        okta_app=app,
+        okta_groups=okta_groups,
+        app_assignments=[
+            AppAssignment(group_source=kind.okta_source, group_name=g.name) for g in assigned
+        ],
+        accounts=[a.id for a in state.accounts],
+        account_aliases={a.id: a.alias for a in state.accounts},
+        directory_kind=kind,
+    )
+
+
+def _role_slots(state: DesiredState) -> dict[RoleSlot, AccountSpec]:
+    """Every (account, role) the spec asks for whose role is in the catalogue, in order."""
+    catalogue = {r.name for r in state.roles}
+    return {
+        (account.id, role): account
+        for account in state.accounts
+        for role in account.roles
+        if role in catalogue
+    }
+
+
+def _role(*, state: DesiredState, account: AccountSpec, role_name: str) -> Role:
+    spec = state.role(role_name)
+    assert spec is not None, "slots only hold catalogued roles"
+    return Role(
+        account_id=account.id,
+        name=role_name,
+        trust_policy=saml_trust_policy(
+            account_id=account.id, provider_name=state.settings.saml_provider.name
+        ),
+        managed_policies=frozenset(spec.managed_policies),
+        max_session_duration=spec.max_session_duration,
+        description=spec.description,
+        managed=True,
+        adopt=spec.adopt or role_name in account.adopt_roles,
+    )
+
+
+def _grant_targets(
+    *,
+    state: DesiredState,
+    by_ref: dict[str, AccountSpec],
+    grant: GrantSpec,
+    slots: frozenset[RoleSlot],
+) -> Iterator[RoleSlot]:
+    """The (account, role) slots one grant reaches; accounts without the role are skipped.
+
+    `"*"` and `account_tags` mean "every (matching) account that has this role"; a
+    specific account without the role, or an unknown one, reaches nothing (validation
+    reports it).
+    """
+    if grant.account_tags is not None:
+        wanted = grant.account_tags
+        accounts = [a for a in state.accounts if all(t in a.tags for t in wanted)]
+    elif grant.account == "*":
+        accounts = list(state.accounts)
+    else:
+        found = by_ref.get(grant.account or "")
+        accounts = [found] if found is not None else []
+    for account in accounts:
+        if (account.id, grant.role) in slots:
+            yield (account.id, grant.role)
+
+
+def _expand_grants(
+    *, state: DesiredState, slots: frozenset[RoleSlot]
+) -> dict[str, tuple[RoleSlot, ...]]:
+    """Management group name → the slots its grants reach (deduplicated, in order)."""
+    # Grants name accounts by alias or id; an org has thousands of grants: index once.
+    by_ref = {a.alias: a for a in state.accounts} | {a.id: a for a in state.accounts}
+    result: dict[str, tuple[RoleSlot, ...]] = {}
+    for group in state.management_groups:
+        reached = {
+            slot: None
+            for grant in group.grants
+            for slot in _grant_targets(state=state, by_ref=by_ref, grant=grant, slots=slots)
+        }
+        result[group.name] = tuple(reached)
+    return result
+
+
+def _management_group_dn(*, state: DesiredState, group: ManagementGroupSpec) -> str:
+    if group.dn is not None:
+        return group.dn
+    return build_dn(cn=group.name, parent=state.settings.directory.management_groups_ou)
+
+
+def _role_group_description(*, state: DesiredState, slot: RoleSlot, alias: str) -> str:
+    template = state.settings.role_group_description or DEFAULT_ROLE_GROUP_DESCRIPTION
+    return render_description(template=template, alias=alias, role=slot[1], account_id=slot[0])
+
+
+def _logins(group: ManagementGroupSpec) -> frozenset[str] | None:
+    return None if group.members is None else frozenset(m.lower() for m in group.members)
+
+
+def _union_of_members(groups: list[ManagementGroupSpec]) -> frozenset[str] | None:
+    """Members of an Okta role group (kind okta): all its management groups' users.
+
+    If any contributing group's membership is not managed here we cannot know the
+    union, and setting a partial one would evict that group's users: the role group's
+    membership is then not managed either (None).
+    """
+    members: set[str] = set()
+    for group in groups:
+        logins = _logins(group)
+        if logins is None:
+            return None
+        members |= logins
+    return frozenset(members)

@@ -1,0 +1,146 @@
+"""The plan's heart: compare the desired world with the live one, decide what to change.
+
+`diff` is a pure function of two normalized worlds (DESIGN.md §2) and the options: no
+I/O, no clock, no globals, so a plan can be reviewed, saved, recomputed from a snapshot
+and tested exhaustively. It decides *what* changes and whether it is allowed
+(ownership, prune, `protected`, `max_deletions`, DESIGN.md §3); providers only carry
+changes out. The per-system rules live in `diff_aws`, `diff_directory` and `diff_okta`,
+the shared ones in `diff_common`; this module puts them together, links the front
+door's removals before AWS deletions, orders the changes (`order`), applies the
+deletion guard and computes the access delta reviewers read first.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from engine import access, simulate
+from engine.diff_aws import diff_aws
+from engine.diff_common import (
+    DiffContext,
+    desired_app_settings,
+    effective_systems,
+    managed_ous,
+    role_of_directory_group,
+    role_of_group_name,
+)
+from engine.diff_directory import diff_directory
+from engine.diff_okta import diff_okta
+from engine.model import DirectoryGroup, DirectoryKind, GroupMember, System, UserMember, World
+from engine.order import order
+from engine.plan import (
+    AccessChange,
+    Action,
+    Change,
+    DisplayNames,
+    Plan,
+    PlanOptions,
+    ResourceKind,
+)
+
+__all__ = ["deletion_guard", "diff", "plan_access_delta"]
+
+
+def diff(*, desired: World, live: World, options: PlanOptions) -> Plan:
+    """The plan that takes `live` to `desired`, ordered, guarded, with its access delta.
+
+    Pure: reads only its arguments, does no I/O and touches no global state; the same
+    arguments always give the same plan.
+
+    Only systems in both worlds' `systems` and in `options.systems` are compared; AWS
+    resources of accounts outside `desired.accounts` are ignored. Live directory groups
+    are taken to be the managed OUs' contents plus the adopted groups (`adopted=True`)
+    read by DN. The caller fills in `target`, `live_fingerprint` and `desired_digest`.
+    """
+    systems = effective_systems(desired=desired, live=live, options=options)
+    ctx = DiffContext(desired=desired, live=live, options=options, systems=systems)
+    if System.AWS in systems:
+        diff_aws(ctx)
+    if System.DIRECTORY in systems:
+        diff_directory(ctx)
+    if System.OKTA in systems:
+        diff_okta(ctx)
+    _close_front_door_first(ctx)
+    changes = order(changes=ctx.changes)
+    return Plan(
+        changes=changes,
+        findings=tuple(ctx.findings),
+        access_delta=plan_access_delta(desired=desired, live=live, changes=changes),
+        options=options,
+        guard=deletion_guard(changes=changes, max_deletions=options.max_deletions),
+        names=DisplayNames.from_worlds(desired, live),
+    )
+
+
+def deletion_guard(*, changes: tuple[Change, ...], max_deletions: int) -> str | None:
+    """Why apply must refuse this many destructive changes, or None if it need not."""
+    count = sum(1 for c in changes if c.destructive)
+    if count <= max_deletions:
+        return None
+    return (
+        f"{count} destructive changes exceed max_deletions ({max_deletions}); review "
+        f"them, then run apply with --max-deletions {count} (or raise "
+        "settings.safety.max_deletions) to proceed"
+    )
+
+
+def plan_access_delta(
+    *, desired: World, live: World, changes: tuple[Change, ...]
+) -> tuple[AccessChange, ...]:
+    """Who gains or loses what once `changes` are applied to `live` (and imported).
+
+    The live side uses Okta's groups as read (an import lag shows honestly); the after
+    side predicts the next directory import from the directory as it will be.
+    """
+    after = simulate.apply_changes(world=live, changes=changes)
+    kind = desired.directory_kind or live.directory_kind
+    predict = (
+        kind is not None and kind is not DirectoryKind.OKTA and System.DIRECTORY in live.systems
+    )
+    return access.access_delta(
+        before=access.effective_access(world=live),
+        after=access.effective_access(
+            world=after,
+            import_source=kind.okta_source if predict and kind is not None else None,
+            covered_ous=managed_ous(desired=desired, live=live),
+        ),
+        aliases={**live.account_aliases, **desired.account_aliases},
+    )
+
+
+def _close_front_door_first(ctx: DiffContext) -> None:
+    """AWS deletions depend on removing the Okta/directory access that used them.
+
+    A role is deleted only after its role group (or that group's links) is gone, and a
+    SAML provider only after every change to the roles of its account and to the app's
+    settings, so a failure at the front door stops the deletion behind it.
+    """
+    settings = desired_app_settings(ctx)
+    live_groups = ctx.live.directory_groups
+    by_role: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for change in ctx.changes:
+        if not change.destructive or change.system is System.AWS:
+            continue
+        resource = change.resource
+        slot: tuple[str, str] | None = None
+        if isinstance(resource, DirectoryGroup):
+            slot = role_of_directory_group(resource) or role_of_group_name(settings, resource.name)
+        elif isinstance(resource, GroupMember):
+            group = live_groups.get(resource.group_dn)
+            slot = role_of_directory_group(group) if group is not None else None
+        elif change.kind is ResourceKind.OKTA_GROUP:
+            slot = role_of_group_name(settings, getattr(resource, "name", ""))
+        elif change.kind is ResourceKind.OKTA_GROUP_MEMBER and isinstance(resource, UserMember):
+            slot = role_of_group_name(settings, resource.group)
+        if slot is not None:
+            by_role[slot].append(change.id)
+    per_account: dict[str, list[str]] = defaultdict(list)
+    settings_changes = [c.id for c in ctx.changes if c.kind is ResourceKind.OKTA_APP]
+    for change in ctx.changes:
+        if change.kind is ResourceKind.ROLE:
+            per_account[change.key[0]].append(change.id)
+            if change.action is Action.DELETE:
+                ctx.add_depends(change.id, by_role.get((change.key[0], change.key[1]), ()))
+    for change in list(ctx.changes):
+        if change.kind is ResourceKind.SAML_PROVIDER and change.action is Action.DELETE:
+            ctx.add_depends(change.id, [*per_account.get(change.key[0], ()), *settings_changes])

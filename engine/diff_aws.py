@@ -1,0 +1,190 @@
+"""The AWS part of the diff: SAML providers and roles, account by account.
+
+Ownership in AWS is the managed tag and nothing else (there is no state file): a tagged
+resource is ours, an untagged one with a desired name is a conflict unless the entry
+says `adopt`, and every other untagged resource is invisible to us. Only accounts the
+desired state lists are looked at, so an account dropped from the desired state is left
+exactly as it is rather than emptied.
+
+Pure: no I/O, no globals.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import Any
+
+from engine.diff_common import (
+    ADOPT_REASON,
+    DiffContext,
+    attribute_details,
+    change_id,
+)
+from engine.model import Role, SamlProvider, System, normalize_policy, trusted_saml_providers
+from engine.plan import Action, Change, FindingKind, ResourceKind
+
+_MAKES = (Action.CREATE, Action.UPDATE)
+
+
+def _account(ctx: DiffContext, account_id: str) -> str:
+    alias = ctx.desired.account_aliases.get(account_id) or ctx.live.account_aliases.get(account_id)
+    return f"{alias} ({account_id})" if alias else account_id
+
+
+def _role_attributes(role: Role) -> dict[str, Any]:
+    # Normalize again: a policy spelled differently (order, single item vs list) by a
+    # reader that forgot to normalize must still compare equal.
+    return {
+        **role.attributes(),
+        "trust_policy": json.loads(normalize_policy(role.trust_policy)),
+    }
+
+
+def diff_aws(ctx: DiffContext) -> None:
+    """Plan SAML providers first, then roles (which depend on their account's provider)."""
+    accounts = ctx.desired.accounts
+    _diff_providers(ctx, accounts)
+    _diff_roles(ctx, accounts)
+
+
+def _in_accounts(items: Iterable[Any], accounts: frozenset[str]) -> dict[Any, Any]:
+    return {item.key: item for item in items if item.account_id in accounts}
+
+
+def _diff_providers(ctx: DiffContext, accounts: frozenset[str]) -> None:
+    desired = _in_accounts(ctx.desired.saml_providers.values(), accounts)
+    live = _in_accounts(ctx.live.saml_providers.values(), accounts)
+    for key in sorted(desired.keys() | live.keys()):
+        want: SamlProvider | None = desired.get(key)
+        have: SamlProvider | None = live.get(key)
+        subject = f"saml-provider {key[1]} in {_account(ctx, key[0])}"
+        if want is None:
+            assert have is not None
+            if have.managed:
+                ctx.delete_or_skip(
+                    kind=ResourceKind.SAML_PROVIDER,
+                    key=key,
+                    before=have,
+                    name=have.name,
+                    subject=subject,
+                )
+            continue
+        if have is None:
+            ctx.add(
+                Change(
+                    kind=ResourceKind.SAML_PROVIDER,
+                    action=Action.CREATE,
+                    key=key,
+                    after=want,
+                    reason="every desired account needs the SAML provider Okta signs in through",
+                )
+            )
+            continue
+        details = attribute_details(have.attributes(), want.attributes())
+        if not have.managed:
+            if not want.adopt:
+                ctx.finding(
+                    FindingKind.CONFLICT,
+                    System.AWS,
+                    subject,
+                    "exists without the managed tag; okta-aws will not change it. Set "
+                    "saml_provider.adopt: true to take it over, or remove it by hand",
+                )
+                continue
+            reason = ADOPT_REASON
+        elif not details:
+            continue
+        else:
+            reason = "metadata differs from the desired document"
+        ctx.add(
+            Change(
+                kind=ResourceKind.SAML_PROVIDER,
+                action=Action.UPDATE,
+                key=key,
+                before=have,
+                after=want,
+                details=details,
+                reason=reason,
+            )
+        )
+
+
+def _role_update_is_destructive(have: Role, want: Role) -> bool:
+    """Removing a policy or a trusted provider takes access away: it counts as a deletion."""
+    if have.managed_policies - want.managed_policies:
+        return True
+    old = trusted_saml_providers(normalize_policy(have.trust_policy))
+    new = trusted_saml_providers(normalize_policy(want.trust_policy))
+    return bool(old - new)
+
+
+def _diff_roles(ctx: DiffContext, accounts: frozenset[str]) -> None:
+    desired = _in_accounts(ctx.desired.roles.values(), accounts)
+    live = _in_accounts(ctx.live.roles.values(), accounts)
+    providers = {p.account_id: p for p in ctx.desired.saml_providers.values()}
+    for key in sorted(desired.keys() | live.keys()):
+        want: Role | None = desired.get(key)
+        have: Role | None = live.get(key)
+        some = want if want is not None else have
+        assert some is not None
+        subject = f"role {some.name} in {_account(ctx, key[0])}"
+        if want is None:
+            assert have is not None
+            if have.managed:
+                # Dependencies on the front door's removals are added by `diff` once
+                # every system is planned.
+                ctx.delete_or_skip(
+                    kind=ResourceKind.ROLE, key=key, before=have, name=have.name, subject=subject
+                )
+            continue
+        provider = providers.get(key[0])
+        provider_dep = (
+            ctx.existing(*(change_id(ResourceKind.SAML_PROVIDER, provider.key, a) for a in _MAKES))
+            if provider is not None
+            else ()
+        )
+        if have is None:
+            ctx.add(
+                Change(
+                    kind=ResourceKind.ROLE,
+                    action=Action.CREATE,
+                    key=key,
+                    after=want,
+                    reason="in the desired state",
+                    depends_on=provider_dep,
+                )
+            )
+            continue
+        details = attribute_details(_role_attributes(have), _role_attributes(want))
+        if not have.managed:
+            if not want.adopt:
+                ctx.finding(
+                    FindingKind.CONFLICT,
+                    System.AWS,
+                    subject,
+                    "exists without the managed tag; okta-aws will not change it. Add "
+                    f"adopt: true to the role (or {want.name} to the account's adopt_roles) "
+                    "to take it over, or rename/remove it by hand",
+                )
+                continue
+            reason = ADOPT_REASON
+        elif not details:
+            continue
+        else:
+            reason = "differs from the desired state: " + ", ".join(
+                dict.fromkeys(d.path.split(".")[0].split("[")[0] for d in details)
+            )
+        ctx.add(
+            Change(
+                kind=ResourceKind.ROLE,
+                action=Action.UPDATE,
+                key=key,
+                before=have,
+                after=want,
+                details=details,
+                destructive=_role_update_is_destructive(have, want),
+                reason=reason,
+                depends_on=provider_dep,
+            )
+        )

@@ -1,0 +1,239 @@
+"""What the per-system diffs share: the context they fill and the few rules they all follow.
+
+The diff is split by system (`diff_aws`, `diff_directory`, `diff_okta`) to keep each
+part readable, but ownership, prune, `protected` and attribute detail must be decided
+the same way everywhere, or a reviewer could not trust one system's plan as they trust
+another's. So those rules live here, once.
+
+Pure: no I/O, no globals beyond constants.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from deepdiff import DeepDiff
+
+from engine.dn import normalize_dn, parent_dn
+from engine.model import DirectoryGroup, OktaAppSettings, System, World
+from engine.naming import NamingError, compile_group_filter, parse_group_name
+from engine.plan import (
+    Action,
+    AttributeChange,
+    Change,
+    Finding,
+    FindingKind,
+    PlanOptions,
+    Resource,
+    ResourceKind,
+)
+
+PRUNE_REASON = "no longer in the desired state (--prune)"
+ADOPT_REASON = "adopt (add managed tag)"
+IMPORT_PENDING = "directory import"
+
+
+@dataclass
+class DiffContext:
+    """The two worlds, the options, and the changes and findings found so far."""
+
+    desired: World
+    live: World
+    options: PlanOptions
+    systems: frozenset[System]
+    changes: list[Change] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+    _position: dict[str, int] = field(default_factory=dict)  # change id → index in changes
+
+    def add(self, change: Change) -> Change:
+        if change.id in self._position:
+            raise ValueError(f"the diff produced {change.id} twice (a bug)")
+        self._position[change.id] = len(self.changes)
+        self.changes.append(change)
+        return change
+
+    def find(self, change_id: str) -> Change | None:
+        position = self._position.get(change_id)
+        return None if position is None else self.changes[position]
+
+    def existing(self, *ids: str) -> tuple[str, ...]:
+        """The ids among `ids` that are planned: dependencies only name real changes."""
+        return tuple(dict.fromkeys(i for i in ids if i in self._position))
+
+    def add_depends(self, target_id: str, ids: Iterable[str]) -> None:
+        """Make the planned change `target_id` (if any) also depend on `ids`."""
+        old = self.find(target_id)
+        extra = [i for i in ids if i in self._position and i != target_id]
+        if old is None or not extra:
+            return
+        new = replace(old, depends_on=tuple(dict.fromkeys((*old.depends_on, *extra))))
+        self.changes[self._position[target_id]] = new
+
+    def finding(self, kind: FindingKind, system: System, subject: str, message: str) -> None:
+        self.findings.append(Finding(kind=kind, system=system, subject=subject, message=message))
+
+    def is_protected(self, name: str) -> bool:
+        # Role names and directory cns are both case-insensitive where they live.
+        return name.casefold() in {p.casefold() for p in self.options.protected}
+
+    def delete_or_skip(
+        self,
+        *,
+        kind: ResourceKind,
+        key: tuple[str, ...],
+        before: Resource,
+        name: str,
+        subject: str,
+        depends_on: tuple[str, ...] = (),
+        reason: str = PRUNE_REASON,
+        authoritative: bool = False,
+    ) -> Change | None:
+        """Delete an owned resource the desired state no longer mentions, if allowed.
+
+        `protected` names are never deleted, and nothing is deleted without `prune`
+        unless `authoritative` (an extra in something the desired state does mention);
+        both leave a PRUNE_SKIPPED finding so the reviewer sees what was left alone.
+        """
+        if self.is_protected(name):
+            self.finding(
+                FindingKind.PRUNE_SKIPPED,
+                kind.system,
+                subject,
+                "protected (settings.safety.protected): never deleted, although the "
+                "desired state no longer has it",
+            )
+            return None
+        if not self.options.prune and not authoritative:
+            self.finding(
+                FindingKind.PRUNE_SKIPPED,
+                kind.system,
+                subject,
+                "no longer in the desired state; would be deleted with --prune",
+            )
+            return None
+        return self.add(
+            Change(
+                kind=kind,
+                action=Action.DELETE,
+                key=key,
+                before=before,
+                details=(),
+                destructive=True,
+                reason=reason,
+                depends_on=depends_on,
+            )
+        )
+
+
+def change_id(kind: ResourceKind, key: tuple[str, ...], action: Action) -> str:
+    """The id `Change.id` will have, for naming dependencies before the change exists."""
+    return f"{kind.value}:{'/'.join(key)}:{action.value}"
+
+
+def managed_ous(*, desired: World, live: World) -> frozenset[str]:
+    """Containers holding groups we own (the two managed OUs, as far as the worlds show).
+
+    The world does not carry the settings, so they are recovered from where our own
+    (not adopted) groups live; a directory import prediction and assignment ownership
+    both need them.
+    """
+    return frozenset(
+        normalize_dn(parent_dn(g.dn))
+        for world in (desired, live)
+        for g in world.directory_groups.values()
+        if not g.adopted
+    )
+
+
+def effective_systems(*, desired: World, live: World, options: PlanOptions) -> frozenset[System]:
+    """Systems both sides read and the user asked for: the others are not diffed at all."""
+    return frozenset(desired.systems & live.systems & options.systems)
+
+
+# --- attribute detail ------------------------------------------------------------------
+
+_INDEX = re.compile(r"\[\d+\]$")
+
+
+def _path(parts: list[Any]) -> str:
+    out = ""
+    for part in parts:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out
+
+
+def _plain(value: Any) -> Any:
+    # deepdiff marks a missing side with a sentinel object; a plan holds plain data.
+    return None if type(value).__name__ == "NotPresent" else value
+
+
+def _is_set_like(value: Any) -> bool:
+    return isinstance(value, list | tuple | frozenset | set) and all(
+        isinstance(v, str) for v in value
+    )
+
+
+def attribute_details(
+    before: Mapping[str, Any], after: Mapping[str, Any]
+) -> tuple[AttributeChange, ...]:
+    """One AttributeChange per differing leaf, paths like `trust_policy.Statement[0].Effect`.
+
+    A top-level list of strings (policy ARNs) is a set: each added or removed item is
+    reported against the attribute with the other side None, which reads as "+ item" /
+    "- item" (deepdiff would pair unrelated ARNs up as "changed"). Everything else goes
+    through deepdiff with order ignored (order is noise in every list we compare).
+    """
+    if before == after:
+        return ()
+    details: list[AttributeChange] = []
+    rest_before, rest_after = dict(before), dict(after)
+    for name in sorted(before.keys() & after.keys()):
+        old, new = before[name], after[name]
+        if _is_set_like(old) and _is_set_like(new):
+            del rest_before[name], rest_after[name]
+            details += [AttributeChange(name, item, None) for item in sorted(set(old) - set(new))]
+            details += [AttributeChange(name, None, item) for item in sorted(set(new) - set(old))]
+    tree = DeepDiff(rest_before, rest_after, ignore_order=True, view="tree")
+    for report_type in sorted(tree):
+        for level in tree[report_type]:
+            path = _path(level.path(output_format="list"))
+            if report_type.startswith("iterable_item"):
+                path = _INDEX.sub("", path)
+            details.append(
+                AttributeChange(path=path, before=_plain(level.t1), after=_plain(level.t2))
+            )
+    details.sort(key=lambda d: (d.path, repr(d.before), repr(d.after)))
+    return tuple(details)
+
+
+# --- naming helpers --------------------------------------------------------------------
+
+
+def desired_app_settings(ctx: DiffContext) -> OktaAppSettings | None:
+    """The app settings we converge to (else those live has), for name → role mapping."""
+    app = ctx.desired.okta_app or ctx.live.okta_app
+    return app.settings if app is not None else None
+
+
+def role_of_group_name(settings: OktaAppSettings | None, name: str) -> tuple[str, str] | None:
+    """(account id, lower-cased role) a group name maps to under the group filter."""
+    if settings is None:
+        return None
+    try:
+        pattern = compile_group_filter(settings.group_filter)
+    except NamingError:
+        return None
+    ref = parse_group_name(name=name, group_filter=pattern)
+    return None if ref is None else (ref.account_id, ref.role.lower())
+
+
+def role_of_directory_group(group: DirectoryGroup) -> tuple[str, str] | None:
+    if group.account_id is None or group.role_name is None:
+        return None
+    return (group.account_id, group.role_name.lower())

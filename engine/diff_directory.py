@@ -1,0 +1,188 @@
+"""The directory part of the diff: role groups, management groups and their links.
+
+Groups in the two managed OUs are ours; a management group adopted by `dn` is somebody
+else's group that we only link (Member Of role groups) and, if the desired state lists
+members, fill. Links and user lists are diffed one edge at a time so a reviewer sees
+"+ member DevOps → aws#prod#Admin#…" rather than a rewritten member attribute, and so
+each step stays idempotent. A role group's member list is authoritative (we created
+the group for exactly this purpose): extra nested groups or users are removed without
+`--prune`, as destructive changes.
+
+Pure: no I/O, no globals.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from engine.diff_common import DiffContext, attribute_details, change_id
+from engine.dn import normalize_dn
+from engine.model import DirectoryGroup, GroupMember, GroupRole, System, UserMember
+from engine.plan import Action, Change, FindingKind, ResourceKind
+
+_GROUP = ResourceKind.DIRECTORY_GROUP
+
+
+def _dns(values: Iterable[str]) -> frozenset[str]:
+    # Readers normalize, but a DN spelled another way must never look like a new link.
+    return frozenset(normalize_dn(v) for v in values)
+
+
+def _describe(group: DirectoryGroup) -> str:
+    if group.role is GroupRole.ROLE:
+        where = f" for {group.account_id} / {group.role_name}" if group.account_id else ""
+        return f"role group{where}"
+    return "management group"
+
+
+def _name_of(ctx: DiffContext, dn: str) -> str:
+    group = ctx.desired.directory_groups.get(dn) or ctx.live.directory_groups.get(dn)
+    return group.name if group is not None else dn
+
+
+def diff_directory(ctx: DiffContext) -> None:
+    """Groups, then Member Of links, then users (each depends on the groups it touches)."""
+    _diff_groups(ctx)
+    _diff_links(ctx)
+    _diff_users(ctx)
+
+
+def _diff_groups(ctx: DiffContext) -> None:
+    desired, live = ctx.desired.directory_groups, ctx.live.directory_groups
+    for key in sorted(desired.keys() | live.keys()):
+        want, have = desired.get(key), live.get(key)
+        if want is None:
+            assert have is not None
+            if not have.adopted:  # in a managed OU: ours
+                ctx.delete_or_skip(
+                    kind=_GROUP,
+                    key=(key,),
+                    before=have,
+                    name=have.name,
+                    subject=f"{_describe(have)} {have.name}",
+                )
+            continue
+        if have is None:
+            if want.adopted:
+                ctx.finding(
+                    FindingKind.CONFLICT,
+                    System.DIRECTORY,
+                    f"management group {want.name}",
+                    f"adopted by dn {want.dn!r}, which does not exist in the directory; "
+                    "fix the dn, or drop it to let okta-aws create the group",
+                )
+                continue
+            ctx.add(
+                Change(
+                    kind=_GROUP,
+                    action=Action.CREATE,
+                    key=(key,),
+                    after=want,
+                    reason=f"{_describe(want)} in the desired state",
+                )
+            )
+            continue
+        if want.adopted or have.adopted:
+            continue  # an adopted group's name, description and existence are not ours
+        details = attribute_details(have.attributes(), want.attributes())
+        if details:
+            ctx.add(
+                Change(
+                    kind=_GROUP,
+                    action=Action.UPDATE,
+                    key=(key,),
+                    before=have,
+                    after=want,
+                    details=details,
+                    reason="description differs from the desired state",
+                )
+            )
+
+
+def _diff_links(ctx: DiffContext) -> None:
+    """Member Of links of our role groups: desired vs live, one change per link."""
+    live = ctx.live.directory_groups
+    for key in sorted(ctx.desired.directory_groups):
+        want = ctx.desired.directory_groups[key]
+        if want.role is not GroupRole.ROLE or want.adopted:
+            continue
+        have = live.get(key)
+        if have is not None and have.adopted:
+            continue
+        wanted = _dns(want.member_groups)
+        present = _dns(have.member_groups) if have is not None else frozenset()
+        for member in sorted(wanted - present):
+            ctx.add(
+                Change(
+                    kind=ResourceKind.GROUP_MEMBER,
+                    action=Action.CREATE,
+                    key=(key, member),
+                    after=GroupMember(group_dn=key, member_dn=member),
+                    reason=f"{_name_of(ctx, member)} is granted {want.name}",
+                    depends_on=ctx.existing(
+                        change_id(_GROUP, (key,), Action.CREATE),
+                        change_id(_GROUP, (member,), Action.CREATE),
+                    ),
+                )
+            )
+        for member in sorted(present - wanted):
+            ctx.add(
+                Change(
+                    kind=ResourceKind.GROUP_MEMBER,
+                    action=Action.DELETE,
+                    key=(key, member),
+                    before=GroupMember(group_dn=key, member_dn=member),
+                    destructive=True,
+                    reason=f"{_name_of(ctx, member)} is not granted {want.name} in the "
+                    "desired state (role groups are authoritative)",
+                )
+            )
+    _delete_groups_after_their_links(ctx)
+
+
+def _delete_groups_after_their_links(ctx: DiffContext) -> None:
+    """A pruned management group leaves the role groups first (access goes explicitly)."""
+    removed_links: dict[str, list[str]] = {}
+    for change in ctx.changes:
+        if change.kind is ResourceKind.GROUP_MEMBER and change.action is Action.DELETE:
+            removed_links.setdefault(change.key[1], []).append(change.id)
+    for member, ids in removed_links.items():
+        ctx.add_depends(change_id(_GROUP, (member,), Action.DELETE), ids)
+
+
+def _diff_users(ctx: DiffContext) -> None:
+    """Users of groups whose desired member list is known (None: not managed here)."""
+    live = ctx.live.directory_groups
+    for key in sorted(ctx.desired.directory_groups):
+        want = ctx.desired.directory_groups[key]
+        if want.member_users is None:
+            continue
+        have = live.get(key)
+        if have is None and want.adopted:
+            continue  # reported as a conflict: there is no group to fill
+        wanted = frozenset(u.lower() for u in want.member_users)
+        present = frozenset(u.lower() for u in (have.member_users or ())) if have else frozenset()
+        created = ctx.existing(change_id(_GROUP, (key,), Action.CREATE))
+        for login in sorted(wanted - present):
+            ctx.add(
+                Change(
+                    kind=ResourceKind.USER_MEMBER,
+                    action=Action.CREATE,
+                    key=(key, login),
+                    after=UserMember(group=key, login=login),
+                    reason=f"{login} is listed in the members of {want.name}",
+                    depends_on=created,
+                )
+            )
+        for login in sorted(present - wanted):
+            ctx.add(
+                Change(
+                    kind=ResourceKind.USER_MEMBER,
+                    action=Action.DELETE,
+                    key=(key, login),
+                    before=UserMember(group=key, login=login),
+                    destructive=True,
+                    reason=f"{login} is not listed in the members of {want.name} "
+                    "(a listed member list is authoritative)",
+                )
+            )

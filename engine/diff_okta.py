@@ -1,0 +1,303 @@
+"""The Okta part of the diff: the AWS app's settings, its group assignments, and (with
+`directory.kind: okta`) the Okta groups that stand in for a directory.
+
+Okta is where access is granted at the front door, and where hand-made state is most
+common, so this part is the most careful about what it owns:
+- assignments: we add those of management groups with grants; we remove an assignment
+  only of a group we own (one the desired state still names, which is an authoritative
+  removal, or one in our managed OUs / named like a role group, which needs `--prune`);
+  every other assignment was made by hand and is reported as UNMANAGED, never touched;
+- a desired assignment whose imported group Okta has not seen yet waits for the next
+  directory import rather than failing;
+- groups that look like role groups but come from a source outside the app filter are
+  reported as rogue (a change of app filter would silently grant AWS access through them).
+
+Pure: no I/O, no globals.
+"""
+
+from __future__ import annotations
+
+from engine.diff_common import (
+    IMPORT_PENDING,
+    DiffContext,
+    attribute_details,
+    change_id,
+    desired_app_settings,
+    managed_ous,
+    role_of_group_name,
+)
+from engine.dn import dn_is_under
+from engine.model import (
+    AppAssignment,
+    DirectoryKind,
+    GroupRole,
+    OktaApp,
+    OktaGroup,
+    OktaGroupType,
+    System,
+    UserMember,
+)
+from engine.naming import NamingError, compile_group_filter, parse_group_name
+from engine.plan import Action, Change, FindingKind, ResourceKind
+
+OKTA_SOURCE = DirectoryKind.OKTA.okta_source
+
+
+def diff_okta(ctx: DiffContext) -> None:
+    """App settings, Okta groups (kind okta), assignments, then rogue-group findings."""
+    app_ready, app_deps = _diff_app(ctx)
+    if ctx.desired.directory_kind is DirectoryKind.OKTA:
+        _diff_groups(ctx)
+    if app_ready:
+        _diff_assignments(ctx, app_deps)
+    _rogue_groups(ctx)
+
+
+def _settings_update_is_destructive(have: OktaApp, want: OktaApp) -> bool:
+    """Settings that can unmap groups (and so take access away) count as deletions."""
+    old, new = have.settings, want.settings
+    return (
+        (old.use_group_mapping and not new.use_group_mapping)
+        or bool(old.app_sources() - new.app_sources())
+        or old.group_filter != new.group_filter
+        or old.role_value_pattern != new.role_value_pattern
+    )
+
+
+def _diff_app(ctx: DiffContext) -> tuple[bool, tuple[str, ...]]:
+    """Plan the app itself; say whether assignments can be planned, and on what."""
+    want, have = ctx.desired.okta_app, ctx.live.okta_app
+    if want is None:
+        return have is not None, ()
+    key = (want.label,)
+    if have is None:
+        if not ctx.options.create_app:
+            ctx.finding(
+                FindingKind.READ_ERROR,
+                System.OKTA,
+                f"app {want.label}",
+                "the AWS Account Federation app was not found in Okta; add it from the "
+                "Okta Integration Network (Applications → Browse App Catalog → AWS "
+                "Account Federation) and name it in okta.app_label / okta.app_id, or set "
+                "okta.create_app: true to let okta-aws create it",
+            )
+            return False, ()
+        change = ctx.add(
+            Change(
+                kind=ResourceKind.OKTA_APP,
+                action=Action.CREATE,
+                key=key,
+                after=want,
+                reason="okta.create_app is set and the app does not exist",
+            )
+        )
+        return True, (change.id,)
+    details = attribute_details(have.attributes(), want.attributes())
+    if details:
+        ctx.add(
+            Change(
+                kind=ResourceKind.OKTA_APP,
+                action=Action.UPDATE,
+                key=key,
+                before=have,
+                after=want,
+                details=details,
+                destructive=_settings_update_is_destructive(have, want),
+                reason="settings.app differs from the desired state",
+            )
+        )
+    return True, ()
+
+
+def _is_role_group(ctx: DiffContext, name: str) -> bool:
+    return role_of_group_name(desired_app_settings(ctx), name) is not None
+
+
+def _ours(group: OktaGroup) -> bool:
+    return group.source == OKTA_SOURCE and group.type is OktaGroupType.OKTA_GROUP
+
+
+def _diff_groups(ctx: DiffContext) -> None:
+    """Kind okta: our OKTA_GROUPs (role and management groups) and their members."""
+    desired = {k: g for k, g in ctx.desired.okta_groups.items() if g.source == OKTA_SOURCE}
+    live = {k: g for k, g in ctx.live.okta_groups.items() if _ours(g)}
+    for key in sorted(desired.keys() | live.keys()):
+        want, have = desired.get(key), live.get(key)
+        if want is None:
+            assert have is not None
+            # Without a directory OU, a role-group name is our only mark of ownership;
+            # a management group dropped from the desired state is indistinguishable
+            # from any other Okta group, so it is left alone.
+            if _is_role_group(ctx, have.name):
+                ctx.delete_or_skip(
+                    kind=ResourceKind.OKTA_GROUP,
+                    key=key,
+                    before=have,
+                    name=have.name,
+                    subject=f"okta group {have.name}",
+                    depends_on=ctx.existing(
+                        change_id(ResourceKind.APP_ASSIGNMENT, key, Action.DELETE)
+                    ),
+                )
+            continue
+        if have is None:
+            ctx.add(
+                Change(
+                    kind=ResourceKind.OKTA_GROUP,
+                    action=Action.CREATE,
+                    key=key,
+                    after=want,
+                    reason="in the desired state (directory.kind okta: groups live in Okta)",
+                )
+            )
+        elif want.description or _is_role_group(ctx, want.name):
+            # A management group's description is compared only when one is asked for:
+            # never blank out what an admin wrote on a pre-existing group.
+            details = attribute_details(have.attributes(), want.attributes())
+            if details:
+                ctx.add(
+                    Change(
+                        kind=ResourceKind.OKTA_GROUP,
+                        action=Action.UPDATE,
+                        key=key,
+                        before=have,
+                        after=want,
+                        details=details,
+                        reason="description differs from the desired state",
+                    )
+                )
+        _diff_members(ctx, key=key, want=want, have=have)
+
+
+def _diff_members(
+    ctx: DiffContext, *, key: tuple[str, str], want: OktaGroup, have: OktaGroup | None
+) -> None:
+    if want.members is None:
+        return
+    wanted = frozenset(u.lower() for u in want.members)
+    present = frozenset(u.lower() for u in (have.members or ())) if have else frozenset()
+    created = ctx.existing(change_id(ResourceKind.OKTA_GROUP, key, Action.CREATE))
+    for login in sorted(wanted - present):
+        ctx.add(
+            Change(
+                kind=ResourceKind.OKTA_GROUP_MEMBER,
+                action=Action.CREATE,
+                key=(key[1], login),
+                after=UserMember(group=want.name, login=login),
+                reason=f"{login} belongs in {want.name}",
+                depends_on=created,
+            )
+        )
+    for login in sorted(present - wanted):
+        ctx.add(
+            Change(
+                kind=ResourceKind.OKTA_GROUP_MEMBER,
+                action=Action.DELETE,
+                key=(key[1], login),
+                before=UserMember(group=want.name, login=login),
+                destructive=True,
+                reason=f"{login} does not belong in {want.name} (its member list is ours)",
+            )
+        )
+
+
+def _desired_group_keys(ctx: DiffContext) -> frozenset[tuple[str, str]]:
+    """Okta keys of the groups the desired state names (ours, assigned or not)."""
+    kind = ctx.desired.directory_kind
+    keys = set(ctx.desired.okta_groups)
+    if kind is not None and kind is not DirectoryKind.OKTA:
+        keys.update(
+            (kind.okta_source, g.name.lower())
+            for g in ctx.desired.directory_groups.values()
+            if g.role is GroupRole.MANAGEMENT
+        )
+    return frozenset(keys)
+
+
+def _owned_by_location(ctx: DiffContext, assignment: AppAssignment) -> bool:
+    """A group we created: in our managed OUs, or (kind okta) named like a role group."""
+    group = ctx.live.okta_groups.get(assignment.key)
+    if group is not None and group.dn is not None:
+        ous = managed_ous(desired=ctx.desired, live=ctx.live)
+        if any(dn_is_under(group.dn, base=ou) for ou in ous):
+            return True
+    return (
+        ctx.desired.directory_kind is DirectoryKind.OKTA
+        and assignment.group_source == OKTA_SOURCE
+        and _is_role_group(ctx, assignment.group_name)
+    )
+
+
+def _diff_assignments(ctx: DiffContext, app_deps: tuple[str, ...]) -> None:
+    desired, live = ctx.desired.app_assignments, ctx.live.app_assignments
+    for key in sorted(desired.keys() - live.keys()):
+        want = desired[key]
+        created = ctx.existing(change_id(ResourceKind.OKTA_GROUP, key, Action.CREATE))
+        waits = key not in ctx.live.okta_groups and not created
+        ctx.add(
+            Change(
+                kind=ResourceKind.APP_ASSIGNMENT,
+                action=Action.CREATE,
+                key=key,
+                after=want,
+                reason=f"{want.group_name} has grants: its members need the app",
+                depends_on=(*app_deps, *created),
+                waits_for=IMPORT_PENDING if waits else None,
+            )
+        )
+    named = _desired_group_keys(ctx)
+    for key in sorted(live.keys() - desired.keys()):
+        have = live[key]
+        subject = f"assignment of {have.group_name} ({have.group_source})"
+        if key in named:
+            ctx.delete_or_skip(
+                kind=ResourceKind.APP_ASSIGNMENT,
+                key=key,
+                before=have,
+                name=have.group_name,
+                subject=subject,
+                reason=f"{have.group_name} has no grants in the desired state "
+                "(its assignment is ours)",
+                authoritative=True,
+            )
+        elif _owned_by_location(ctx, have):
+            ctx.delete_or_skip(
+                kind=ResourceKind.APP_ASSIGNMENT,
+                key=key,
+                before=have,
+                name=have.group_name,
+                subject=subject,
+            )
+        else:
+            ctx.finding(
+                FindingKind.UNMANAGED,
+                System.OKTA,
+                subject,
+                "assigned to the app outside okta-aws (not a group okta-aws manages); left alone",
+            )
+
+
+def _rogue_groups(ctx: DiffContext) -> None:
+    settings = desired_app_settings(ctx)
+    if settings is None:
+        return
+    try:
+        pattern = compile_group_filter(settings.group_filter)
+    except NamingError:
+        return
+    sources = settings.app_sources()
+    for key in sorted(ctx.live.okta_groups):
+        group = ctx.live.okta_groups[key]
+        if group.source in sources:
+            continue
+        if parse_group_name(name=group.name, group_filter=pattern) is None:
+            continue
+        ctx.finding(
+            FindingKind.ROGUE_GROUP,
+            System.OKTA,
+            f"okta group {group.name} (source {group.source})",
+            f"matches the group filter but its source is not in the app filter "
+            f"({settings.app_filter}); it grants nothing today, but widening the app "
+            "filter would grant AWS access through it. okta-aws never touches it: find "
+            "out who made it",
+        )

@@ -1,0 +1,85 @@
+"""One apply at a time per target: an OS file lock with the holder written inside.
+
+`fcntl.flock` is released by the kernel when the holding process dies, so a crashed
+apply never leaves a lock that blocks the next run (no stale locks to clean by hand);
+the holder's description (pid, host, user, command, start time) is written into the file
+so a refused run can say who holds it. The lock is local to the machine running the
+applies; CI pipelines that apply from several runners should serialise per target
+(e.g. a concurrency group), which the README says.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import getpass
+import json
+import os
+import socket
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO
+
+
+class LockHeld(Exception):
+    """Another apply holds the lock; the message names the holder."""
+
+
+def _holder_text(handle: IO[str]) -> str:
+    handle.seek(0)
+    try:
+        holder = json.loads(handle.read() or "{}")
+    except json.JSONDecodeError:
+        return "an unknown holder"
+    started = holder.get("started")
+    since = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(started)) + " UTC" if started else "?"
+    return (
+        f"pid {holder.get('pid', '?')} on {holder.get('host', '?')} "
+        f"(user {holder.get('user', '?')}, {holder.get('command', 'apply')}, since {since})"
+    )
+
+
+@contextmanager
+def apply_lock(*, path: Path, command: str, wait_seconds: float = 0.0) -> Iterator[None]:
+    """Hold the lock for the body; raise LockHeld if another process holds it.
+
+    With `wait_seconds` > 0 the lock is retried until then before giving up.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle = path.open("a+", encoding="utf-8")
+    try:
+        deadline = time.monotonic() + wait_seconds
+        while True:
+            try:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise LockHeld(
+                        f"another apply holds the lock {path}: {_holder_text(handle)}"
+                    ) from None
+                time.sleep(0.2)
+        handle.seek(0)
+        handle.truncate()
+        handle.write(
+            json.dumps(
+                {
+                    "pid": os.getpid(),
+                    "host": socket.gethostname(),
+                    "user": getpass.getuser(),
+                    "command": command,
+                    "started": time.time(),
+                }
+            )
+        )
+        handle.flush()
+        try:
+            yield
+        finally:
+            handle.seek(0)
+            handle.truncate()
+            handle.flush()
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+    finally:
+        handle.close()

@@ -1,0 +1,207 @@
+"""Role-group names, Okta's group filter and role value pattern: one place, pure.
+
+Okta maps a directory group to an AWS role only through strings: the group's name must
+match the app's *group filter* (a Java regex with Okta's named groups `(?{{role}}…)`
+and `(?{{accountid}}…)`), and the captured values are substituted into the *role value
+pattern* to form the SAML provider and role ARNs. A plan that predicts access must
+apply exactly the same string rules, so they live here and nowhere else.
+
+Matching follows Java's `Matcher.find()` (a match anywhere in the name) because an
+unanchored filter is treated that way by Okta; our derived filters are anchored, so
+for them `find` and `matches` agree.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from dataclasses import dataclass
+
+DEFAULT_ROLE_GROUP_NAME = "aws#{alias}#{role}#{account_id}"
+PLACEHOLDERS = frozenset({"alias", "role", "account_id"})
+REQUIRED_PLACEHOLDERS = frozenset({"role", "account_id"})
+
+# Character classes of the values a placeholder stands for; the derived filter captures
+# every IAM role name (Okta's own default `[\w\-]` would silently drop `+=,.@`).
+ALIAS_CLASS = r"[a-z0-9-]+"
+ROLE_CLASS = r"[\w+=,.@\-]+"
+ACCOUNT_ID_CLASS = r"\d{12}"
+
+# `\Z`, not `$`: `$` also matches before a trailing newline, which names must not have.
+ROLE_NAME_RE = re.compile(r"^[\w+=,.@-]{1,64}\Z", re.ASCII)
+ALIAS_RE = re.compile(r"^[a-z0-9]([a-z0-9]|-(?!-)){1,61}[a-z0-9]\Z")
+ACCOUNT_ID_RE = re.compile(r"^[0-9]{12}\Z")
+
+_OKTA_NAMED_GROUP = re.compile(r"\(\?\{\{(\w+)\}\}")
+_PYTHON_NAMED_GROUP = re.compile(r"\(\?P<(\w+)>")
+
+
+class NamingError(ValueError):
+    """A syntax, filter or pattern that cannot work; the message says why."""
+
+
+@dataclass(frozen=True)
+class RoleRef:
+    """What Okta extracts from a group name: the account and the role."""
+
+    account_id: str
+    role: str
+
+
+def template_fields(template: str) -> list[str]:
+    """Placeholder names used in a `str.format`-style template, in order."""
+    try:
+        parsed = list(string.Formatter().parse(template))
+    except ValueError as exc:
+        raise NamingError(f"malformed template {template!r}: {exc}") from exc
+    return [field for _, field, _, _ in parsed if field is not None]
+
+
+def check_role_group_syntax(syntax: str) -> None:
+    """Raise NamingError unless the syntax names {role} and {account_id}, each once."""
+    fields = template_fields(syntax)
+    unknown = sorted(set(fields) - PLACEHOLDERS)
+    if unknown:
+        raise NamingError(
+            f"role_group_name {syntax!r} uses unknown placeholder(s) "
+            f"{', '.join('{' + f + '}' for f in unknown)}; "
+            "allowed: {alias} {role} {account_id}"
+        )
+    missing = sorted(REQUIRED_PLACEHOLDERS - set(fields))
+    if missing:
+        raise NamingError(
+            f"role_group_name {syntax!r} must contain "
+            f"{' and '.join('{' + f + '}' for f in missing)}"
+        )
+    repeated = sorted({f for f in fields if fields.count(f) > 1})
+    if repeated:
+        raise NamingError(f"role_group_name {syntax!r} repeats {', '.join(repeated)}")
+
+
+def render_role_group_name(*, syntax: str, alias: str, role: str, account_id: str) -> str:
+    """The directory group name for one (account, role), e.g. `aws#prod#Admin#111111111111`."""
+    check_role_group_syntax(syntax)
+    return syntax.format(alias=alias, role=role, account_id=account_id)
+
+
+def render_description(*, template: str, alias: str, role: str, account_id: str) -> str:
+    """A role group's description from its template (same placeholders as the name)."""
+    return template.format(alias=alias, role=role, account_id=account_id)
+
+
+def derive_group_filter(*, syntax: str) -> str:
+    """Okta's group filter (Okta dialect) that captures exactly the names `syntax` renders."""
+    check_role_group_syntax(syntax)
+    pieces: list[str] = ["^"]
+    for literal, field, _, _ in string.Formatter().parse(syntax):
+        pieces.append(re.escape(literal))
+        if field == "alias":
+            pieces.append(ALIAS_CLASS)
+        elif field == "role":
+            pieces.append("(?{{role}}" + ROLE_CLASS + ")")
+        elif field == "account_id":
+            pieces.append("(?{{accountid}}" + ACCOUNT_ID_CLASS + ")")
+    pieces.append("$")
+    return "".join(pieces)
+
+
+def okta_to_python(pattern: str) -> str:
+    """Translate Okta's `(?{{name}}…)` named groups into Python's `(?P<name>…)`."""
+    return _OKTA_NAMED_GROUP.sub(lambda m: f"(?P<{m.group(1)}>", pattern)
+
+
+def python_to_okta(pattern: str) -> str:
+    """Translate Python's `(?P<name>…)` named groups into Okta's `(?{{name}}…)`."""
+    return _PYTHON_NAMED_GROUP.sub(lambda m: "(?{{" + m.group(1) + "}}", pattern)
+
+
+def compile_group_filter(okta_pattern: str) -> re.Pattern[str]:
+    """Compile an Okta-dialect group filter; it must capture `role` and `accountid`."""
+    try:
+        compiled = re.compile(okta_to_python(okta_pattern))
+    except re.error as exc:
+        raise NamingError(f"group_filter {okta_pattern!r} is not a valid regex: {exc}") from exc
+    missing = sorted({"role", "accountid"} - set(compiled.groupindex))
+    if missing:
+        raise NamingError(
+            f"group_filter {okta_pattern!r} must capture "
+            + " and ".join("(?{{" + m + "}}…)" for m in missing)
+        )
+    return compiled
+
+
+def parse_group_name(*, name: str, group_filter: re.Pattern[str]) -> RoleRef | None:
+    """(account id, role) as Okta extracts them from a group name, or None if no match."""
+    match = group_filter.search(name)
+    if match is None:
+        return None
+    account_id, role = match.group("accountid"), match.group("role")
+    if not account_id or not role:
+        return None
+    return RoleRef(account_id=account_id, role=role)
+
+
+def derive_role_value_pattern(*, saml_provider_name: str) -> str:
+    """Okta's role value pattern for a SAML provider of this name in every account."""
+    return (
+        f"arn:aws:iam::${{accountid}}:saml-provider/{saml_provider_name},"
+        "arn:aws:iam::${accountid}:role/${role}"
+    )
+
+
+@dataclass(frozen=True)
+class RoleValue:
+    """The pair of ARNs Okta puts in the SAML `Role` attribute for one entitlement."""
+
+    provider_arn: str
+    role_arn: str
+
+
+_PROVIDER_ARN_RE = re.compile(r"^arn:aws:iam::(\d{12}):saml-provider/([\w.-]{1,128})$")
+_ROLE_ARN_RE = re.compile(r"^arn:aws:iam::(\d{12}):role/(?:[\w+=,.@/-]*/)?([\w+=,.@-]{1,64})$")
+
+
+def check_role_value_pattern(pattern: str) -> None:
+    """Raise NamingError unless the pattern yields a provider ARN and a role ARN."""
+    for needed in ("${accountid}", "${role}"):
+        if needed not in pattern:
+            raise NamingError(f"role_value_pattern {pattern!r} must contain {needed}")
+    probe = expand_role_value(pattern=pattern, account_id="123456789012", role="Probe")
+    if probe is None:
+        raise NamingError(
+            f"role_value_pattern {pattern!r} must expand to "
+            "'arn:aws:iam::ACCOUNT:saml-provider/NAME,arn:aws:iam::ACCOUNT:role/ROLE'"
+        )
+
+
+def expand_role_value(*, pattern: str, account_id: str, role: str) -> RoleValue | None:
+    """Substitute captures into the pattern as Okta does; None if it is not two ARNs."""
+    value = pattern.replace("${accountid}", account_id).replace("${role}", role)
+    parts = [p.strip() for p in value.split(",")]
+    if len(parts) != 2:
+        return None
+    providers = [p for p in parts if _PROVIDER_ARN_RE.match(p)]
+    roles = [p for p in parts if _ROLE_ARN_RE.match(p)]
+    if len(providers) != 1 or len(roles) != 1:
+        return None
+    return RoleValue(provider_arn=providers[0], role_arn=roles[0])
+
+
+def split_provider_arn(arn: str) -> tuple[str, str] | None:
+    """(account id, provider name) of a SAML provider ARN."""
+    match = _PROVIDER_ARN_RE.match(arn)
+    return (match.group(1), match.group(2)) if match else None
+
+
+def split_role_arn(arn: str) -> tuple[str, str] | None:
+    """(account id, role name) of a role ARN (path ignored, as IAM's trust does)."""
+    match = _ROLE_ARN_RE.match(arn)
+    return (match.group(1), match.group(2)) if match else None
+
+
+def role_arn(*, account_id: str, role: str) -> str:
+    return f"arn:aws:iam::{account_id}:role/{role}"
+
+
+def saml_provider_arn(*, account_id: str, name: str) -> str:
+    return f"arn:aws:iam::{account_id}:saml-provider/{name}"

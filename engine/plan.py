@@ -1,0 +1,232 @@
+"""A plan is data: typed changes, findings and the access delta, rendered elsewhere.
+
+Like Terraform's plan model, everything a reviewer sees and everything `apply` executes
+comes from these records, so what was reviewed is what runs. A plan also records the
+fingerprint of the live world it was computed from: `apply --plan` refuses it when the
+world has moved on (a stale plan).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from engine.model import (
+    AppAssignment,
+    DirectoryGroup,
+    GroupMember,
+    OktaApp,
+    OktaGroup,
+    Role,
+    SamlProvider,
+    System,
+    UserMember,
+    World,
+)
+
+PLAN_FORMAT_VERSION = 1
+
+
+class Action(StrEnum):
+    CREATE = "+"
+    UPDATE = "~"
+    DELETE = "-"
+
+
+class ResourceKind(StrEnum):
+    SAML_PROVIDER = "saml_provider"
+    ROLE = "role"
+    DIRECTORY_GROUP = "directory_group"  # role group or management group
+    GROUP_MEMBER = "group_member"  # management group Member Of role group
+    USER_MEMBER = "user_member"  # user in a management group (directory)
+    OKTA_APP = "okta_app"  # create (with okta.create_app) or settings.app update
+    OKTA_GROUP = "okta_group"  # directory.kind okta only: OKTA_GROUPs we own
+    OKTA_GROUP_MEMBER = "okta_group_member"  # directory.kind okta only
+    APP_ASSIGNMENT = "app_assignment"  # a group assigned to the AWS app
+
+    @property
+    def system(self) -> System:
+        if self in (ResourceKind.SAML_PROVIDER, ResourceKind.ROLE):
+            return System.AWS
+        if self in (
+            ResourceKind.DIRECTORY_GROUP,
+            ResourceKind.GROUP_MEMBER,
+            ResourceKind.USER_MEMBER,
+        ):
+            return System.DIRECTORY
+        return System.OKTA
+
+
+Resource = (
+    SamlProvider
+    | Role
+    | DirectoryGroup
+    | GroupMember
+    | UserMember
+    | OktaApp
+    | OktaGroup
+    | AppAssignment
+)
+
+
+@dataclass(frozen=True)
+class AttributeChange:
+    """One attribute that differs, e.g. `trust_policy.Statement[0].Condition` a → b."""
+
+    path: str
+    before: Any
+    after: Any
+
+
+@dataclass(frozen=True)
+class Change:
+    """One idempotent step. `before` is the live resource (None when creating), `after`
+    the desired one (None when deleting). `id` is stable across runs for the same step."""
+
+    kind: ResourceKind
+    action: Action
+    key: tuple[str, ...]
+    before: Resource | None = None
+    after: Resource | None = None
+    details: tuple[AttributeChange, ...] = ()
+    destructive: bool = False  # removes something or someone's access
+    reason: str = ""  # why this change is planned, in words a reviewer understands
+    depends_on: tuple[str, ...] = ()  # ids of changes that must succeed first
+    waits_for: str | None = None  # e.g. "directory import": not executable yet, not an error
+
+    @property
+    def id(self) -> str:
+        return f"{self.kind.value}:{'/'.join(self.key)}:{self.action.value}"
+
+    @property
+    def system(self) -> System:
+        return self.kind.system
+
+    @property
+    def resource(self) -> Resource:
+        resource = self.after if self.after is not None else self.before
+        assert resource is not None, "a change has a before or an after"
+        return resource
+
+
+class FindingKind(StrEnum):
+    CONFLICT = "conflict"  # blocks the plan: e.g. an untagged role with a desired name
+    READ_ERROR = "read_error"  # blocks the plan: a system or account could not be read
+    ROGUE_GROUP = "rogue_group"  # security: a look-alike group from outside the app filter
+    UNMANAGED = "unmanaged"  # informational: something we saw and leave alone
+    MISSING_USER = "missing_user"  # blocks: a listed login does not exist in the directory
+    PRUNE_SKIPPED = "prune_skipped"  # informational: would delete with --prune
+
+
+BLOCKING_FINDINGS = frozenset(
+    {FindingKind.CONFLICT, FindingKind.READ_ERROR, FindingKind.MISSING_USER}
+)
+
+
+@dataclass(frozen=True)
+class Finding:
+    kind: FindingKind
+    system: System
+    subject: str  # what it is about, e.g. "role Admin in 111111111111"
+    message: str
+
+    @property
+    def blocking(self) -> bool:
+        return self.kind in BLOCKING_FINDINGS
+
+
+@dataclass(frozen=True, order=True)
+class AccessChange:
+    """A user gains or loses a role in an account (what reviewers read first)."""
+
+    user: str
+    account_id: str
+    role: str
+    gained: bool
+    account_alias: str = ""
+    via: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class PlanOptions:
+    prune: bool = False
+    max_deletions: int = 10
+    protected: frozenset[str] = frozenset()
+    systems: frozenset[System] = frozenset(System)  # --only
+    create_app: bool = False  # okta.create_app: a missing AWS app is created, not an error
+
+
+@dataclass(frozen=True)
+class DisplayNames:
+    """What people call the things changes refer to by key: accounts, group DNs, the app.
+
+    Renderings show `prod-payments (111111111111)` and a group's name rather than its
+    lower-cased DN, and a saved plan must render without the worlds it was made from, so
+    the plan carries these names itself.
+    """
+
+    accounts: Mapping[str, str] = field(default_factory=dict)  # account id → alias
+    groups: Mapping[str, str] = field(default_factory=dict)  # normalized DN → group name
+    okta_app: str = ""  # the AWS app's label
+
+    @staticmethod
+    def from_worlds(*worlds: World) -> DisplayNames:
+        """Names from the given worlds; the first world that names a thing wins (pass the
+        desired world first: names as written in git beat names as read)."""
+        accounts: dict[str, str] = {}
+        groups: dict[str, str] = {}
+        okta_app = ""
+        for world in worlds:
+            for account_id, alias in world.account_aliases.items():
+                accounts.setdefault(account_id, alias)
+            for key, group in world.directory_groups.items():
+                groups.setdefault(key, group.name)
+            if not okta_app and world.okta_app is not None:
+                okta_app = world.okta_app.label
+        return DisplayNames(accounts=accounts, groups=groups, okta_app=okta_app)
+
+
+@dataclass(frozen=True)
+class Plan:
+    changes: tuple[Change, ...] = ()  # in execution order once `order` has run
+    findings: tuple[Finding, ...] = ()
+    access_delta: tuple[AccessChange, ...] = ()
+    options: PlanOptions = field(default_factory=PlanOptions)
+    target: str = "sandbox"
+    live_fingerprint: str = ""  # sha256 of the canonical live world the plan was made from
+    desired_digest: str = ""  # spec.DesiredState.digest
+    guard: str | None = None  # why apply must refuse (e.g. over max_deletions), if it must
+    names: DisplayNames = field(default_factory=DisplayNames)  # for renderings only
+
+    @property
+    def deletions(self) -> int:
+        return sum(1 for c in self.changes if c.destructive)
+
+    @property
+    def blocked(self) -> bool:
+        return any(f.blocking for f in self.findings)
+
+    @property
+    def applyable(self) -> bool:
+        return not self.blocked and self.guard is None
+
+    @property
+    def empty(self) -> bool:
+        return not self.changes
+
+    def counts(self) -> dict[Action, int]:
+        return {a: sum(1 for c in self.changes if c.action is a) for a in Action}
+
+
+class Outcome(StrEnum):
+    """What executing one change did; providers return one per change."""
+
+    CREATED = "created"
+    UPDATED = "updated"
+    DELETED = "deleted"
+    UNCHANGED = "unchanged"  # the goal was already met (idempotent success)
+    WAITING = "waiting"  # not executable yet (e.g. directory import pending)
+    FAILED = "failed"
+    SKIPPED = "skipped"  # a change it depends on failed

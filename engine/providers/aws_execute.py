@@ -1,0 +1,344 @@
+"""Carrying out one AWS change, idempotently, without ever touching what is not ours.
+
+Each function takes the goal (the desired resource, or the one to delete) and
+converges the live account to it from whatever it finds *now*, so re-running after a
+partial failure or a race finishes the job instead of failing on "already exists":
+
+- create: try to create; on EntityAlreadyExists fall through to converge, which
+  answers UNCHANGED when the existing resource is ours and already matches, UPDATED
+  when it had to be corrected;
+- update: converge; if the resource vanished meanwhile, create it (CREATED);
+- delete: UNCHANGED when it is already gone (NoSuchEntity), DELETED otherwise.
+
+Ownership is re-checked against live tags before any write (defence in depth: the
+diff already refuses): an untagged provider or role is only changed when the desired
+entry says `adopt`, and is never deleted — `AwsRefused` is raised instead.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import partial
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from botocore.exceptions import ClientError
+
+from engine.model import Role, SamlProvider, metadata_digest
+from engine.plan import Outcome
+from engine.providers.aws_clients import AwsError, AwsRefused, describe_error, error_code
+from engine.providers.aws_read import is_managed, policy_text
+
+if TYPE_CHECKING:
+    from mypy_boto3_iam import IAMClient
+
+T = TypeVar("T")
+
+# IAM is eventually consistent: a role trusting a provider created a moment ago can be
+# refused with this. Retrying shortly after succeeds (FACTS.md, "AWS IAM").
+DEFAULT_CONSISTENCY_DELAYS = (1.0, 2.0, 4.0, 8.0)
+
+
+def is_invalid_principal(exc: ClientError) -> bool:
+    message = str(exc.response.get("Error", {}).get("Message", "")).lower()
+    return error_code(exc) == "MalformedPolicyDocument" and "invalid principal" in message
+
+
+@dataclass(frozen=True)
+class IamTarget:
+    """Where and how to execute: one account's client and the run's settings."""
+
+    iam: IAMClient
+    account_id: str
+    managed_tag: tuple[str, str]
+    consistency_delays: Sequence[float] = DEFAULT_CONSISTENCY_DELAYS
+    sleep: Callable[[float], None] = time.sleep
+
+    @property
+    def tags(self) -> list[Any]:
+        return [{"Key": self.managed_tag[0], "Value": self.managed_tag[1]}]
+
+    def call(self, what: str, operation: Callable[[], T], *, consistency: bool = False) -> T:
+        """Run one IAM call; unexpected errors become AwsError naming account and what."""
+        delays = list(self.consistency_delays) if consistency else []
+        while True:
+            try:
+                return operation()
+            except ClientError as exc:
+                if delays and is_invalid_principal(exc):
+                    self.sleep(delays.pop(0))
+                    continue
+                raise
+            except Exception as exc:  # transport failures: say where
+                raise AwsError(
+                    f"account {self.account_id}: {what}: {describe_error(exc)}",
+                    account_id=self.account_id,
+                ) from exc
+
+    def fail(self, what: str, exc: ClientError) -> AwsError:
+        return AwsError(
+            f"account {self.account_id}: {what}: {describe_error(exc)}", account_id=self.account_id
+        )
+
+
+def _absent(exc: ClientError) -> bool:
+    return error_code(exc) == "NoSuchEntity"
+
+
+def _exists(exc: ClientError) -> bool:
+    return error_code(exc) == "EntityAlreadyExists"
+
+
+# --- SAML providers ------------------------------------------------------------------
+
+
+def _create_provider(t: IamTarget, provider: SamlProvider) -> None:
+    t.call(
+        f"create saml-provider {provider.name}",
+        lambda: t.iam.create_saml_provider(
+            Name=provider.name, SAMLMetadataDocument=provider.metadata, Tags=t.tags
+        ),
+    )
+
+
+def ensure_provider(t: IamTarget, provider: SamlProvider, *, create_first: bool) -> Outcome:
+    what = f"saml-provider {provider.name}"
+    if not provider.metadata.strip():
+        raise AwsError(f"account {t.account_id}: {what}: no metadata document to write")
+    try:
+        if create_first:
+            try:
+                _create_provider(t, provider)
+                return Outcome.CREATED
+            except ClientError as exc:
+                if not _exists(exc):
+                    raise
+        try:
+            live = t.call(
+                f"read {what}", lambda: t.iam.get_saml_provider(SAMLProviderArn=provider.arn)
+            )
+        except ClientError as exc:
+            if not _absent(exc):
+                raise
+            _create_provider(t, provider)
+            return Outcome.CREATED
+        ours = is_managed(live.get("Tags"), t.managed_tag)
+        if not ours and not provider.adopt:
+            raise AwsRefused(
+                f"account {t.account_id}: {what} exists without the managed tag "
+                f"{t.managed_tag[0]}={t.managed_tag[1]}; not changing it (adopt it to take over)",
+                account_id=t.account_id,
+            )
+        changed = False
+        if not ours:
+            t.call(
+                f"tag {what}",
+                lambda: t.iam.tag_saml_provider(SAMLProviderArn=provider.arn, Tags=t.tags),
+            )
+            changed = True
+        if metadata_digest(live.get("SAMLMetadataDocument", "")) != provider.metadata_sha256:
+            t.call(
+                f"update {what}",
+                lambda: t.iam.update_saml_provider(
+                    SAMLProviderArn=provider.arn, SAMLMetadataDocument=provider.metadata
+                ),
+            )
+            changed = True
+        return Outcome.UPDATED if changed else Outcome.UNCHANGED
+    except ClientError as exc:
+        raise t.fail(what, exc) from exc
+
+
+def delete_provider(t: IamTarget, provider: SamlProvider) -> Outcome:
+    what = f"delete saml-provider {provider.name}"
+    try:
+        try:
+            live = t.call(what, lambda: t.iam.get_saml_provider(SAMLProviderArn=provider.arn))
+        except ClientError as exc:
+            if _absent(exc):
+                return Outcome.UNCHANGED
+            raise
+        if not provider.managed or not is_managed(live.get("Tags"), t.managed_tag):
+            raise AwsRefused(
+                f"account {t.account_id}: refusing to {what}: it has no managed tag",
+                account_id=t.account_id,
+            )
+        try:
+            t.call(what, lambda: t.iam.delete_saml_provider(SAMLProviderArn=provider.arn))
+        except ClientError as exc:
+            if _absent(exc):
+                return Outcome.UNCHANGED
+            raise
+        return Outcome.DELETED
+    except ClientError as exc:
+        raise t.fail(what, exc) from exc
+
+
+# --- Roles ---------------------------------------------------------------------------
+
+
+def _attached(t: IamTarget, name: str) -> set[str]:
+    arns: set[str] = set()
+    for page in t.iam.get_paginator("list_attached_role_policies").paginate(RoleName=name):
+        arns.update(p["PolicyArn"] for p in page.get("AttachedPolicies", []))
+    return arns
+
+
+def _create_role(t: IamTarget, role: Role) -> None:
+    extra: dict[str, Any] = {"Description": role.description} if role.description else {}
+    t.call(
+        f"create role {role.name}",
+        lambda: t.iam.create_role(
+            RoleName=role.name,
+            AssumeRolePolicyDocument=role.trust_policy,
+            MaxSessionDuration=role.max_session_duration,
+            Tags=t.tags,
+            **extra,
+        ),
+        consistency=True,
+    )
+    for arn in sorted(role.managed_policies):
+        t.call(
+            f"attach {arn} to role {role.name}",
+            partial(t.iam.attach_role_policy, RoleName=role.name, PolicyArn=arn),
+        )
+
+
+def _converge_role(t: IamTarget, role: Role, live: Any) -> Outcome:
+    name = str(live.get("RoleName", role.name))  # IAM matches names ignoring case
+    changed = False
+    if not is_managed(live.get("Tags"), t.managed_tag):
+        if not role.adopt:
+            raise AwsRefused(
+                f"account {t.account_id}: role {name} exists without the managed tag "
+                f"{t.managed_tag[0]}={t.managed_tag[1]}; not changing it (adopt it to take over)",
+                account_id=t.account_id,
+            )
+        # Tag first: should a later step fail, the role is already ours and the next
+        # plan shows plain drift rather than a conflict.
+        t.call(f"tag role {name}", lambda: t.iam.tag_role(RoleName=name, Tags=t.tags))
+        changed = True
+    if policy_text(live.get("AssumeRolePolicyDocument") or {}) != role.trust_policy:
+        t.call(
+            f"update trust policy of role {name}",
+            lambda: t.iam.update_assume_role_policy(
+                RoleName=name, PolicyDocument=role.trust_policy
+            ),
+            consistency=True,
+        )
+        changed = True
+    live_max = int(live.get("MaxSessionDuration") or 3600)
+    if live_max != role.max_session_duration or live.get("Description", "") != role.description:
+        # Both always: UpdateRole implementations disagree on what an omitted field means.
+        t.call(
+            f"update role {name}",
+            lambda: t.iam.update_role(
+                RoleName=name,
+                Description=role.description,
+                MaxSessionDuration=role.max_session_duration,
+            ),
+        )
+        changed = True
+    attached = t.call(f"list policies of role {name}", lambda: _attached(t, name))
+    for arn in sorted(role.managed_policies - attached):
+        t.call(
+            f"attach {arn} to role {name}",
+            partial(t.iam.attach_role_policy, RoleName=name, PolicyArn=arn),
+        )
+        changed = True
+    for arn in sorted(attached - role.managed_policies):
+        try:
+            t.call(
+                f"detach {arn} from role {name}",
+                partial(t.iam.detach_role_policy, RoleName=name, PolicyArn=arn),
+            )
+            changed = True
+        except ClientError as exc:
+            if not _absent(exc):
+                raise
+    return Outcome.UPDATED if changed else Outcome.UNCHANGED
+
+
+def ensure_role(t: IamTarget, role: Role, *, create_first: bool) -> Outcome:
+    what = f"role {role.name}"
+    try:
+        if create_first:
+            try:
+                _create_role(t, role)
+                return Outcome.CREATED
+            except ClientError as exc:
+                if not _exists(exc):
+                    raise
+        try:
+            live = t.call(f"read {what}", lambda: t.iam.get_role(RoleName=role.name)["Role"])
+        except ClientError as exc:
+            if not _absent(exc):
+                raise
+            _create_role(t, role)
+            return Outcome.CREATED
+        return _converge_role(t, role, live)
+    except ClientError as exc:
+        raise t.fail(what, exc) from exc
+
+
+def _ignore_absent(t: IamTarget, what: str, operation: Callable[[], object]) -> None:
+    try:
+        t.call(what, operation)
+    except ClientError as exc:
+        if not _absent(exc):
+            raise
+
+
+def delete_role(t: IamTarget, role: Role) -> Outcome:
+    what = f"delete role {role.name}"
+    iam = t.iam
+    try:
+        try:
+            live = t.call(what, lambda: iam.get_role(RoleName=role.name)["Role"])
+        except ClientError as exc:
+            if _absent(exc):
+                return Outcome.UNCHANGED
+            raise
+        if not role.managed or not is_managed(live.get("Tags"), t.managed_tag):
+            raise AwsRefused(
+                f"account {t.account_id}: refusing to {what}: it has no managed tag",
+                account_id=t.account_id,
+            )
+        name = str(live["RoleName"])
+        # IAM refuses to delete a role with anything attached (DeleteConflict).
+        for arn in sorted(t.call(what, lambda: _attached(t, name))):
+            _ignore_absent(t, what, partial(iam.detach_role_policy, RoleName=name, PolicyArn=arn))
+        inline = [
+            policy
+            for page in iam.get_paginator("list_role_policies").paginate(RoleName=name)
+            for policy in page.get("PolicyNames", [])
+        ]
+        for policy in inline:
+            _ignore_absent(
+                t, what, partial(iam.delete_role_policy, RoleName=name, PolicyName=policy)
+            )
+        profiles = [
+            profile["InstanceProfileName"]
+            for page in iam.get_paginator("list_instance_profiles_for_role").paginate(RoleName=name)
+            for profile in page.get("InstanceProfiles", [])
+        ]
+        for profile in profiles:
+            _ignore_absent(
+                t,
+                what,
+                partial(
+                    iam.remove_role_from_instance_profile,
+                    InstanceProfileName=profile,
+                    RoleName=name,
+                ),
+            )
+        try:
+            t.call(what, lambda: iam.delete_role(RoleName=name))
+        except ClientError as exc:
+            if _absent(exc):
+                return Outcome.UNCHANGED
+            raise
+        return Outcome.DELETED
+    except ClientError as exc:
+        raise t.fail(what, exc) from exc

@@ -1,0 +1,1 @@
+"""The embedded world: emulated AWS accounts, directory and Okta, and its persistence."""

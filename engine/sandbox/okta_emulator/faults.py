@@ -1,0 +1,165 @@
+"""Fault injection, latency and request accounting for the emulator.
+
+Okta's failure modes the engine must survive (429 storms, 5xx, slow calls) are rare and
+uncontrollable against a real org, so tests schedule them here; benchmarks read the
+per-route request counts to check "API calls ≤ 1.1 × minimum pages". Rate-limit headers
+follow Okta's per-endpoint, per-minute windows.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class FaultKind(StrEnum):
+    RATE_LIMIT = "rate_limit"
+    SERVER_ERROR = "server_error"
+
+
+@dataclass(frozen=True)
+class FaultRule:
+    """Fail matching requests: the next `count` of them, or every `every`-th, or both
+    (every `every`-th until `count` failures). `count=None` and `every=None` fails all."""
+
+    kind: FaultKind
+    status: int = 429
+    count: int | None = None
+    every: int | None = None
+    method: str | None = None
+    path_prefix: str | None = None
+    # Seconds from now to the X-Rate-Limit-Reset the failure announces; the SDK waits
+    # Reset − Date + 1 seconds before retrying.
+    reset_in: int = 1
+
+    def matches(self, *, method: str, path: str) -> bool:
+        if self.method is not None and self.method.upper() != method.upper():
+            return False
+        return self.path_prefix is None or path.startswith(self.path_prefix)
+
+
+@dataclass
+class _ActiveRule:
+    rule: FaultRule
+    seen: int = 0
+    fired: int = 0
+
+
+@dataclass(frozen=True)
+class Fault:
+    kind: FaultKind
+    status: int
+    reset_at: int
+
+
+@dataclass(frozen=True)
+class RateLimitPolicy:
+    """Okta-like per-route windows; `enforce` turns an exhausted window into real 429s."""
+
+    limit: int = 600
+    window_seconds: int = 60
+    enforce: bool = False
+
+
+@dataclass(frozen=True)
+class RateLimitStatus:
+    limit: int
+    remaining: int
+    reset_at: int
+    exceeded: bool
+
+
+@dataclass
+class _Window:
+    started: int
+    used: int = 0
+
+
+@dataclass
+class Faults:
+    policy: RateLimitPolicy = field(default_factory=RateLimitPolicy)
+
+    def __post_init__(self) -> None:
+        self._lock = threading.Lock()
+        self._rules: list[_ActiveRule] = []
+        self._latency = 0.0
+        self._latency_prefix: str | None = None
+        self._counts: Counter[tuple[str, str]] = Counter()
+        self._windows: dict[str, _Window] = {}
+
+    def add_rule(self, rule: FaultRule) -> None:
+        if rule.count is not None and rule.count < 0:
+            raise ValueError("count must be >= 0")
+        if rule.every is not None and rule.every < 1:
+            raise ValueError("every must be >= 1")
+        with self._lock:
+            self._rules.append(_ActiveRule(rule))
+
+    def set_latency(self, seconds: float, *, path_prefix: str | None = None) -> None:
+        if seconds < 0:
+            raise ValueError("latency must be >= 0")
+        with self._lock:
+            self._latency = seconds
+            self._latency_prefix = path_prefix
+
+    def latency_for(self, path: str) -> float:
+        with self._lock:
+            if self._latency_prefix is not None and not path.startswith(self._latency_prefix):
+                return 0.0
+            return self._latency
+
+    def reset(self) -> None:
+        """Drop rules, latency, counts and rate-limit windows (not the org's data)."""
+        with self._lock:
+            self._rules.clear()
+            self._latency = 0.0
+            self._latency_prefix = None
+            self._counts.clear()
+            self._windows.clear()
+
+    def record(self, *, method: str, route: str) -> None:
+        with self._lock:
+            self._counts[(method.upper(), route)] += 1
+
+    def request_counts(self) -> dict[tuple[str, str], int]:
+        with self._lock:
+            return dict(self._counts)
+
+    def next_fault(self, *, method: str, path: str) -> Fault | None:
+        """Advance every matching rule's schedule; the first that fires wins."""
+        with self._lock:
+            chosen: Fault | None = None
+            for active in self._rules:
+                rule = active.rule
+                if not rule.matches(method=method, path=path):
+                    continue
+                if rule.count is not None and active.fired >= rule.count:
+                    continue
+                active.seen += 1
+                if rule.every is not None and active.seen % rule.every != 0:
+                    continue
+                if chosen is None:
+                    active.fired += 1
+                    chosen = Fault(rule.kind, rule.status, int(time.time()) + rule.reset_in)
+            self._rules = [a for a in self._rules if a.rule.count is None or a.fired < a.rule.count]
+            return chosen
+
+    def take_rate_limit(self, *, route: str) -> RateLimitStatus:
+        """Count one call against the route's window, as Okta does per endpoint."""
+        now = int(time.time())
+        with self._lock:
+            window = self._windows.get(route)
+            if window is None or now >= window.started + self.policy.window_seconds:
+                window = _Window(started=now)
+                self._windows[route] = window
+            window.used += 1
+            exceeded = self.policy.enforce and window.used > self.policy.limit
+            return RateLimitStatus(
+                limit=self.policy.limit,
+                remaining=max(self.policy.limit - window.used, 0),
+                reset_at=window.started + self.policy.window_seconds,
+                exceeded=exceeded,
+            )

@@ -1,0 +1,202 @@
+"""The in-memory executor: the world as it will be after a plan's changes.
+
+Two things need to know the future without touching anything: the plan's access delta
+(who will gain or lose what once the plan is applied) and the tests' convergence
+property (apply the plan to the live world, re-plan, nothing is left). Both use this
+module, which executes each change the way the providers do, on a copy of the world:
+- owned AWS resources carry the managed tag after a create or an adopt;
+- a created group starts empty (its links and members are separate changes);
+- deleting a directory group removes it from the groups it was Member Of, as AD's
+  link integrity and slapd's refint overlay do; deleting an Okta group removes its app
+  assignment, as Okta does;
+- a change waiting for something (a directory import) is not applied: that is what
+  "waiting" means. Okta's view of directory groups only moves with an import, which is
+  `access.simulate_import`'s business, not this module's.
+
+A change whose target is missing (e.g. a link into a group that does not exist) is a
+no-op here; on a live system it would fail, which apply reports.
+
+Pure: no I/O, no globals.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from engine.model import (
+    AppAssignment,
+    DirectoryGroup,
+    DirectoryKind,
+    GroupMember,
+    OktaApp,
+    OktaGroup,
+    Role,
+    SamlProvider,
+    UserMember,
+    World,
+)
+from engine.plan import Action, Change, ResourceKind
+
+
+class _Draft:
+    """Mutable copies of the world's mappings while changes are applied."""
+
+    def __init__(self, world: World) -> None:
+        self.world = world
+        self.saml_providers = dict(world.saml_providers)
+        self.roles = dict(world.roles)
+        self.directory_groups = dict(world.directory_groups)
+        self.okta_groups = dict(world.okta_groups)
+        self.app_assignments = dict(world.app_assignments)
+        self.okta_app = world.okta_app
+
+    def freeze(self) -> World:
+        return dataclasses.replace(
+            self.world,
+            saml_providers=self.saml_providers,
+            roles=self.roles,
+            directory_groups=self.directory_groups,
+            okta_groups=self.okta_groups,
+            app_assignments=self.app_assignments,
+            okta_app=self.okta_app,
+        )
+
+
+def apply_changes(*, world: World, changes: Iterable[Change]) -> World:
+    """`world` after executing `changes` in the given order (waiting changes skipped)."""
+    draft = _Draft(world)
+    for change in changes:
+        if change.waits_for is None:
+            _APPLY[change.kind](draft, change)
+    return draft.freeze()
+
+
+def _key(change: Change) -> Any:
+    return change.resource.key
+
+
+def _saml_provider(draft: _Draft, change: Change) -> None:
+    if change.action is Action.DELETE:
+        draft.saml_providers.pop(_key(change), None)
+        return
+    after = change.after
+    assert isinstance(after, SamlProvider)
+    draft.saml_providers[after.key] = dataclasses.replace(after, managed=True, adopt=False)
+
+
+def _role(draft: _Draft, change: Change) -> None:
+    if change.action is Action.DELETE:
+        draft.roles.pop(_key(change), None)
+        return
+    after = change.after
+    assert isinstance(after, Role)
+    draft.roles[after.key] = dataclasses.replace(after, managed=True, adopt=False)
+
+
+def _directory_group(draft: _Draft, change: Change) -> None:
+    groups = draft.directory_groups
+    if change.action is Action.DELETE:
+        key = _key(change)
+        if groups.pop(key, None) is not None:
+            for dn, group in list(groups.items()):
+                if key in group.member_groups:
+                    groups[dn] = dataclasses.replace(
+                        group, member_groups=group.member_groups - {key}
+                    )
+        return
+    after = change.after
+    assert isinstance(after, DirectoryGroup)
+    existing = groups.get(after.key)
+    if change.action is Action.CREATE or existing is None:
+        groups[after.key] = dataclasses.replace(
+            after, member_groups=frozenset(), member_users=frozenset()
+        )
+    else:
+        groups[after.key] = dataclasses.replace(existing, description=after.description)
+
+
+def _group_member(draft: _Draft, change: Change) -> None:
+    link = change.resource
+    assert isinstance(link, GroupMember)
+    group = draft.directory_groups.get(link.group_dn)
+    if group is None:
+        return
+    members = (
+        group.member_groups - {link.member_dn}
+        if change.action is Action.DELETE
+        else group.member_groups | {link.member_dn}
+    )
+    draft.directory_groups[link.group_dn] = dataclasses.replace(group, member_groups=members)
+
+
+def _user_member(draft: _Draft, change: Change) -> None:
+    link = change.resource
+    assert isinstance(link, UserMember)
+    group = draft.directory_groups.get(link.group)
+    if group is None:
+        return
+    users = group.member_users or frozenset()
+    users = users
+    draft.directory_groups[link.group] = dataclasses.replace(group, member_users=users)
+
+
+def _okta_app(draft: _Draft, change: Change) -> None:
+    if change.action is Action.DELETE:
+        draft.okta_app = None
+        return
+    after = change.after
+    assert isinstance(after, OktaApp)
+    previous_id = draft.okta_app.id if draft.okta_app is not None else None
+    draft.okta_app = dataclasses.replace(after, id=previous_id or after.id)
+
+
+def _okta_group(draft: _Draft, change: Change) -> None:
+    groups = draft.okta_groups
+    if change.action is Action.DELETE:
+        key = _key(change)
+        groups.pop(key, None)
+        draft.app_assignments.pop(key, None)  # Okta drops a deleted group's assignment
+        return
+    after = change.after
+    assert isinstance(after, OktaGroup)
+    existing = groups.get(after.key)
+    if change.action is Action.CREATE or existing is None:
+        groups[after.key] = dataclasses.replace(after, members=frozenset())
+    else:
+        groups[after.key] = dataclasses.replace(existing, description=after.description)
+
+
+def _okta_group_member(draft: _Draft, change: Change) -> None:
+    link = change.resource
+    assert isinstance(link, UserMember)
+    key = (DirectoryKind.OKTA.okta_source, link.group.lower())
+    group = draft.okta_groups.get(key)
+    if group is None:
+        return
+    members = group.members or frozenset()
+    members = members - {link.login} if change.action is Action.DELETE else members | {link.login}
+    draft.okta_groups[key] = dataclasses.replace(group, members=members)
+
+
+def _app_assignment(draft: _Draft, change: Change) -> None:
+    assignment = change.resource
+    assert isinstance(assignment, AppAssignment)
+    if change.action is Action.DELETE:
+        draft.app_assignments.pop(assignment.key, None)
+    else:
+        draft.app_assignments[assignment.key] = assignment
+
+
+_APPLY: dict[ResourceKind, Callable[[_Draft, Change], None]] = {
+    ResourceKind.SAML_PROVIDER: _saml_provider,
+    ResourceKind.ROLE: _role,
+    ResourceKind.DIRECTORY_GROUP: _directory_group,
+    ResourceKind.GROUP_MEMBER: _group_member,
+    ResourceKind.USER_MEMBER: _user_member,
+    ResourceKind.OKTA_APP: _okta_app,
+    ResourceKind.OKTA_GROUP: _okta_group,
+    ResourceKind.OKTA_GROUP_MEMBER: _okta_group_member,
+    ResourceKind.APP_ASSIGNMENT: _app_assignment,
+}

@@ -1,0 +1,631 @@
+"""Semantic checks of a loaded desired state: everything the JSON Schema cannot see.
+
+The schema judges one file at a time; the mistakes that hurt are between values and
+files: a grant naming an account that does not exist, a role name Okta's group filter
+would silently drop (the user never gets the role and nobody is told), two files
+defining the same role, a role-group name too long for AD. Reviewers read these in CI
+logs, so every check runs and every problem points at the file and line where the user
+wrote the offending value, naming the earlier occurrence for duplicates. Checks that
+the schema also makes are repeated here because a `DesiredState` can be built by code
+(`import`, tests) without passing through the schema.
+
+Pure: no I/O.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+from engine import naming
+from engine.dn import InvalidDnError, build_dn, normalize_dn
+from engine.model import DirectoryKind, normalize_app_filter
+from engine.spec import (
+    AccountSpec,
+    DesiredState,
+    GrantSpec,
+    Location,
+    ManagementGroupSpec,
+    Problem,
+    RoleSpec,
+    Settings,
+    Severity,
+)
+
+__all__ = ["MAX_CN_LENGTH", "SAM_ILLEGAL_CHARS", "format_problems", "has_errors", "validate"]
+
+MAX_CN_LENGTH = 64  # AD's rangeUpper of `cn`; kept for LDAP too so a state can move between them
+SAM_ILLEGAL_CHARS = frozenset('"[]:;|=+*?<>/\\,')  # not allowed in an AD sAMAccountName
+_DIRECTORY_KINDS = (DirectoryKind.ACTIVE_DIRECTORY, DirectoryKind.LDAP)
+# Any 12-digit id and any valid role name: enough to see whether a pattern is usable.
+_PROBE_ACCOUNT = "123456789012"
+_PROBE_ROLE = "Probe"
+
+
+def validate(*, state: DesiredState) -> list[Problem]:
+    """Every semantic problem of `state`, sorted by file and line; [] when it is valid."""
+    checker = _Checker(state)
+    checker.run()
+    return sorted(dict.fromkeys(checker.problems))
+
+
+def has_errors(problems: Iterable[Problem]) -> bool:
+    """Whether any problem is an error (warnings alone do not make a state invalid)."""
+    return any(p.severity is Severity.ERROR for p in problems)
+
+
+def format_problems(problems: Iterable[Problem]) -> str:
+    """One `file:line: message` per line, sorted, as printed by `okta-aws validate`."""
+    return "\n".join(str(p) for p in sorted(problems))
+
+
+def sam_account_name(name: str) -> str:
+    """The sAMAccountName the directory provider derives from a group's cn."""
+    return "".join("_" if c in SAM_ILLEGAL_CHARS else c for c in name)
+
+
+@dataclass(frozen=True)
+class _RoleGroup:
+    """One (account, role) of the desired state and the role group rendered for it."""
+
+    account: AccountSpec
+    role: str
+    name: str
+    loc: Location  # the account's `roles` entry
+
+    @property
+    def label(self) -> str:
+        return f"{self.account.alias}/{self.role}"
+
+
+def _hint(value: str, candidates: Iterable[str]) -> str:
+    """` (did you mean 'X'?)` for a near miss, else ``."""
+    pool = sorted(set(candidates))
+    folded = [c for c in pool if c.lower() == value.lower()]
+    close = folded or difflib.get_close_matches(value, pool, n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _verbatim(text: str) -> str:
+    """A regex or pattern quoted as the user wrote it (repr would double backslashes)."""
+    return f"'{text}'"
+
+
+class _Checker:
+    """Runs every check once over the state, sharing the indexes they need."""
+
+    def __init__(self, state: DesiredState) -> None:
+        self.state = state
+        self.settings: Settings = state.settings
+        self.kind = state.settings.directory.kind
+        self.problems: list[Problem] = []
+        self.roles: dict[str, RoleSpec] = {}
+        for role in state.roles:
+            self.roles.setdefault(role.name, role)
+        # Accounts by alias and by id; the first wins, later ones are reported as duplicates.
+        self.by_alias: dict[str, AccountSpec] = {}
+        self.by_id: dict[str, AccountSpec] = {}
+        for account in state.accounts:
+            self.by_alias.setdefault(account.alias, account)
+            self.by_id.setdefault(account.id, account)
+        self.syntax_ok = False  # role_group_name usable; set first thing in `run`
+        self.role_groups: list[_RoleGroup] = []  # filled by check_accounts
+
+    def error(self, loc: Location, message: str) -> None:
+        self.problems.append(Problem(loc, message))
+
+    def warn(self, loc: Location, message: str) -> None:
+        self.problems.append(Problem(loc, message, Severity.WARNING))
+
+    def run(self) -> None:
+        self.syntax_ok = self._syntax_ok()
+        self.check_settings()
+        self.check_roles()
+        self.check_accounts()
+        self.check_groups()
+        self.check_grants()
+        if self.syntax_ok:
+            self.check_group_names()
+            self.check_group_filter()
+        self.check_role_value_pattern()
+        self.check_protected()
+
+    # --- settings ----------------------------------------------------------------------
+
+    def _syntax_ok(self) -> bool:
+        try:
+            naming.check_role_group_syntax(self.settings.role_group_name)
+        except naming.NamingError as exc:
+            self.error(self.settings.loc_of("role_group_name"), str(exc))
+            return False
+        return True
+
+    def check_settings(self) -> None:
+        s = self.settings
+        if not naming.ROLE_NAME_RE.match(s.aws.access_role):
+            self.error(
+                s.loc_of("aws.access_role"),
+                f"aws.access_role {s.aws.access_role!r} is not a valid IAM role name "
+                "(1-64 letters, digits and + = , . @ _ -)",
+            )
+        if s.role_group_description is not None:
+            try:
+                fields = naming.template_fields(s.role_group_description)
+            except naming.NamingError as exc:
+                self.error(s.loc_of("role_group_description"), str(exc))
+            else:
+                unknown = sorted(set(fields) - naming.PLACEHOLDERS)
+                if unknown:
+                    self.error(
+                        s.loc_of("role_group_description"),
+                        f"role_group_description uses unknown placeholder(s) "
+                        f"{', '.join('{' + f + '}' for f in unknown)}; "
+                        "allowed: {alias} {role} {account_id}",
+                    )
+        if self.kind in _DIRECTORY_KINDS:
+            d = s.directory
+            for key, value in (
+                ("role_groups_ou", d.role_groups_ou),
+                ("management_groups_ou", d.management_groups_ou),
+                ("users_base", d.users_base),
+            ):
+                if not value:
+                    self.error(
+                        s.loc_of("directory"),
+                        f"directory.{key} is required with directory kind {self.kind.value}",
+                    )
+                    continue
+                try:
+                    normalize_dn(value)
+                except InvalidDnError as exc:
+                    self.error(
+                        s.loc_of(f"directory.{key}"),
+                        f"directory.{key} {value!r} is not a valid DN: {exc}",
+                    )
+        source = self.kind.okta_source
+        app_filter = s.okta.app_filter or source
+        if source not in normalize_app_filter(app_filter).split(","):
+            self.error(
+                s.loc_of("okta.app_filter"),
+                f"okta.app_filter {app_filter!r} does not include {source!r}, the Okta source "
+                f"of groups with directory kind {self.kind.value}: no role group would map "
+                f"to a role (add {source!r})",
+            )
+
+    # --- roles and accounts ------------------------------------------------------------
+
+    def check_roles(self) -> None:
+        session = self.settings.okta.session_duration
+        for role in self.state.roles:
+            first = self.roles[role.name]
+            if first is not role:
+                self.error(
+                    role.loc,
+                    f"role {role.name!r} is defined again (first at {first.loc}); "
+                    "each role is defined once in the catalogue",
+                )
+                continue
+            if not naming.ROLE_NAME_RE.match(role.name):
+                self.error(
+                    role.loc,
+                    f"role name {role.name!r} is not a valid IAM role name "
+                    "(1-64 letters, digits and + = , . @ _ -)",
+                )
+            if session > role.max_session_duration:
+                self.warn(
+                    role.loc_of("max_session_duration"),
+                    f"role {role.name!r}: max_session_duration {role.max_session_duration} is "
+                    f"shorter than okta.session_duration {session} "
+                    f"({self.settings.loc_of('okta.session_duration')}); AWS refuses a "
+                    "session longer than the role allows, so signing in to it fails",
+                )
+
+    def check_accounts(self) -> None:
+        for account in self.state.accounts:
+            name = account.alias
+            # Role groups of an account whose id or alias is wrong are not rendered: their
+            # names would only repeat the account's problem as naming problems.
+            renderable = True
+            if not naming.ACCOUNT_ID_RE.match(account.id):
+                renderable = False
+                self.error(
+                    account.loc_of("id"),
+                    f"account id {account.id!r} must be exactly 12 digits (quoted)",
+                )
+            if not naming.ALIAS_RE.match(account.alias):
+                renderable = False
+                self.error(
+                    account.loc_of("alias"),
+                    f"account alias {account.alias!r} is not a valid AWS account alias "
+                    "(3-63 lowercase letters, digits and single hyphens, starting and "
+                    "ending with a letter or digit)",
+                )
+            first = self.by_id[account.id]
+            if first is not account:
+                renderable = False
+                self.error(
+                    account.loc_of("id"),
+                    f"account id {account.id} is listed again (first at {first.loc}, "
+                    f"alias {first.alias})",
+                )
+            first = self.by_alias[account.alias]
+            if first is not account:
+                renderable = False
+                self.error(
+                    account.loc_of("alias"),
+                    f"account alias {account.alias!r} is used again (first at {first.loc}, "
+                    f"id {first.id})",
+                )
+            other = self.by_id.get(account.alias)
+            if other is not None and other is not account:
+                self.error(
+                    account.loc_of("alias"),
+                    f"account alias {account.alias!r} is the id of another account "
+                    f"({other.loc}): grants naming it would be ambiguous",
+                )
+            self._check_account_roles(account, render=renderable)
+            for index, role in enumerate(account.adopt_roles):
+                if role not in account.roles:
+                    self.error(
+                        account.loc_of(f"adopt_roles.{index}"),
+                        f"account {name}: adopt_roles names {role!r}, which the account "
+                        f"does not have (its roles: {', '.join(account.roles) or 'none'}); "
+                        "add it to roles or remove it from adopt_roles",
+                    )
+
+    def _check_account_roles(self, account: AccountSpec, *, render: bool) -> None:
+        exact: dict[str, Location] = {}
+        folded: dict[str, tuple[str, Location]] = {}
+        for index, role in enumerate(account.roles):
+            loc = account.role_loc(index)
+            if role in exact:
+                self.error(
+                    loc,
+                    f"account {account.alias} lists role {role!r} twice (first at {exact[role]})",
+                )
+                continue
+            exact[role] = loc
+            if role.lower() in folded:
+                other, other_loc = folded[role.lower()]
+                self.error(
+                    loc,
+                    f"account {account.alias}: roles {other!r} ({other_loc}) and {role!r} "
+                    "differ only in case; IAM treats role names case-insensitively, so they "
+                    "would be the same role",
+                )
+                continue
+            folded[role.lower()] = (role, loc)
+            if role not in self.roles:
+                self.error(
+                    loc,
+                    f"account {account.alias} lists role {role!r}, which is not in the role "
+                    f"catalogue (`roles:`){_hint(role, self.roles)}",
+                )
+                continue
+            if render and self.syntax_ok:
+                name = naming.render_role_group_name(
+                    syntax=self.settings.role_group_name,
+                    alias=account.alias,
+                    role=role,
+                    account_id=account.id,
+                )
+                self.role_groups.append(_RoleGroup(account, role, name, loc))
+
+    # --- management groups and grants --------------------------------------------------
+
+    def check_groups(self) -> None:
+        names: dict[str, ManagementGroupSpec] = {}
+        dns: dict[str, ManagementGroupSpec] = {}
+        ou = self.settings.directory.management_groups_ou
+        for group in self.state.management_groups:
+            first = names.setdefault(group.name.lower(), group)
+            if first is not group:
+                self.error(
+                    group.loc_of("name"),
+                    f"management group {group.name!r} is listed again (first at "
+                    f"{first.loc_of('name')}); group names are compared ignoring case",
+                )
+            if group.dn is not None and self.kind is DirectoryKind.OKTA:
+                self.error(
+                    group.loc_of("dn"),
+                    f"management group {group.name!r} sets dn, but directory kind okta has "
+                    "no directory to adopt a group from; remove dn",
+                )
+            elif self.kind in _DIRECTORY_KINDS and first is group:
+                self._check_group_dn(group, ou, dns)
+            if group.members is not None:
+                self._check_members(group)
+
+    def _check_group_dn(
+        self, group: ManagementGroupSpec, ou: str, dns: dict[str, ManagementGroupSpec]
+    ) -> None:
+        try:
+            dn = group.dn if group.dn is not None else build_dn(cn=group.name, parent=ou)
+            key = normalize_dn(dn)
+        except InvalidDnError as exc:
+            if group.dn is not None:
+                self.error(group.loc_of("dn"), f"dn {group.dn!r} is not a valid DN: {exc}")
+            return  # an invalid OU is reported with the settings
+        first = dns.setdefault(key, group)
+        if first is not group:
+            self.error(
+                group.loc_of("dn" if group.dn is not None else "name"),
+                f"management group {group.name!r} has the same DN as {first.name!r} "
+                f"({first.loc}): {dn}",
+            )
+
+    def _check_members(self, group: ManagementGroupSpec) -> None:
+        seen: dict[str, Location] = {}
+        for index, login in enumerate(group.members or ()):
+            loc = group.member_loc(index)
+            if not login.strip():
+                self.error(loc, f"management group {group.name!r}: empty member login")
+                continue
+            if any(c.isspace() for c in login):
+                self.error(
+                    loc,
+                    f"management group {group.name!r}: member login {login!r} contains whitespace",
+                )
+            if login.lower() in seen:
+                self.error(
+                    loc,
+                    f"management group {group.name!r} lists member {login!r} twice (first at "
+                    f"{seen[login.lower()]}); logins are compared ignoring case",
+                )
+            seen.setdefault(login.lower(), loc)
+
+    def check_grants(self) -> None:
+        for group in self.state.management_groups:
+            for grant in group.grants:
+                self._check_grant(group, grant)
+
+    def _check_grant(self, group: ManagementGroupSpec, grant: GrantSpec) -> None:
+        what = f"management group {group.name!r}: grant {grant.describe()}"
+        role_known = grant.role in self.roles
+        if not role_known:
+            self.error(
+                grant.loc_of("role"),
+                f"{what}: unknown role {grant.role!r} (not in the role catalogue)"
+                f"{_hint(grant.role, self.roles)}",
+            )
+        if grant.account is not None and grant.account != "*":
+            account = self.by_alias.get(grant.account) or self.by_id.get(grant.account)
+            if account is None:
+                self.error(
+                    grant.loc_of("account"),
+                    f"{what}: unknown account {grant.account!r} (no account has this alias "
+                    f"or id){_hint(grant.account, self.by_alias)}",
+                )
+            elif role_known and grant.role not in account.roles:
+                self.error(
+                    grant.loc,
+                    f"{what}: account {account.alias} ({account.id}) does not have role "
+                    f"{grant.role!r}; add it to the account's roles "
+                    f"({account.loc_of('roles')}) or grant one of its roles "
+                    f"({', '.join(account.roles) or 'none'})",
+                )
+            return
+        if not role_known:
+            return
+        if grant.account_tags is None:
+            selected = list(self.state.accounts)
+        else:
+            wanted = set(grant.account_tags)
+            selected = [a for a in self.state.accounts if wanted <= set(a.tags)]
+        if any(grant.role in a.roles for a in selected):
+            return
+        if grant.account_tags is None:
+            reason = f'no account has role {grant.role!r}, so account "*" grants nothing'
+        elif not selected:
+            reason = "no account has all of these tags"
+        else:
+            aliases = ", ".join(a.alias for a in selected)
+            reason = f"none of the accounts tagged so ({aliases}) has role {grant.role!r}"
+        self.error(grant.loc, f"{what}: {reason}")
+
+    # --- names: directory limits, collisions, Okta's group filter ----------------------
+
+    def check_group_names(self) -> None:
+        """Rendered role-group names and management group names as the directory sees them."""
+        # Keyed by position: entries from one flow-style list share a line.
+        names: dict[str, int] = {}
+        sams: dict[str, int] = {}
+        entries: list[tuple[str, str, Location]] = [
+            (f"role group {rg.name!r} ({rg.label})", rg.name, rg.loc) for rg in self.role_groups
+        ]
+        entries += [
+            (f"management group {g.name!r}", g.name, g.loc_of("name"))
+            for g in self.state.management_groups
+            if g.dn is None
+        ]
+        for position, (label, name, loc) in enumerate(entries):
+            if self.kind in _DIRECTORY_KINDS and len(name) > MAX_CN_LENGTH:
+                self.error(
+                    loc,
+                    f"{label} is {len(name)} characters; a directory group name (cn) is "
+                    f"at most {MAX_CN_LENGTH}: shorten the alias or role, or role_group_name",
+                )
+            first = names.setdefault(name.lower(), position)
+            if first != position:
+                first_label, first_loc = entries[first][0], entries[first][2]
+                if position < len(self.role_groups) or first < len(self.role_groups):
+                    self.error(
+                        loc,
+                        f"{label} has the same name, ignoring case, as {first_label} ({first_loc})",
+                    )
+                continue  # two management groups: reported with the groups
+            if self.kind is not DirectoryKind.ACTIVE_DIRECTORY:
+                continue
+            sam = sam_account_name(name)
+            other = sams.setdefault(sam.lower(), position)
+            if other != position:
+                self.error(
+                    loc,
+                    f"{label}: its sAMAccountName would be {sam!r} (characters illegal in "
+                    f"AD replaced by '_'), the same as that of {entries[other][0]} "
+                    f"({entries[other][2]})",
+                )
+            elif sam != name:
+                illegal = "".join(sorted({c for c in name if c in SAM_ILLEGAL_CHARS}))
+                self.warn(
+                    loc,
+                    f"{label} contains characters illegal in an AD sAMAccountName "
+                    f"({illegal}); its sAMAccountName will be {sam!r}",
+                )
+
+    def _group_filter(self) -> tuple[re.Pattern[str], str, Location] | None:
+        """The effective group filter, its Okta text and where it comes from."""
+        okta = self.settings.okta
+        if okta.group_filter is not None:
+            loc = self.settings.loc_of("okta.group_filter")
+            try:
+                return naming.compile_group_filter(okta.group_filter), okta.group_filter, loc
+            except naming.NamingError as exc:
+                self.error(loc, str(exc))
+                return None
+        text = naming.derive_group_filter(syntax=self.settings.role_group_name)
+        return naming.compile_group_filter(text), text, self.settings.loc_of("role_group_name")
+
+    def check_group_filter(self) -> None:
+        """Parse every rendered name back as Okta will: each must map to its own role."""
+        found = self._group_filter()
+        if found is None:
+            return
+        compiled, text, filter_loc = found
+        shown = _verbatim(text)
+        derived = self.settings.okta.group_filter is None
+        failures: list[tuple[_RoleGroup, str]] = []
+        for rg in self.role_groups:
+            ref = naming.parse_group_name(name=rg.name, group_filter=compiled)
+            if ref is None:
+                failures.append((rg, "does not match it, so Okta maps it to no role"))
+            elif (ref.account_id, ref.role) != (rg.account.id, rg.role):
+                why = (
+                    "role_group_name is ambiguous for this name: its separators also occur "
+                    "in the alias or role; use a separator such as '#'"
+                    if derived
+                    else "the filter captures the wrong part of the name"
+                )
+                failures.append(
+                    (rg, f"parses as account {ref.account_id}, role {ref.role!r}: {why}")
+                )
+        self._report_filter_failures(failures, shown, filter_loc)
+        for group in self.state.management_groups:
+            if compiled.search(group.name) is None:
+                continue
+            ref = naming.parse_group_name(name=group.name, group_filter=compiled)
+            parsed = f" (as account {ref.account_id}, role {ref.role!r})" if ref else ""
+            self.error(
+                group.loc_of("name"),
+                f"management group {group.name!r} matches the group filter {shown}{parsed}: Okta "
+                "would take it for a role group; rename it",
+            )
+
+    def _report_filter_failures(
+        self, failures: list[tuple[_RoleGroup, str]], shown: str, filter_loc: Location
+    ) -> None:
+        # A filter wrong for everything, or a role wrong in every account, is one mistake:
+        # one message at its source instead of thousands at every account.
+        if len(failures) > 1 and len(failures) == len(self.role_groups):
+            rg, why = failures[0]
+            self.error(
+                filter_loc,
+                f"the group filter {shown} maps none of the {len(failures)} role groups to its "
+                f"role; e.g. role group {rg.name!r} ({rg.label}) {why}",
+            )
+            return
+        per_role: dict[str, list[tuple[_RoleGroup, str]]] = {}
+        for rg, why in failures:
+            per_role.setdefault(rg.role, []).append((rg, why))
+        having = {role: sum(rg.role == role for rg in self.role_groups) for role in per_role}
+        for role, items in per_role.items():
+            if len(items) > 1 and len(items) == having[role]:
+                rg, why = items[0]
+                self.error(
+                    self.roles[role].loc,
+                    f"role {role!r}: in all {len(items)} accounts having it, the group filter "
+                    f"{shown} does not map its role group to it; e.g. {rg.name!r} ({rg.label}) "
+                    f"{why}",
+                )
+                continue
+            for rg, why in items:
+                self.error(
+                    rg.loc,
+                    f"role group {rg.name!r} ({rg.label}): the group filter {shown} {why}",
+                )
+
+    def check_role_value_pattern(self) -> None:
+        okta = self.settings.okta
+        provider = self.settings.saml_provider.name
+        pattern = okta.role_value_pattern
+        if pattern is None:
+            pattern = naming.derive_role_value_pattern(saml_provider_name=provider)
+        else:
+            loc = self.settings.loc_of("okta.role_value_pattern")
+            try:
+                naming.check_role_value_pattern(pattern)
+            except naming.NamingError as exc:
+                self.error(loc, str(exc))
+                return
+            problem = _expansion_problem(pattern, provider, _PROBE_ACCOUNT, _PROBE_ROLE)
+            if problem is not None:
+                self.error(
+                    loc,
+                    f"okta.role_value_pattern {_verbatim(pattern)} {problem}: every account "
+                    "would be unreachable",
+                )
+                return
+        # The pattern works in general; a role name can still break it (IAM allows ',',
+        # which is also the separator of the two ARNs).
+        for role in self._used_roles():
+            problem = _expansion_problem(pattern, provider, _PROBE_ACCOUNT, role.name)
+            if problem is not None:
+                self.error(
+                    role.loc,
+                    f"role {role.name!r}: the role value pattern {_verbatim(pattern)} {problem}: "
+                    "nobody can sign in to this role",
+                )
+
+    def _used_roles(self) -> Iterator[RoleSpec]:
+        used = {r for a in self.state.accounts for r in a.roles}
+        return (role for name, role in self.roles.items() if name in used)
+
+    def check_protected(self) -> None:
+        if not self.syntax_ok:
+            return  # role-group names are unknown: any warning would be a guess
+        desired = {rg.name.lower() for rg in self.role_groups}
+        desired |= {r.lower() for a in self.state.accounts for r in a.roles}
+        safety = self.settings.safety
+        listed = safety.protected_locs or tuple(
+            (name, self.settings.loc_of("safety.protected")) for name in sorted(safety.protected)
+        )
+        for name, loc in listed:
+            if name.lower() not in desired:
+                self.warn(
+                    loc,
+                    f"protected name {name!r} is neither a role-group name nor an IAM role "
+                    f"name of the desired state{_hint(name, desired)}",
+                )
+
+
+def _expansion_problem(pattern: str, provider: str, account_id: str, role: str) -> str | None:
+    """Why the role value for (account, role) is not the provider's and role's ARNs."""
+    value = naming.expand_role_value(pattern=pattern, account_id=account_id, role=role)
+    if value is None:
+        return (
+            f"does not expand to two ARNs for role {role!r} (a ',' in a role name breaks "
+            "the comma-separated value)"
+            if "," in role
+            else "does not expand to a SAML provider ARN and a role ARN"
+        )
+    want_provider = naming.saml_provider_arn(account_id=account_id, name=provider)
+    if value.provider_arn != want_provider:
+        return (
+            f"yields provider {value.provider_arn!r}, not {want_provider!r} "
+            f"(settings.saml_provider.name is {provider!r})"
+        )
+    if naming.split_role_arn(value.role_arn) != (account_id, role):
+        return f"yields role {value.role_arn!r} for account {account_id}, role {role!r}"
+    return None

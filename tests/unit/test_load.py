@@ -1,0 +1,352 @@
+"""The loader: merged files, every value's file:line, and every load-time problem at once.
+
+Each test writes a small desired-state directory to tmp_path (running from it, so
+messages name files relative to it) and asserts exact locations and messages.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from engine.load import LoadError, load
+from engine.model import DirectoryKind
+from engine.spec import DesiredState, Location
+
+SETTINGS = """\
+settings:
+  saml_provider:
+    name: OKTA
+    metadata_file: idp.xml
+  directory:
+    kind: active_directory
+    role_groups_ou: OU=Role Groups,DC=example,DC=test
+    management_groups_ou: OU=Management Groups,DC=example,DC=test
+    users_base: CN=Users,DC=example,DC=test
+  okta:
+    app_label: Amazon Web Services
+    app_filter: active_directory
+    group_filter: null
+  safety:
+    protected:
+      - aws#prod#Admin#111111111111
+      - ReadOnly
+"""
+ROLES = """\
+roles:
+  Admin: {}
+  ReadOnly:
+    max_session_duration: 7200
+"""
+ACCOUNTS = """\
+accounts:
+  - {id: "111111111111", alias: prod, roles: [Admin, ReadOnly]}
+  - id: "222222222222"
+    alias: dev
+    roles:
+      - ReadOnly
+      - Admin
+    adopt_roles: [Admin]
+"""
+GROUPS = """\
+management_groups:
+  - name: Admins
+    grants:
+      - {account: prod, role: Admin}
+      - account: dev
+        role: Admin
+    members:
+      - alice
+      - bob
+"""
+BASE = {
+    "settings.yaml": SETTINGS,
+    "roles.yaml": ROLES,
+    "accounts.yaml": ACCOUNTS,
+    "groups.yaml": GROUPS,
+    "idp.xml": "<EntityDescriptor/>",
+}
+
+
+def _write(root: Path, files: dict[str, str]) -> None:
+    for name, text in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+
+
+@pytest.fixture
+def root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def _load(root: Path, files: dict[str, str]) -> DesiredState:
+    _write(root, files)
+    return load(directory=root)
+
+
+def _load_errors(root: Path, files: dict[str, str]) -> list[str]:
+    _write(root, files)
+    with pytest.raises(LoadError) as info:
+        load(directory=root)
+    return [str(p) for p in info.value.problems]
+
+
+def _at(file: str, line: int) -> Location:
+    return Location(file, line)
+
+
+# --- line numbers ----------------------------------------------------------------------
+
+
+def test_every_value_keeps_its_line(root: Path) -> None:
+    state = _load(root, BASE)
+    s = state.settings
+    assert s.loc == _at("settings.yaml", 1)
+    assert s.loc_of("okta.group_filter") == _at("settings.yaml", 13)  # nested key
+    assert s.loc_of("directory.users_base") == _at("settings.yaml", 9)
+    assert s.loc_of("no.such.key") == s.loc
+    assert s.safety.protected_locs == (
+        ("aws#prod#Admin#111111111111", _at("settings.yaml", 16)),  # list items
+        ("ReadOnly", _at("settings.yaml", 17)),
+    )
+    admin, read_only = state.roles
+    assert (admin.loc, read_only.loc) == (_at("roles.yaml", 2), _at("roles.yaml", 3))
+    assert read_only.loc_of("max_session_duration") == _at("roles.yaml", 4)
+    prod, dev = state.accounts
+    assert prod.loc == prod.loc_of("alias") == _at("accounts.yaml", 2)  # flow style
+    assert prod.role_locs == (_at("accounts.yaml", 2),) * 2
+    assert dev.loc == dev.loc_of("id") == _at("accounts.yaml", 3)  # block style
+    assert dev.loc_of("alias") == _at("accounts.yaml", 4)
+    assert dev.role_locs == (_at("accounts.yaml", 6), _at("accounts.yaml", 7))
+    assert dev.loc_of("adopt_roles.0") == _at("accounts.yaml", 8)
+    (group,) = state.management_groups
+    assert group.loc_of("name") == _at("groups.yaml", 2)
+    assert [g.loc for g in group.grants] == [_at("groups.yaml", 4), _at("groups.yaml", 5)]
+    assert group.grants[1].loc_of("account") == _at("groups.yaml", 5)
+    assert group.grants[1].loc_of("role") == _at("groups.yaml", 6)
+    assert group.member_locs == (_at("groups.yaml", 8), _at("groups.yaml", 9))
+
+
+def test_merged_files_keep_their_own_file_names(root: Path) -> None:
+    files = {
+        "settings.yaml": SETTINGS,
+        "idp.xml": "<EntityDescriptor/>",
+        "catalogue/core.yaml": "roles:\n  Admin: {}\n",
+        "catalogue/extra.yaml": "# extra roles\nroles:\n  ReadOnly: {}\n",
+        "accounts/prod.yaml": 'accounts:\n  - {id: "111111111111", alias: prod}\n',
+        "accounts/dev.yaml": '\naccounts:\n  - {id: "222222222222", alias: dev}\n',
+        "groups/a.yaml": "management_groups:\n  - name: A\n",
+        "groups/deep/b.yaml": "\n\nmanagement_groups:\n  - name: B\n",
+    }
+    state = _load(root, files)
+    assert [(r.name, r.loc) for r in state.roles] == [
+        ("Admin", _at("catalogue/core.yaml", 2)),
+        ("ReadOnly", _at("catalogue/extra.yaml", 3)),
+    ]
+    # Files merge in path order.
+    assert [(a.alias, a.loc) for a in state.accounts] == [
+        ("dev", _at("accounts/dev.yaml", 3)),
+        ("prod", _at("accounts/prod.yaml", 2)),
+    ]
+    assert [(g.name, g.loc) for g in state.management_groups] == [
+        ("A", _at("groups/a.yaml", 2)),
+        ("B", _at("groups/deep/b.yaml", 4)),
+    ]
+    assert state.files == tuple(sorted(n for n in files if n.endswith(".yaml")))
+
+
+MERGE_KEYS = """\
+accounts:
+  - &prod
+    id: "111111111111"
+    alias: prod
+    roles: [Admin, ReadOnly]
+    tags: {env: prod, team: pay}
+  - &eu
+    <<: *prod
+    id: "222222222222"
+    alias: prod-eu
+    roles: [Admin]
+  - *eu
+"""
+
+
+def test_merge_keys_override_without_duplicates_and_keep_lines(root: Path) -> None:
+    state = _load(root, {**BASE, "accounts.yaml": MERGE_KEYS})
+    prod, eu, again = state.accounts
+    assert (eu.id, eu.alias, eu.roles, eu.tags) == (
+        "222222222222",
+        "prod-eu",
+        ("Admin",),  # the mapping's own key wins over the merged one
+        (("env", "prod"), ("team", "pay")),  # merged from *prod
+    )
+    assert eu.loc_of("alias") == _at("accounts.yaml", 10)
+    assert eu.role_locs == (_at("accounts.yaml", 11),)
+    assert eu.loc_of("tags.team") == _at("accounts.yaml", 6)  # where the value is written
+    # An alias of a node that itself merges is the same account again, not a duplicate key.
+    assert (again.id, again.alias, again.roles) == (eu.id, eu.alias, eu.roles)
+    assert prod.roles == ("Admin", "ReadOnly")
+
+
+def test_merge_of_several_mappings_first_wins(root: Path) -> None:
+    # The YAML merge-key spec: earlier mappings win (PyYAML's safe_load lets `b` win).
+    accounts = """\
+accounts:
+  - &a {id: "111111111111", alias: aaa}
+  - &b {id: "222222222222", alias: bbb, roles: [Admin]}
+  - <<: [*a, *b]
+    id: "333333333333"
+"""
+    state = _load(root, {**BASE, "accounts.yaml": accounts})
+    merged = state.accounts[2]
+    assert (merged.id, merged.alias, merged.roles) == ("333333333333", "aaa", ("Admin",))
+
+
+# --- problems --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("file", "text", "expected"),
+    [
+        (
+            "roles.yaml",
+            "roles:\n  Admin: {}\n  ReadOnly: {}\n  Admin: {description: again}\n",
+            ["roles.yaml:4: duplicate key 'Admin' (first at line 2)"],
+        ),
+        (
+            "accounts.yaml",
+            'accounts:\n  - id: "111111111111"\n    alias: prod\n    alias: prod2\n',
+            ["accounts.yaml:4: duplicate key 'alias' (first at line 3)"],
+        ),
+        (
+            "accounts.yaml",
+            MERGE_KEYS.replace("    alias: prod-eu\n", '    alias: prod-eu\n    id: "3"\n'),
+            ["accounts.yaml:11: duplicate key 'id' (first at line 9)"],
+        ),
+    ],
+    ids=["top-level-mapping", "list-item", "own-keys-beside-merge"],
+)
+def test_duplicate_keys_within_a_mapping(
+    root: Path, file: str, text: str, expected: list[str]
+) -> None:
+    assert _load_errors(root, {**BASE, file: text}) == expected
+
+
+def test_two_files_holding_settings(root: Path) -> None:
+    other = "# overrides\nsettings:\n" + SETTINGS.split("\n", 1)[1]
+    errors = _load_errors(root, {**BASE, "z/settings.yaml": other})
+    assert errors == [
+        "z/settings.yaml:2: `settings:` given again (already in settings.yaml); "
+        "exactly one file holds settings"
+    ]
+
+
+def test_no_file_holds_settings(root: Path) -> None:
+    files = {k: v for k, v in BASE.items() if k != "settings.yaml"}
+    assert _load_errors(root, files) == [".:0: no file holds `settings:`"]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            'accounts:\n  - {id: "111111111111", alias: prod\n  - {id: "2"}\n',
+            "accounts.yaml:3: YAML syntax: expected ',' or '}', but got '{'",
+        ),
+        ("accounts:\n\t- x\n", "accounts.yaml:2: YAML syntax: found character '\\t' that"),
+        (
+            "accounts:\n  - id: !Ref prod\n",
+            "accounts.yaml:2: YAML syntax: could not determine a constructor for the tag '!Ref'",
+        ),
+        (
+            "accounts:\n  - <<: 5\n    alias: prod\n",
+            "accounts.yaml:2: YAML syntax: expected a mapping or list of mappings for merging",
+        ),
+    ],
+    ids=["unclosed-flow-mapping", "tab-indent", "unknown-tag", "merge-of-a-scalar"],
+)
+def test_yaml_syntax_error_line(root: Path, text: str, expected: str) -> None:
+    errors = _load_errors(root, {**BASE, "accounts.yaml": text})
+    assert len(errors) == 1 and errors[0].startswith(expected), errors
+
+
+def test_not_utf8_is_a_problem_not_a_crash(root: Path) -> None:
+    _write(root, BASE)
+    (root / "accounts.yaml").write_bytes(b"accounts: []\n# caf\xe9\n")
+    with pytest.raises(LoadError) as info:
+        load(directory=root)
+    assert [str(p) for p in info.value.problems] == [
+        "accounts.yaml:1: not UTF-8 text: invalid continuation byte"
+    ]
+
+
+def test_schema_unknown_key_at_nested_level(root: Path) -> None:
+    settings = SETTINGS.replace("    group_filter: null\n", "    grup_filter: null\n")
+    errors = _load_errors(root, {**BASE, "settings.yaml": settings})
+    assert len(errors) == 1
+    assert errors[0].startswith("settings.yaml:13: settings.okta.grup_filter: unknown key "), errors
+
+
+def test_schema_unquoted_account_id(root: Path) -> None:
+    accounts = ACCOUNTS.replace('id: "222222222222"', "id: 222222222222")
+    errors = _load_errors(root, {**BASE, "accounts.yaml": accounts})
+    assert errors == [
+        "accounts.yaml:3: accounts.1.id: account id 222222222222 must be a quoted string of "
+        '12 digits (write id: "…"; unquoted, YAML reads a number and drops leading zeros)'
+    ]
+
+
+def test_all_files_report_at_once(root: Path) -> None:
+    errors = _load_errors(
+        root,
+        {
+            **BASE,
+            "roles.yaml": "roles:\n  Admin: {}\n  Admin: {}\n",
+            "accounts.yaml": "accounts:\n  - {id: 1, alias: prod\n",
+            "groups.yaml": "management_groups:\n  - name: A\n    member: [x]\n",
+        },
+    )
+    assert [e.split(": ")[0] for e in errors] == [
+        "accounts.yaml:3",
+        "groups.yaml:3",
+        "roles.yaml:3",
+    ]
+
+
+def test_missing_metadata_file_is_reported_at_its_line(root: Path) -> None:
+    files = {k: v for k, v in BASE.items() if k != "idp.xml"}
+    errors = _load_errors(root, files)
+    assert errors == [
+        "settings.yaml:4: cannot read SAML metadata file 'idp.xml': No such file or directory"
+    ]
+
+
+def test_settings_defaults(root: Path) -> None:
+    state = _load(root, BASE)
+    assert state.settings.directory.kind is DirectoryKind.ACTIVE_DIRECTORY
+    assert state.settings.saml_provider.metadata == "<EntityDescriptor/>"
+    assert state.settings.okta.session_duration == 3600
+    assert state.settings.role_group_name == "aws#{alias}#{role}#{account_id}"
+
+
+# --- digest ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("changed", sorted(BASE))
+def test_digest_changes_when_any_file_changes(root: Path, changed: str) -> None:
+    before = _load(root, BASE).digest
+    assert _load(root, BASE).digest == before  # stable for the same bytes
+    edited = {
+        **BASE,
+        changed: BASE[changed] + ("\n# edited\n" if changed.endswith(".yaml") else " "),
+    }
+    assert _load(root, edited).digest != before
+
+
+def test_digest_changes_when_a_file_is_renamed(root: Path) -> None:
+    before = _load(root, BASE).digest
+    (root / "groups.yaml").rename(root / "groups2.yaml")
+    assert load(directory=root).digest != before

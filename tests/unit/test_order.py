@@ -1,0 +1,194 @@
+"""Execution order: back door first when creating, front door first when removing."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from engine.model import System
+from engine.order import PlanCycleError, order, sort_key, stages
+from engine.plan import Action, Change, ResourceKind
+
+K = ResourceKind
+CREATION_ORDER = [
+    K.SAML_PROVIDER,
+    K.ROLE,
+    K.DIRECTORY_GROUP,
+    K.GROUP_MEMBER,
+    K.USER_MEMBER,
+    K.OKTA_APP,
+    K.APP_ASSIGNMENT,
+]
+
+
+def change(
+    kind: ResourceKind,
+    action: Action = Action.CREATE,
+    key: str = "k",
+    *,
+    depends_on: tuple[str, ...] = (),
+    destructive: bool | None = None,
+) -> Change:
+    return Change(
+        kind=kind,
+        action=action,
+        key=(key,),
+        destructive=action is Action.DELETE if destructive is None else destructive,
+        depends_on=depends_on,
+    )
+
+
+def shuffled(items: list[Change], seed: int = 7) -> list[Change]:
+    copy = list(items)
+    random.Random(seed).shuffle(copy)
+    return copy
+
+
+def test_creations_go_from_the_back_door_to_the_front() -> None:
+    changes = [change(k) for k in CREATION_ORDER]
+    assert [c.kind for c in order(changes=shuffled(changes))] == CREATION_ORDER
+
+
+def test_removals_go_the_other_way_after_creations() -> None:
+    creations = [change(k) for k in CREATION_ORDER]
+    removals = [change(k, Action.DELETE) for k in CREATION_ORDER]
+    result = order(changes=shuffled(creations + removals))
+    assert [c.kind for c in result] == CREATION_ORDER + CREATION_ORDER[::-1]
+
+
+def test_updates_run_with_creations() -> None:
+    result = order(
+        changes=[change(K.ROLE, Action.DELETE), change(K.OKTA_APP, Action.UPDATE), change(K.ROLE)]
+    )
+    assert [(c.kind, c.action) for c in result] == [
+        (K.ROLE, Action.CREATE),
+        (K.OKTA_APP, Action.UPDATE),
+        (K.ROLE, Action.DELETE),
+    ]
+
+
+def test_ties_break_by_key() -> None:
+    changes = [change(K.ROLE, key=k) for k in ("b", "c", "a")]
+    assert [c.key for c in order(changes=changes)] == [("a",), ("b",), ("c",)]
+
+
+def test_explicit_dependency_beats_rank() -> None:
+    assign = change(K.APP_ASSIGNMENT)
+    provider = change(K.SAML_PROVIDER, depends_on=(assign.id,))
+    assert order(changes=[provider, assign]) == (assign, provider)
+
+
+def test_unknown_dependencies_are_ignored() -> None:
+    role = change(K.ROLE, depends_on=("saml_provider:elsewhere:+",))
+    assert order(changes=[role]) == (role,)
+
+
+def test_cycle_is_a_bug() -> None:
+    a = change(K.ROLE, key="a", depends_on=("role:b:+",))
+    b = change(K.ROLE, key="b", depends_on=(a.id,))
+    with pytest.raises(PlanCycleError, match="cycle"):
+        order(changes=[a, b])
+
+
+def test_front_door_rule_is_a_hard_constraint() -> None:
+    """An Okta removal that would need an AWS deletion first contradicts the rule: a cycle."""
+    role_deletion = change(K.ROLE, Action.DELETE)
+    unassign = change(K.APP_ASSIGNMENT, Action.DELETE, depends_on=(role_deletion.id,))
+    with pytest.raises(PlanCycleError):
+        order(changes=[role_deletion, unassign])
+    # Without the destructive Okta change there is no front door to close first.
+    harmless = change(K.APP_ASSIGNMENT, Action.UPDATE, depends_on=(role_deletion.id,))
+    assert order(changes=[harmless, role_deletion]) == (role_deletion, harmless)
+
+
+def test_duplicate_ids_are_rejected() -> None:
+    with pytest.raises(ValueError, match="duplicate"):
+        order(changes=[change(K.ROLE), change(K.ROLE)])
+
+
+def test_stages_group_independent_changes_of_a_kind() -> None:
+    providers = [change(K.SAML_PROVIDER, key=k) for k in "ab"]
+    roles = [change(K.ROLE, key=k, depends_on=(providers[0].id,)) for k in "xy"]
+    links = [
+        change(K.GROUP_MEMBER, key="l1"),
+        change(K.GROUP_MEMBER, key="l2", depends_on=("group_member:l1:+",)),
+    ]
+    result = stages(changes=shuffled(providers + roles + links))
+    assert [[c.id for c in s] for s in result] == [
+        [p.id for p in providers],
+        [r.id for r in roles],
+        [links[0].id],
+        [links[1].id],
+    ]
+
+
+# --- properties --------------------------------------------------------------------------
+
+ACTIONS = list(Action)
+
+
+@st.composite
+def change_graphs(draw: st.DrawFn) -> list[Change]:
+    """Random acyclic changes. Nothing depends on an AWS deletion except another one: the
+    diff never makes the front door wait for AWS (that would contradict the rule)."""
+    count = draw(st.integers(min_value=0, max_value=25))
+    changes: list[Change] = []
+    for index in range(count):
+        kind = draw(st.sampled_from(list(ResourceKind)))
+        action = draw(st.sampled_from(ACTIONS))
+        destructive = action is Action.DELETE or draw(st.booleans())
+        aws_deletion = kind.system is System.AWS and action is Action.DELETE
+        candidates = [
+            c.id
+            for c in changes
+            if aws_deletion or not (c.system is System.AWS and c.action is Action.DELETE)
+        ]
+        deps = (
+            draw(st.lists(st.sampled_from(candidates), max_size=3, unique=True))
+            if candidates
+            else []
+        )
+        changes.append(
+            Change(
+                kind=kind,
+                action=action,
+                key=(f"k{index}",),
+                destructive=destructive,
+                depends_on=tuple(deps),
+            )
+        )
+    return changes
+
+
+@given(change_graphs(), st.randoms(use_true_random=False))
+def test_order_respects_every_constraint(changes: list[Change], rnd: random.Random) -> None:
+    result = order(changes=changes)
+    assert sorted(c.id for c in result) == sorted(c.id for c in changes)
+    position = {c.id: i for i, c in enumerate(result)}
+    for c in result:
+        assert all(position[d] < position[c.id] for d in c.depends_on)
+    front_door = [position[c.id] for c in result if c.destructive and c.system is not System.AWS]
+    aws_deletions = [
+        position[c.id] for c in result if c.system is System.AWS and c.action is Action.DELETE
+    ]
+    if front_door and aws_deletions:
+        assert max(front_door) < min(aws_deletions)
+    mixed = list(changes)
+    rnd.shuffle(mixed)
+    assert order(changes=mixed) == result  # deterministic, whatever the input order
+
+
+@given(change_graphs())
+def test_stages_are_the_order_cut_into_independent_groups(changes: list[Change]) -> None:
+    ordered = order(changes=changes)
+    result = stages(changes=changes)
+    assert [c for s in result for c in s] == list(ordered)
+    assert all(result)
+    for stage in result:
+        ids = {c.id for c in stage}
+        for c in stage:
+            assert not (set(c.depends_on) & ids), "a stage holds a change and its dependency"
+        assert len({sort_key(c)[:2] for c in stage}) == 1, "one phase and kind rank per stage"
