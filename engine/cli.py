@@ -72,6 +72,17 @@ def build_parser() -> argparse.ArgumentParser:
     plan.add_argument("--prune", action="store_true", help="plan deletions of what we own")
     plan.add_argument("--max-deletions", type=int, help="override safety.max_deletions")
 
+    apply = sub.add_parser("apply", help="execute the plan, re-read, verify converged")
+    _common(apply)
+    apply.add_argument("--plan", type=Path, dest="plan_file", help="apply this saved plan")
+    apply.add_argument("--prune", action="store_true", help="delete what we own and no longer want")
+    apply.add_argument("--auto-approve", action="store_true", help="do not ask for confirmation")
+    apply.add_argument("--max-deletions", type=int, help="override safety.max_deletions")
+
+    snapshot = sub.add_parser("snapshot", help="write the live world as JSON")
+    _common(snapshot)
+    snapshot.add_argument("--out", type=Path, dest="out_file", required=True)
+
     access = sub.add_parser("access", help="who can assume which role, desired or live")
     _common(access)
     access.add_argument("--live", action="store_true", help="report live access, not desired")
@@ -101,6 +112,27 @@ def main(argv: Sequence[str] | None = None) -> int:
             detailed_exitcode=args.detailed_exitcode,
             prune=args.prune,
             max_deletions=args.max_deletions,
+            out=out,
+            err=err,
+        )
+    if args.command == "apply":
+        return commands.apply(
+            directory=args.dir,
+            target=args.target,
+            only=args.only,
+            plan_file=args.plan_file,
+            prune=args.prune,
+            auto_approve=args.auto_approve,
+            max_deletions=args.max_deletions,
+            out=out,
+            err=err,
+        )
+    if args.command == "snapshot":
+        return commands.snapshot(
+            directory=args.dir,
+            target=args.target,
+            only=args.only,
+            out_file=args.out_file,
             out=out,
             err=err,
         )

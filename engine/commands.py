@@ -8,19 +8,28 @@ reads as its data flow.
 from __future__ import annotations
 
 import os
-from dataclasses import replace
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TextIO
 
+from engine.apply import ApplyReport, ChangeResult, apply_changes
 from engine.compile import compile_world
 from engine.diff import diff
 from engine.load import LoadError, load
-from engine.model import System
-from engine.plan import Plan, PlanOptions
+from engine.lock import LockHeld, apply_lock
+from engine.model import System, World
+from engine.order import stages
+from engine.plan import Outcome, Plan, PlanOptions
+from engine.providers.live import ConnectionProblem, Providers, connect, read_live
 from engine.render import render_json, render_markdown, render_text
+from engine.saved_plan import PlanFormatError, check_fresh, plan_from_text
 from engine.snapshot import fingerprint as snapshot_fingerprint
-from engine.snapshot import load_snapshot
+from engine.snapshot import load_snapshot, write_snapshot
 from engine.spec import DesiredState, Problem, Severity
+from engine.targets import Target, open_target
 from engine.validate import validate as semantic_problems
 
 EXIT_OK = 0
@@ -127,6 +136,62 @@ def wants_color(stream: TextIO) -> bool:
     return stream.isatty() and not os.environ.get("NO_COLOR")
 
 
+@dataclass(frozen=True)
+class Observation:
+    """One look at the world: the desired world, the live world, and the plan between."""
+
+    desired: World
+    live: World
+    plan: Plan
+
+
+def observe(
+    *,
+    state: DesiredState,
+    providers: Providers,
+    options: PlanOptions,
+    target: str,
+) -> Observation:
+    """Read live, compile desired (with the Okta app's metadata if needed), diff."""
+    desired = compile_world(state=state)
+    read = read_live(state=state, desired=desired, providers=providers)
+    if read.metadata is not None:
+        desired = compile_world(state=state, metadata=read.metadata)
+    plan = diff(desired=desired, live=read.world, options=options)
+    plan = replace(
+        plan,
+        findings=(*read.findings, *plan.findings),
+        target=target,
+        live_fingerprint=snapshot_fingerprint(read.world),
+        desired_digest=state.digest,
+    )
+    return Observation(desired=desired, live=read.world, plan=plan)
+
+
+def calls_summary(providers: Providers) -> str:
+    parts = []
+    for system in System:
+        total = providers.calls.total(system=system.value)
+        if total:
+            retries = providers.calls.retries(system=system.value)
+            writes = providers.calls.writes(system=system.value)
+            extra = f", {retries} retried" if retries else ""
+            parts.append(f"{system.value} {total} ({writes} writes{extra})")
+    return "API calls: " + (", ".join(parts) if parts else "none")
+
+
+@contextmanager
+def _session(
+    *, state: DesiredState, target: str | None, only: frozenset[System], err: TextIO
+) -> Iterator[tuple[Target, Providers]]:
+    name = target or state.settings.target.value
+    with (
+        open_target(name=name, state=state, err=err) as opened,
+        connect(state=state, systems=only, connection=opened.connection) as providers,
+    ):
+        yield opened, providers
+
+
 def plan(
     *,
     directory: Path,
@@ -144,25 +209,218 @@ def plan(
     state = load_valid(directory=directory, err=err)
     if state is None:
         return EXIT_ERROR
-    target_name = target or state.settings.target.value
-    if live_snapshot is None:
-        print("plan needs a live world: pass --live-snapshot FILE", file=err)
-        return EXIT_ERROR
-    snapshot = load_snapshot(path=live_snapshot)
-    live = snapshot.world
-    desired = compile_world(state=state)
     options = plan_options(state=state, prune=prune, max_deletions=max_deletions, only=only)
-    result = replace(
-        diff(desired=desired, live=live, options=options),
-        target=target_name,
-        live_fingerprint=snapshot_fingerprint(live),
-        desired_digest=state.digest,
-    )
+    target_name = target or state.settings.target.value
+    if live_snapshot is not None:
+        snapshot = load_snapshot(path=live_snapshot)
+        result = replace(
+            diff(desired=compile_world(state=state), live=snapshot.world, options=options),
+            target=f"{target_name} (snapshot {live_snapshot})",
+            live_fingerprint=snapshot_fingerprint(snapshot.world),
+            desired_digest=state.digest,
+        )
+        summary = ""
+    else:
+        try:
+            with _session(state=state, target=target, only=only, err=err) as (_, providers):
+                result = observe(
+                    state=state, providers=providers, options=options, target=target_name
+                ).plan
+                summary = calls_summary(providers)
+        except ConnectionProblem as exc:
+            print(f"error: {exc}", file=err)
+            return EXIT_ERROR
     if out_file is not None:
         out_file.write_text(render_json(result), encoding="utf-8")
     out.write(render_plan(result, fmt=fmt, color=wants_color(out)))
+    if summary:
+        print(summary, file=err)
     if result.blocked:
         return EXIT_ERROR
     if detailed_exitcode and not result.empty:
         return EXIT_CHANGES
+    return EXIT_OK
+
+
+def snapshot(
+    *,
+    directory: Path,
+    target: str | None,
+    only: frozenset[System],
+    out_file: Path,
+    out: TextIO,
+    err: TextIO,
+) -> int:
+    state = load_valid(directory=directory, err=err)
+    if state is None:
+        return EXIT_ERROR
+    target_name = target or state.settings.target.value
+    try:
+        with _session(state=state, target=target, only=only, err=err) as (_, providers):
+            read = read_live(state=state, desired=compile_world(state=state), providers=providers)
+            summary = calls_summary(providers)
+    except ConnectionProblem as exc:
+        print(f"error: {exc}", file=err)
+        return EXIT_ERROR
+    for finding in read.findings:
+        print(f"{finding.kind.value}: {finding.subject}: {finding.message}", file=err)
+    if not read.complete:
+        print("snapshot not written: the live read was incomplete", file=err)
+        return EXIT_ERROR
+    write_snapshot(world=read.world, path=out_file, target=target_name)
+    print(f"wrote {out_file} (target {target_name}); {summary}", file=out)
+    return EXIT_OK
+
+
+def _confirm(*, plan: Plan, inp: TextIO, out: TextIO) -> bool:
+    if not inp.isatty():
+        return False
+    out.write(f"\nApply these changes to target {plan.target}? Only 'yes' is accepted: ")
+    out.flush()
+    return inp.readline().strip() == "yes"
+
+
+def apply(
+    *,
+    directory: Path,
+    target: str | None,
+    only: frozenset[System],
+    plan_file: Path | None,
+    prune: bool,
+    auto_approve: bool,
+    max_deletions: int | None,
+    out: TextIO,
+    err: TextIO,
+    inp: TextIO = sys.stdin,
+) -> int:
+    state = load_valid(directory=directory, err=err)
+    if state is None:
+        return EXIT_ERROR
+    saved: Plan | None = None
+    if plan_file is not None:
+        try:
+            saved = plan_from_text(plan_file.read_text(encoding="utf-8"))
+        except (OSError, PlanFormatError) as exc:
+            print(f"error: cannot use plan {plan_file}: {exc}", file=err)
+            return EXIT_ERROR
+        prune = saved.options.prune
+    options = plan_options(state=state, prune=prune, max_deletions=max_deletions, only=only)
+    try:
+        with (
+            _session(state=state, target=target, only=only, err=err) as (opened, providers),
+            apply_lock(path=opened.lock_path, command=" ".join(sys.argv[1:]) or "apply"),
+        ):
+            return _apply_locked(
+                state=state,
+                providers=providers,
+                options=options,
+                target=target or state.settings.target.value,
+                saved=saved,
+                auto_approve=auto_approve,
+                out=out,
+                err=err,
+                inp=inp,
+            )
+    except LockHeld as exc:
+        print(f"refused: {exc}", file=err)
+        return EXIT_REFUSED
+    except ConnectionProblem as exc:
+        print(f"error: {exc}", file=err)
+        return EXIT_ERROR
+
+
+def _apply_locked(
+    *,
+    state: DesiredState,
+    providers: Providers,
+    options: PlanOptions,
+    target: str,
+    saved: Plan | None,
+    auto_approve: bool,
+    out: TextIO,
+    err: TextIO,
+    inp: TextIO,
+) -> int:
+    """Plan afresh under the lock, refuse what must be refused, execute, verify."""
+    current = observe(state=state, providers=providers, options=options, target=target).plan
+    if saved is not None:
+        stale = check_fresh(
+            plan=saved,
+            live_fingerprint=current.live_fingerprint,
+            desired_digest=current.desired_digest,
+            target=target,
+        )
+        if stale is not None:
+            print(f"refused: the saved plan is stale: {stale}; plan again", file=err)
+            return EXIT_REFUSED
+        current = replace(current, changes=saved.changes)
+    out.write(render_plan(current, fmt="text", color=wants_color(out)))
+    if current.blocked:
+        print("refused: the plan has blocking findings (see above)", file=err)
+        return EXIT_REFUSED
+    if current.guard is not None:
+        print(f"refused: {current.guard}", file=err)
+        return EXIT_REFUSED
+    if current.empty:
+        print(f"Converged (target {target}). {calls_summary(providers)}", file=out)
+        return EXIT_OK
+    if not auto_approve and not _confirm(plan=current, inp=inp, out=out):
+        print("refused: not confirmed (answer 'yes', or pass --auto-approve)", file=err)
+        return EXIT_REFUSED
+    report = execute_plan(plan=current, providers=providers, out=out, state=state)
+    after = observe(state=state, providers=providers, options=options, target=target)
+    return report_convergence(
+        report=report, replan=after.plan, providers=providers, out=out, err=err
+    )
+
+
+def execute_plan(
+    *, plan: Plan, providers: Providers, out: TextIO, state: DesiredState
+) -> ApplyReport:
+    """Run the plan's changes stage by stage, printing each outcome as it is known."""
+    if providers.okta is not None:
+        providers.okta.prepare(plan.changes)
+
+    def show(result: ChangeResult) -> None:
+        note = f"  {result.message}" if result.message else ""
+        print(f"  {result.outcome.value:<9} {result.change.id}{note}", file=out)
+
+    print("\nApplying:", file=out)
+    return apply_changes(
+        stages=stages(changes=plan.changes),
+        executors=providers.executors(),
+        concurrency=state.settings.aws.concurrency,
+        on_result=show,
+    )
+
+
+def report_convergence(
+    *, report: ApplyReport, replan: Plan, providers: Providers, out: TextIO, err: TextIO
+) -> int:
+    """Converged means the re-plan is empty; changes waiting for an import are said so."""
+    counts = ", ".join(f"{report.count(o)} {o.value}" for o in Outcome if report.count(o))
+    print(f"\nApplied: {counts}. {calls_summary(providers)}", file=out)
+    waiting = [c for c in replan.changes if c.waits_for]
+    remaining = [c for c in replan.changes if not c.waits_for]
+    if report.failed:
+        print(f"{len(report.failed)} change(s) failed or were skipped:", file=err)
+        for result in report.failed:
+            print(f"  {result.change.id}: {result.outcome.value}: {result.message}", file=err)
+    if remaining or replan.blocked:
+        print(
+            f"NOT converged (target {replan.target}): the re-plan still has "
+            f"{len(remaining)} change(s); run apply again after fixing the cause:",
+            file=err,
+        )
+        err.write(render_text(replan))
+        return EXIT_ERROR
+    if waiting:
+        print(
+            f"Converged (target {replan.target}), except {len(waiting)} change(s) waiting "
+            f"for the directory import: {', '.join(c.id for c in waiting)}. The next apply "
+            "after Okta imports the directory completes them.",
+            file=out,
+        )
+        return EXIT_OK
+    print(f"Converged (target {replan.target}): the re-plan is empty.", file=out)
     return EXIT_OK

@@ -18,15 +18,21 @@ from engine import access, simulate
 from engine.diff_aws import diff_aws
 from engine.diff_common import (
     DiffContext,
-    desired_app_settings,
     effective_systems,
     managed_ous,
     role_of_directory_group,
-    role_of_group_name,
 )
 from engine.diff_directory import diff_directory
 from engine.diff_okta import diff_okta
-from engine.model import DirectoryGroup, DirectoryKind, GroupMember, System, UserMember, World
+from engine.model import (
+    DirectoryGroup,
+    DirectoryKind,
+    GroupMember,
+    OktaGroup,
+    System,
+    UserMember,
+    World,
+)
 from engine.order import order
 from engine.plan import (
     AccessChange,
@@ -65,7 +71,9 @@ def diff(*, desired: World, live: World, options: PlanOptions) -> Plan:
     return Plan(
         changes=changes,
         findings=tuple(ctx.findings),
-        access_delta=plan_access_delta(desired=desired, live=live, changes=changes),
+        access_delta=plan_access_delta(
+            desired=desired, live=live, changes=changes, covered_ous=ctx.managed_ous
+        ),
         options=options,
         guard=deletion_guard(changes=changes, max_deletions=options.max_deletions),
         names=DisplayNames.from_worlds(desired, live),
@@ -85,13 +93,20 @@ def deletion_guard(*, changes: tuple[Change, ...], max_deletions: int) -> str | 
 
 
 def plan_access_delta(
-    *, desired: World, live: World, changes: tuple[Change, ...]
+    *,
+    desired: World,
+    live: World,
+    changes: tuple[Change, ...],
+    covered_ous: frozenset[str] | None = None,
 ) -> tuple[AccessChange, ...]:
     """Who gains or loses what once `changes` are applied to `live` (and imported).
 
     The live side uses Okta's groups as read (an import lag shows honestly); the after
-    side predicts the next directory import from the directory as it will be.
+    side predicts the next directory import from the directory as it will be, over
+    `covered_ous` (default: the OUs our groups live in).
     """
+    if covered_ous is None:
+        covered_ous = managed_ous(desired=desired, live=live)
     after = simulate.apply_changes(world=live, changes=changes)
     kind = desired.directory_kind or live.directory_kind
     predict = (
@@ -102,7 +117,7 @@ def plan_access_delta(
         after=access.effective_access(
             world=after,
             import_source=kind.okta_source if predict and kind is not None else None,
-            covered_ous=managed_ous(desired=desired, live=live),
+            covered_ous=covered_ous,
         ),
         aliases={**live.account_aliases, **desired.account_aliases},
     )
@@ -115,7 +130,6 @@ def _close_front_door_first(ctx: DiffContext) -> None:
     SAML provider only after every change to the roles of its account and to the app's
     settings, so a failure at the front door stops the deletion behind it.
     """
-    settings = desired_app_settings(ctx)
     live_groups = ctx.live.directory_groups
     by_role: dict[tuple[str, str], list[str]] = defaultdict(list)
     for change in ctx.changes:
@@ -124,14 +138,15 @@ def _close_front_door_first(ctx: DiffContext) -> None:
         resource = change.resource
         slot: tuple[str, str] | None = None
         if isinstance(resource, DirectoryGroup):
-            slot = role_of_directory_group(resource) or role_of_group_name(settings, resource.name)
+            slot = role_of_directory_group(resource) or ctx.role_of_group_name(resource.name)
         elif isinstance(resource, GroupMember):
             group = live_groups.get(resource.group_dn)
-            slot = role_of_directory_group(group) if group is not None else None
-        elif change.kind is ResourceKind.OKTA_GROUP:
-            slot = role_of_group_name(settings, getattr(resource, "name", ""))
+            if group is not None:
+                slot = role_of_directory_group(group) or ctx.role_of_group_name(group.name)
+        elif isinstance(resource, OktaGroup):
+            slot = ctx.role_of_group_name(resource.name)
         elif change.kind is ResourceKind.OKTA_GROUP_MEMBER and isinstance(resource, UserMember):
-            slot = role_of_group_name(settings, resource.group)
+            slot = ctx.role_of_group_name(resource.group)
         if slot is not None:
             by_role[slot].append(change.id)
     per_account: dict[str, list[str]] = defaultdict(list)

@@ -32,13 +32,14 @@ def _account(ctx: DiffContext, account_id: str) -> str:
     return f"{alias} ({account_id})" if alias else account_id
 
 
-def _role_attributes(role: Role) -> dict[str, Any]:
-    # Normalize again: a policy spelled differently (order, single item vs list) by a
-    # reader that forgot to normalize must still compare equal.
-    return {
-        **role.attributes(),
-        "trust_policy": json.loads(normalize_policy(role.trust_policy)),
-    }
+def _role_attributes(have: Role, want: Role) -> tuple[dict[str, Any], dict[str, Any]]:
+    """What is compared of two roles. Trust policies spelled differently (order, single
+    item vs list) are normalized again, in case a reader did not: equal must not differ."""
+    old, new = have.attributes(), want.attributes()
+    if have.trust_policy != want.trust_policy:
+        old["trust_policy"] = json.loads(normalize_policy(have.trust_policy))
+        new["trust_policy"] = json.loads(normalize_policy(want.trust_policy))
+    return old, new
 
 
 def diff_aws(ctx: DiffContext) -> None:
@@ -156,7 +157,7 @@ def _diff_roles(ctx: DiffContext, accounts: frozenset[str]) -> None:
                 )
             )
             continue
-        details = attribute_details(_role_attributes(have), _role_attributes(want))
+        details = attribute_details(*_role_attributes(have, want))
         if not have.managed:
             if not want.adopt:
                 ctx.finding(

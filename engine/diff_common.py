@@ -13,11 +13,12 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from typing import Any
 
 from deepdiff import DeepDiff
 
-from engine.dn import normalize_dn, parent_dn
+from engine.dn import normalize_dn
 from engine.model import DirectoryGroup, OktaAppSettings, System, World
 from engine.naming import NamingError, compile_group_filter, parse_group_name
 from engine.plan import (
@@ -75,9 +76,46 @@ class DiffContext:
     def finding(self, kind: FindingKind, system: System, subject: str, message: str) -> None:
         self.findings.append(Finding(kind=kind, system=system, subject=subject, message=message))
 
-    def is_protected(self, name: str) -> bool:
+    @cached_property
+    def _protected(self) -> frozenset[str]:
         # Role names and directory cns are both case-insensitive where they live.
-        return name.casefold() in {p.casefold() for p in self.options.protected}
+        return frozenset(p.casefold() for p in self.options.protected)
+
+    def is_protected(self, name: str) -> bool:
+        return name.casefold() in self._protected
+
+    @cached_property
+    def managed_ous(self) -> frozenset[str]:
+        return managed_ous(desired=self.desired, live=self.live)
+
+    @cached_property
+    def _dn_cache(self) -> dict[str, str]:
+        return {}
+
+    def dn_key(self, dn: str) -> str:
+        """normalize_dn, memoized: the same management groups recur in many role groups."""
+        key = self._dn_cache.get(dn)
+        if key is None:
+            key = self._dn_cache[dn] = normalize_dn(dn)
+        return key
+
+    @cached_property
+    def group_filter(self) -> re.Pattern[str] | None:
+        """The group filter we converge to (else live's), compiled; None if unusable."""
+        settings = desired_app_settings(self)
+        if settings is None:
+            return None
+        try:
+            return compile_group_filter(settings.group_filter)
+        except NamingError:
+            return None
+
+    def role_of_group_name(self, name: str) -> tuple[str, str] | None:
+        """(account id, lower-cased role) a group name maps to under the group filter."""
+        if self.group_filter is None:
+            return None
+        ref = parse_group_name(name=name, group_filter=self.group_filter)
+        return None if ref is None else (ref.account_id, ref.role.lower())
 
     def delete_or_skip(
         self,
@@ -120,7 +158,6 @@ class DiffContext:
                 action=Action.DELETE,
                 key=key,
                 before=before,
-                details=(),
                 destructive=True,
                 reason=reason,
                 depends_on=depends_on,
@@ -140,12 +177,23 @@ def managed_ous(*, desired: World, live: World) -> frozenset[str]:
     (not adopted) groups live; a directory import prediction and assignment ownership
     both need them.
     """
-    return frozenset(
-        normalize_dn(parent_dn(g.dn))
+    parents = {
+        _parent_text(g.dn)
         for world in (desired, live)
         for g in world.directory_groups.values()
         if not g.adopted
-    )
+    }
+    # Parsing every DN would dominate a big plan; the parents are few, so only they are.
+    return frozenset(normalize_dn(p) for p in parents if p)
+
+
+_FIRST_RDN = re.compile(r"(?:[^\\,]|\\.)*,", re.DOTALL)
+
+
+def _parent_text(dn: str) -> str:
+    """The DN after its first RDN, as written (an escaped `\\,` is not a separator)."""
+    match = _FIRST_RDN.match(dn)
+    return dn[match.end() :] if match else ""
 
 
 def effective_systems(*, desired: World, live: World, options: PlanOptions) -> frozenset[System]:
@@ -221,19 +269,8 @@ def desired_app_settings(ctx: DiffContext) -> OktaAppSettings | None:
     return app.settings if app is not None else None
 
 
-def role_of_group_name(settings: OktaAppSettings | None, name: str) -> tuple[str, str] | None:
-    """(account id, lower-cased role) a group name maps to under the group filter."""
-    if settings is None:
-        return None
-    try:
-        pattern = compile_group_filter(settings.group_filter)
-    except NamingError:
-        return None
-    ref = parse_group_name(name=name, group_filter=pattern)
-    return None if ref is None else (ref.account_id, ref.role.lower())
-
-
 def role_of_directory_group(group: DirectoryGroup) -> tuple[str, str] | None:
+    """(account id, lower-cased role) of a role group, from what compile/the reader set."""
     if group.account_id is None or group.role_name is None:
         return None
     return (group.account_id, group.role_name.lower())

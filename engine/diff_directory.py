@@ -16,16 +16,15 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from engine.diff_common import DiffContext, attribute_details, change_id
-from engine.dn import normalize_dn
 from engine.model import DirectoryGroup, GroupMember, GroupRole, System, UserMember
 from engine.plan import Action, Change, FindingKind, ResourceKind
 
 _GROUP = ResourceKind.DIRECTORY_GROUP
 
 
-def _dns(values: Iterable[str]) -> frozenset[str]:
+def _dns(ctx: DiffContext, values: Iterable[str]) -> frozenset[str]:
     # Readers normalize, but a DN spelled another way must never look like a new link.
-    return frozenset(normalize_dn(v) for v in values)
+    return frozenset(ctx.dn_key(v) for v in values)
 
 
 def _describe(group: DirectoryGroup) -> str:
@@ -109,8 +108,8 @@ def _diff_links(ctx: DiffContext) -> None:
         have = live.get(key)
         if have is not None and have.adopted:
             continue
-        wanted = _dns(want.member_groups)
-        present = _dns(have.member_groups) if have is not None else frozenset()
+        wanted = _dns(ctx, want.member_groups)
+        present = _dns(ctx, have.member_groups) if have is not None else frozenset()
         for member in sorted(wanted - present):
             ctx.add(
                 Change(

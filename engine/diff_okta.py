@@ -23,8 +23,6 @@ from engine.diff_common import (
     attribute_details,
     change_id,
     desired_app_settings,
-    managed_ous,
-    role_of_group_name,
 )
 from engine.dn import dn_is_under
 from engine.model import (
@@ -37,7 +35,7 @@ from engine.model import (
     System,
     UserMember,
 )
-from engine.naming import NamingError, compile_group_filter, parse_group_name
+from engine.naming import parse_group_name
 from engine.plan import Action, Change, FindingKind, ResourceKind
 
 OKTA_SOURCE = DirectoryKind.OKTA.okta_source
@@ -110,7 +108,7 @@ def _diff_app(ctx: DiffContext) -> tuple[bool, tuple[str, ...]]:
 
 
 def _is_role_group(ctx: DiffContext, name: str) -> bool:
-    return role_of_group_name(desired_app_settings(ctx), name) is not None
+    return ctx.role_of_group_name(name) is not None
 
 
 def _ours(group: OktaGroup) -> bool:
@@ -217,10 +215,9 @@ def _desired_group_keys(ctx: DiffContext) -> frozenset[tuple[str, str]]:
 def _owned_by_location(ctx: DiffContext, assignment: AppAssignment) -> bool:
     """A group we created: in our managed OUs, or (kind okta) named like a role group."""
     group = ctx.live.okta_groups.get(assignment.key)
-    if group is not None and group.dn is not None:
-        ous = managed_ous(desired=ctx.desired, live=ctx.live)
-        if any(dn_is_under(group.dn, base=ou) for ou in ous):
-            return True
+    dn = group.dn if group is not None else None
+    if dn is not None and any(dn_is_under(dn, base=ou) for ou in ctx.managed_ous):
+        return True
     return (
         ctx.desired.directory_kind is DirectoryKind.OKTA
         and assignment.group_source == OKTA_SOURCE
@@ -278,26 +275,42 @@ def _diff_assignments(ctx: DiffContext, app_deps: tuple[str, ...]) -> None:
 
 
 def _rogue_groups(ctx: DiffContext) -> None:
-    settings = desired_app_settings(ctx)
-    if settings is None:
-        return
-    try:
-        pattern = compile_group_filter(settings.group_filter)
-    except NamingError:
+    """Look-alikes of role groups: from outside the app filter, or imported from outside
+    our OUs (the worse case: such a group grants AWS access today)."""
+    settings, pattern = desired_app_settings(ctx), ctx.group_filter
+    if settings is None or pattern is None:
         return
     sources = settings.app_sources()
     for key in sorted(ctx.live.okta_groups):
         group = ctx.live.okta_groups[key]
-        if group.source in sources:
-            continue
         if parse_group_name(name=group.name, group_filter=pattern) is None:
             continue
-        ctx.finding(
-            FindingKind.ROGUE_GROUP,
-            System.OKTA,
-            f"okta group {group.name} (source {group.source})",
-            f"matches the group filter but its source is not in the app filter "
-            f"({settings.app_filter}); it grants nothing today, but widening the app "
-            "filter would grant AWS access through it. okta-aws never touches it: find "
-            "out who made it",
-        )
+        subject = f"okta group {group.name} (source {group.source})"
+        if group.source not in sources:
+            ctx.finding(
+                FindingKind.ROGUE_GROUP,
+                System.OKTA,
+                subject,
+                f"matches the group filter but its source is not in the app filter "
+                f"({settings.app_filter}); it grants nothing today, but widening the app "
+                "filter would grant AWS access through it. okta-aws never touches it: find "
+                "out who made it",
+            )
+        elif _imported_from_elsewhere(ctx, group):
+            ctx.finding(
+                FindingKind.ROGUE_GROUP,
+                System.OKTA,
+                subject,
+                f"matches the group filter and comes from {group.source}, but from "
+                f"{group.dn!r}, outside the OUs okta-aws manages: it grants AWS access "
+                "that no desired state describes. okta-aws never touches it: find out who "
+                "made it",
+            )
+
+
+def _imported_from_elsewhere(ctx: DiffContext, group: OktaGroup) -> bool:
+    if group.dn is None or group.source == OKTA_SOURCE:
+        return False
+    if group.dn in ctx.live.directory_groups or group.dn in ctx.desired.directory_groups:
+        return False
+    return not any(dn_is_under(group.dn, base=ou) for ou in ctx.managed_ous)

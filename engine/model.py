@@ -425,7 +425,7 @@ class UserMember:
 # --- Access ----------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, order=True)
+@dataclass(frozen=True, order=True, slots=True)
 class Entitlement:
     """A user may assume a role in an account; `via` names the groups that grant it."""
 

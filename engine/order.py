@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import heapq
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from graphlib import CycleError, TopologicalSorter
 
 from engine.model import System
@@ -52,27 +52,41 @@ def _phase(change: Change) -> int:
     return 1 if change.action is Action.DELETE else 0
 
 
-def sort_key(change: Change) -> tuple[int, int, tuple[str, ...], str]:
+SortKey = tuple[int, int, tuple[str, ...], str]
+
+
+def sort_key(change: Change, change_id: str | None = None) -> SortKey:
     """Tie-break among changes free to run: phase, kind rank (reversed for removals), key."""
     rank = KIND_RANK[change.kind]
-    return (_phase(change), _TOP - rank if _phase(change) else rank, change.key, change.id)
+    phase = _phase(change)
+    return (phase, _TOP - rank if phase else rank, change.key, change_id or change.id)
 
 
-def _graph(changes: Sequence[Change]) -> dict[str, set[str]]:
+def _graph(items: dict[str, Change]) -> dict[str, set[str]]:
     """Predecessors of every change id (and of the front-door node)."""
-    counts = Counter(c.id for c in changes)
-    twice = sorted(i for i, n in counts.items() if n > 1)
-    if twice:
-        raise ValueError(f"duplicate change ids: {', '.join(twice)}")
-    ids = counts.keys()
-    graph: dict[str, set[str]] = {c.id: {d for d in c.depends_on if d in ids} for c in changes}
-    front_door = {c.id for c in changes if c.destructive and c.system is not System.AWS}
-    aws_deletions = [c.id for c in changes if c.action is Action.DELETE and c.system is System.AWS]
+    graph: dict[str, set[str]] = {
+        i: {d for d in c.depends_on if d in items} for i, c in items.items()
+    }
+    front_door = {i for i, c in items.items() if c.destructive and c.system is not System.AWS}
+    aws_deletions = [
+        i for i, c in items.items() if c.action is Action.DELETE and c.system is System.AWS
+    ]
     if front_door and aws_deletions:
         graph[_FRONT_DOOR] = front_door
         for change_id in aws_deletions:
             graph[change_id].add(_FRONT_DOOR)
     return graph
+
+
+def _by_id(changes: Iterable[Change]) -> dict[str, Change]:
+    """Changes by id (computed once: it is a formatted string), rejecting duplicates."""
+    pairs = [(c.id, c) for c in changes]
+    items = dict(pairs)
+    if len(items) != len(pairs):
+        counts = Counter(i for i, _ in pairs)
+        twice = sorted(i for i, n in counts.items() if n > 1)
+        raise ValueError(f"duplicate change ids: {', '.join(twice)}")
+    return items
 
 
 def order(*, changes: Iterable[Change]) -> tuple[Change, ...]:
@@ -81,29 +95,33 @@ def order(*, changes: Iterable[Change]) -> tuple[Change, ...]:
     Unknown ids in `depends_on` (changes not in this set) are ignored. Raises
     PlanCycleError if the dependencies form a cycle.
     """
-    items = list(changes)
-    by_id = {c.id: c for c in items}
+    return tuple(c for _, c in _ordered(_by_id(changes)))
+
+
+def _ordered(items: dict[str, Change]) -> list[tuple[str, Change]]:
     sorter = TopologicalSorter(_graph(items))
     try:
         sorter.prepare()
     except CycleError as exc:
         raise PlanCycleError(f"dependency cycle among changes: {exc.args[1]}") from exc
 
-    def entry(node: str) -> tuple[tuple[int, int, tuple[str, ...], str], str]:
+    def entry(node: str) -> tuple[SortKey, str]:
         # The front-door node sorts first among what is ready: it only gates.
-        return ((-1, 0, (), ""), node) if node == _FRONT_DOOR else (sort_key(by_id[node]), node)
+        if node == _FRONT_DOOR:
+            return ((-1, 0, (), ""), node)
+        return (sort_key(items[node], node), node)
 
     ready = [entry(n) for n in sorter.get_ready()]
     heapq.heapify(ready)
-    result: list[Change] = []
+    result: list[tuple[str, Change]] = []
     while ready:
         _, node = heapq.heappop(ready)
         if node != _FRONT_DOOR:
-            result.append(by_id[node])
+            result.append((node, items[node]))
         sorter.done(node)
         for n in sorter.get_ready():
             heapq.heappush(ready, entry(n))
-    return tuple(result)
+    return result
 
 
 def stages(*, changes: Iterable[Change]) -> list[list[Change]]:
@@ -115,22 +133,24 @@ def stages(*, changes: Iterable[Change]) -> list[list[Change]]:
     respects every constraint `order` does. Concatenated, the stages are `order`'s
     result.
     """
-    ordered = order(changes=changes)
-    graph = _graph(list(ordered))
+    items = _by_id(changes)
+    graph = _graph(items)
     result: list[list[Change]] = []
     current: list[Change] = []
     current_ids: set[str] = set()
     current_band: tuple[int, int] | None = None
-    for change in ordered:
-        band = sort_key(change)[:2]
-        needs = graph[change.id]
-        if _FRONT_DOOR in needs:
-            needs = needs | graph[_FRONT_DOOR]
-        if current and (band != current_band or needs & current_ids):
+    front_door = graph.get(_FRONT_DOOR, set())
+    holds_front_door = False  # the current stage has a change the front-door node gates on
+    for change_id, change in _ordered(items):
+        band = sort_key(change, change_id)[:2]
+        needs = graph[change_id]
+        gated = _FRONT_DOOR in needs and holds_front_door
+        if current and (band != current_band or gated or not needs.isdisjoint(current_ids)):
             result.append(current)
-            current, current_ids = [], set()
+            current, current_ids, holds_front_door = [], set(), False
         current.append(change)
-        current_ids.add(change.id)
+        current_ids.add(change_id)
+        holds_front_door = holds_front_door or change_id in front_door
         current_band = band
     if current:
         result.append(current)

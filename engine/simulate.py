@@ -39,9 +39,15 @@ from engine.model import (
 )
 from engine.plan import Action, Change, ResourceKind
 
+_OKTA_SOURCE = DirectoryKind.OKTA.okta_source
+
 
 class _Draft:
-    """Mutable copies of the world's mappings while changes are applied."""
+    """Mutable copies of the world's mappings while changes are applied.
+
+    Member lists are edited in mutable overlays and frozen once at the end: a plan that
+    fills thousands of groups must not copy a group per member.
+    """
 
     def __init__(self, world: World) -> None:
         self.world = world
@@ -51,13 +57,55 @@ class _Draft:
         self.okta_groups = dict(world.okta_groups)
         self.app_assignments = dict(world.app_assignments)
         self.okta_app = world.okta_app
+        self.links: dict[str, set[str]] = {}  # directory group DN → nested group DNs
+        self.users: dict[str, set[str]] = {}  # directory group DN → logins
+        self.okta_members: dict[tuple[str, str], set[str]] = {}
+
+    def group_links(self, dn: str) -> set[str] | None:
+        if dn not in self.links:
+            group = self.directory_groups.get(dn)
+            if group is None:
+                return None
+            self.links[dn] = set(group.member_groups)
+        return self.links[dn]
+
+    def group_users(self, dn: str) -> set[str] | None:
+        if dn not in self.users:
+            group = self.directory_groups.get(dn)
+            if group is None:
+                return None
+            self.users[dn] = set(group.member_users or ())
+        return self.users[dn]
+
+    def members_of(self, key: tuple[str, str]) -> set[str] | None:
+        if key not in self.okta_members:
+            group = self.okta_groups.get(key)
+            if group is None:
+                return None
+            self.okta_members[key] = set(group.members or ())
+        return self.okta_members[key]
 
     def freeze(self) -> World:
+        groups = self.directory_groups
+        for dn in self.links.keys() | self.users.keys():
+            group = groups.get(dn)
+            if group is None:
+                continue
+            links, users = self.links.get(dn), self.users.get(dn)
+            groups[dn] = dataclasses.replace(
+                group,
+                member_groups=group.member_groups if links is None else frozenset(links),
+                member_users=group.member_users if users is None else frozenset(users),
+            )
+        for key, members in self.okta_members.items():
+            okta_group = self.okta_groups.get(key)
+            if okta_group is not None:
+                self.okta_groups[key] = dataclasses.replace(okta_group, members=frozenset(members))
         return dataclasses.replace(
             self.world,
             saml_providers=self.saml_providers,
             roles=self.roles,
-            directory_groups=self.directory_groups,
+            directory_groups=groups,
             okta_groups=self.okta_groups,
             app_assignments=self.app_assignments,
             okta_app=self.okta_app,
@@ -100,11 +148,14 @@ def _directory_group(draft: _Draft, change: Change) -> None:
     if change.action is Action.DELETE:
         key = _key(change)
         if groups.pop(key, None) is not None:
-            for dn, group in list(groups.items()):
-                if key in group.member_groups:
-                    groups[dn] = dataclasses.replace(
-                        group, member_groups=group.member_groups - {key}
-                    )
+            draft.links.pop(key, None)
+            draft.users.pop(key, None)
+            for dn in groups:  # link integrity: it leaves every group it was in
+                links = draft.links.get(dn)
+                if links is not None:
+                    links.discard(key)
+                elif key in groups[dn].member_groups:
+                    draft.links[dn] = set(groups[dn].member_groups) - {key}
         return
     after = change.after
     assert isinstance(after, DirectoryGroup)
@@ -113,6 +164,8 @@ def _directory_group(draft: _Draft, change: Change) -> None:
         groups[after.key] = dataclasses.replace(
             after, member_groups=frozenset(), member_users=frozenset()
         )
+        draft.links.pop(after.key, None)
+        draft.users.pop(after.key, None)
     else:
         groups[after.key] = dataclasses.replace(existing, description=after.description)
 
@@ -120,26 +173,25 @@ def _directory_group(draft: _Draft, change: Change) -> None:
 def _group_member(draft: _Draft, change: Change) -> None:
     link = change.resource
     assert isinstance(link, GroupMember)
-    group = draft.directory_groups.get(link.group_dn)
-    if group is None:
+    links = draft.group_links(link.group_dn)
+    if links is None:
         return
-    members = (
-        group.member_groups - {link.member_dn}
-        if change.action is Action.DELETE
-        else group.member_groups | {link.member_dn}
-    )
-    draft.directory_groups[link.group_dn] = dataclasses.replace(group, member_groups=members)
+    if change.action is Action.DELETE:
+        links.discard(link.member_dn)
+    else:
+        links.add(link.member_dn)
 
 
 def _user_member(draft: _Draft, change: Change) -> None:
     link = change.resource
     assert isinstance(link, UserMember)
-    group = draft.directory_groups.get(link.group)
-    if group is None:
+    users = draft.group_users(link.group)
+    if users is None:
         return
-    users = group.member_users or frozenset()
-    users = users
-    draft.directory_groups[link.group] = dataclasses.replace(group, member_users=users)
+    if change.action is Action.DELETE:
+        users.discard(link.login)
+    else:
+        users.add(link.login)
 
 
 def _okta_app(draft: _Draft, change: Change) -> None:
@@ -157,6 +209,7 @@ def _okta_group(draft: _Draft, change: Change) -> None:
     if change.action is Action.DELETE:
         key = _key(change)
         groups.pop(key, None)
+        draft.okta_members.pop(key, None)
         draft.app_assignments.pop(key, None)  # Okta drops a deleted group's assignment
         return
     after = change.after
@@ -164,6 +217,7 @@ def _okta_group(draft: _Draft, change: Change) -> None:
     existing = groups.get(after.key)
     if change.action is Action.CREATE or existing is None:
         groups[after.key] = dataclasses.replace(after, members=frozenset())
+        draft.okta_members.pop(after.key, None)
     else:
         groups[after.key] = dataclasses.replace(existing, description=after.description)
 
@@ -171,13 +225,13 @@ def _okta_group(draft: _Draft, change: Change) -> None:
 def _okta_group_member(draft: _Draft, change: Change) -> None:
     link = change.resource
     assert isinstance(link, UserMember)
-    key = (DirectoryKind.OKTA.okta_source, link.group.lower())
-    group = draft.okta_groups.get(key)
-    if group is None:
+    members = draft.members_of((_OKTA_SOURCE, link.group.lower()))
+    if members is None:
         return
-    members = group.members or frozenset()
-    members = members - {link.login} if change.action is Action.DELETE else members | {link.login}
-    draft.okta_groups[key] = dataclasses.replace(group, members=members)
+    if change.action is Action.DELETE:
+        members.discard(link.login)
+    else:
+        members.add(link.login)
 
 
 def _app_assignment(draft: _Draft, change: Change) -> None:

@@ -6,6 +6,9 @@ import os
 
 from hypothesis import HealthCheck, settings
 
+# Real Samba AD DC and slapd fixtures (tests/directory_fixtures.py).
+pytest_plugins = ["tests.directory_fixtures"]
+
 # CI gets more examples; local runs stay quick. Deadlines are off: the machines vary and
 # timing is not what these properties test.
 settings.register_profile(

@@ -110,6 +110,8 @@ class AwsProvider:
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         """`session` supplies the base credentials (default: the standard chain);
+        `concurrency` bounds the accounts read at once; `max_attempts` is per call,
+        the first attempt included (botocore adaptive retries: throttling, 5xx);
         `page_size` is MaxItems for the role listings (IAM's maximum by default);
         `consistency_delays` are the waits between retries of a trust policy IAM
         refuses as "Invalid principal" right after the provider was created."""
@@ -208,10 +210,14 @@ def _since(
     *,
     accounts: set[str],
 ) -> dict[CallKey, CallStats]:
-    """The calls made between two snapshots, for the given accounts only."""
+    """The calls made between two snapshots, for the given accounts only.
+
+    (Reads sharing one provider concurrently would see each other's calls of the same
+    accounts; the engine reads each account once per run.)
+    """
     delta: dict[CallKey, CallStats] = {}
     for key, now in after.items():
-        if key.scope not in accounts:
+        if key.system != System.AWS.value or key.scope not in accounts:
             continue
         old = before.get(key, CallStats())
         stats = CallStats(

@@ -2,17 +2,22 @@
 
 Each function takes the goal (the desired resource, or the one to delete) and
 converges the live account to it from whatever it finds *now*, so re-running after a
-partial failure or a race finishes the job instead of failing on "already exists":
+partial failure or a race finishes the job instead of failing on "already exists".
+Outcomes, precisely:
 
-- create: try to create; on EntityAlreadyExists fall through to converge, which
-  answers UNCHANGED when the existing resource is ours and already matches, UPDATED
-  when it had to be corrected;
-- update: converge; if the resource vanished meanwhile, create it (CREATED);
-- delete: UNCHANGED when it is already gone (NoSuchEntity), DELETED otherwise.
+- CREATE: CREATED when we created it. On EntityAlreadyExists it converges the existing
+  one instead: UNCHANGED if it is ours and already as desired, UPDATED if it had to be
+  corrected (any write at all: tag, metadata, trust policy, settings, policies).
+- UPDATE: UNCHANGED or UPDATED as above; CREATED if it vanished since the plan.
+- DELETE: DELETED; UNCHANGED if it is already gone (NoSuchEntity at any step).
+- A role's managed policies are the desired set exactly: extras are detached.
 
 Ownership is re-checked against live tags before any write (defence in depth: the
-diff already refuses): an untagged provider or role is only changed when the desired
-entry says `adopt`, and is never deleted — `AwsRefused` is raised instead.
+diff already refuses): an untagged provider or role is changed only when the desired
+entry says `adopt` (it is tagged first), and is never deleted; nor is a resource the
+plan itself read as unmanaged. `AwsRefused` is raised instead. Any other failure is an
+`AwsError` naming the account and the resource. "Invalid principal" right after the
+SAML provider was created (IAM's eventual consistency) is retried with bounded waits.
 """
 
 from __future__ import annotations
@@ -185,6 +190,20 @@ def _attached(t: IamTarget, name: str) -> set[str]:
     return arns
 
 
+def _inline_policies(t: IamTarget, name: str) -> list[str]:
+    paginator = t.iam.get_paginator("list_role_policies")
+    return [p for page in paginator.paginate(RoleName=name) for p in page.get("PolicyNames", [])]
+
+
+def _instance_profiles(t: IamTarget, name: str) -> list[str]:
+    paginator = t.iam.get_paginator("list_instance_profiles_for_role")
+    return [
+        profile["InstanceProfileName"]
+        for page in paginator.paginate(RoleName=name)
+        for profile in page.get("InstanceProfiles", [])
+    ]
+
+
 def _create_role(t: IamTarget, role: Role) -> None:
     extra: dict[str, Any] = {"Description": role.description} if role.description else {}
     t.call(
@@ -309,20 +328,12 @@ def delete_role(t: IamTarget, role: Role) -> Outcome:
         # IAM refuses to delete a role with anything attached (DeleteConflict).
         for arn in sorted(t.call(what, lambda: _attached(t, name))):
             _ignore_absent(t, what, partial(iam.detach_role_policy, RoleName=name, PolicyArn=arn))
-        inline = [
-            policy
-            for page in iam.get_paginator("list_role_policies").paginate(RoleName=name)
-            for policy in page.get("PolicyNames", [])
-        ]
+        inline = t.call(what, lambda: _inline_policies(t, name))
         for policy in inline:
             _ignore_absent(
                 t, what, partial(iam.delete_role_policy, RoleName=name, PolicyName=policy)
             )
-        profiles = [
-            profile["InstanceProfileName"]
-            for page in iam.get_paginator("list_instance_profiles_for_role").paginate(RoleName=name)
-            for profile in page.get("InstanceProfiles", [])
-        ]
+        profiles = t.call(what, lambda: _instance_profiles(t, name))
         for profile in profiles:
             _ignore_absent(
                 t,

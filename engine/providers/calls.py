@@ -38,7 +38,8 @@ READ_VERBS = frozenset(
     }
 )
 
-_FIRST_WORD = re.compile(r"[A-Za-z][a-z]*")
+# "GET /x" → GET, "GetRole" → Get, "list_roles" → list.
+_FIRST_WORD = re.compile(r"[A-Z]+(?![a-z])|[A-Za-z][a-z]*")
 
 
 def is_write(operation: str) -> bool:

@@ -44,9 +44,7 @@ def plan(aws: AwsKit, provider: AwsProvider, desired: World, options: PlanOption
 
 def apply(provider: AwsProvider, planned: Plan) -> ApplyReport:
     assert planned.applyable, (planned.findings, planned.guard)
-    report = apply_changes(
-        stages=stages(changes=planned.changes), executors={System.AWS: provider}
-    )
+    report = apply_changes(stages=stages(changes=planned.changes), executors={System.AWS: provider})
     assert report.failed == (), [r.message for r in report.failed]
     return report
 
@@ -168,7 +166,7 @@ def test_only_tagged_roles_are_deleted_and_only_with_prune(aws: AwsKit, prune: b
 
 
 def test_throttling_everywhere_still_converges_and_is_counted(aws: AwsKit) -> None:
-    for operation in ("ListSAMLProviders", "CreateSAMLProvider", "CreateRole", "ListRoles"):
+    for operation in ("ListRoles", "CreateSAMLProvider", "CreateRole"):
         aws.faults.throttle(f"before-send.iam.{operation}", times=1)
     provider = aws.provider(concurrency=3)
     desired = desired_world(aws)
@@ -177,5 +175,5 @@ def test_throttling_everywhere_still_converges_and_is_counted(aws: AwsKit) -> No
     again = plan(aws, provider, desired, AWS_ONLY)
 
     assert again.changes == ()
-    assert provider.calls.retries() == 4
-    assert sum(f.injected for f in aws.faults.installed) == 4
+    assert provider.calls.retries() == 3
+    assert sum(f.injected for f in aws.faults.installed) == 3

@@ -4,6 +4,7 @@ re-checked before every write, IAM's eventual consistency and throttling."""
 from __future__ import annotations
 
 import dataclasses
+import json
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -21,7 +22,9 @@ ADMIN = "arn:aws:iam::aws:policy/AdministratorAccess"
 READ_ONLY = "arn:aws:iam::aws:policy/ReadOnlyAccess"
 IAM_FULL = "arn:aws:iam::aws:policy/IAMFullAccess"
 ACCOUNT = "111111111111"
-INLINE = '{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]}'
+INLINE = json.dumps(
+    {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]}
+)
 
 
 def change(action: Action, resource: Role | SamlProvider, before: Any = None) -> Change:
@@ -35,7 +38,7 @@ def live_role(iam: IAMClient, name: str) -> dict[str, Any]:
     role = iam.get_role(RoleName=name)["Role"]
     attached = iam.list_attached_role_policies(RoleName=name)["AttachedPolicies"]
     return {
-        "trust": normalize_policy(role["AssumeRolePolicyDocument"]),  # type: ignore[arg-type]
+        "trust": normalize_policy(role["AssumeRolePolicyDocument"]),
         "policies": {p["PolicyArn"] for p in attached},
         "max": role["MaxSessionDuration"],
         "description": role.get("Description", ""),

@@ -12,8 +12,11 @@ import pytest
 from engine.diff import diff
 from engine.model import metadata_digest, saml_trust_policy
 from engine.plan import PlanOptions
+from engine.providers.aws import AwsProvider
 
 if TYPE_CHECKING:
+    from mypy_boto3_iam.type_defs import TagTypeDef
+
     from tests.providers.conftest import AwsKit
 
 PAGE = 100  # small pages, so 150 roles need two of each listing
@@ -149,14 +152,16 @@ def test_ownership_is_the_managed_tag(
 ) -> None:
     account_id = aws.accounts[0]
     iam = aws.iam(account_id)
-    tag_list = [{"Key": k, "Value": v} for k, v in tags]
+    tag_list: list[TagTypeDef] = [{"Key": k, "Value": v} for k, v in tags]
     iam.create_saml_provider(
-        Name=aws.provider_name, SAMLMetadataDocument=aws.metadata, **({"Tags": tag_list} if tags else {})
+        Name=aws.provider_name,
+        SAMLMetadataDocument=aws.metadata,
+        Tags=tag_list,
     )
     iam.create_role(
         RoleName="Admin",
         AssumeRolePolicyDocument=saml_trust_policy(account_id=account_id, provider_name="OKTA"),
-        **({"Tags": tag_list} if tags else {}),
+        Tags=tag_list,
     )
 
     read = aws.provider().read(accounts=[account_id], saml_provider_name=aws.provider_name)
@@ -200,9 +205,7 @@ def test_an_account_that_cannot_be_assumed_is_an_error_and_the_others_are_read(
 
 
 def test_a_failing_listing_is_an_error_of_that_account_only(aws: AwsKit) -> None:
-    aws.faults.add(
-        "before-send.iam.ListRoles", code="AccessDenied", message="not allowed", times=1
-    )
+    aws.faults.add("before-send.iam.ListRoles", code="AccessDenied", message="not allowed", times=1)
 
     read = aws.provider(concurrency=1).read(
         accounts=aws.accounts[:2], saml_provider_name=aws.provider_name
@@ -281,3 +284,20 @@ def test_many_accounts_read_concurrently_give_the_same_world(aws: AwsKit) -> Non
     assert serial.to_world() == parallel.to_world()
     assert len(parallel.roles) == sum(n % 3 for n in range(len(ids)))
     assert parallel.call_count == serial.call_count
+
+
+@pytest.mark.parametrize(
+    ("concurrency", "max_attempts", "page_size"),
+    [(0, 5, 100), (8, 0, 100), (8, 5, 0), (8, 5, 1001)],
+)
+def test_impossible_settings_are_refused(
+    concurrency: int, max_attempts: int, page_size: int
+) -> None:
+    with pytest.raises(ValueError, match="concurrency"):
+        AwsProvider(
+            access_role="OrganizationAccountAccessRole",
+            managed_tag=("k", "v"),
+            concurrency=concurrency,
+            max_attempts=max_attempts,
+            page_size=page_size,
+        )

@@ -19,6 +19,7 @@ from tests.unit.worlds import (
     MGMT_OU,
     OKTA,
     PROD,
+    ROLE_OU,
     WorldEdit,
     app,
     assignment,
@@ -42,6 +43,7 @@ OM = ResourceKind.OKTA_GROUP_MEMBER.value
 SRC = AD.okta_source
 ADMIN_RG = role_group_name(PROD, "Admin")
 APP_ID = f"{APP}:Amazon Web Services"
+SHADOW = role_group_name(PROD, "Shadow")
 
 
 def same(world: World) -> World:
@@ -159,6 +161,16 @@ CASES = [
             ),
             (FindingKind.ROGUE_GROUP, f"okta group {ADMIN_RG} (source okta)"),
         ),
+    ),
+    Case(
+        "a role-group look-alike imported from outside our OUs is rogue (it grants access)",
+        lambda w: put(
+            w,
+            okta_group(SHADOW, dn=f"cn={SHADOW.lower()},{DEPT_OU.lower()}", members={"mallory"}),
+            okta_group(role_group_name(PROD, "Audit"), dn=f"cn=x,{ROLE_OU.lower()}"),
+        ),
+        frozenset(),
+        findings=((FindingKind.ROGUE_GROUP, f"okta group {SHADOW} (source {SRC})"),),
     ),
     # --- directory.kind okta: the groups themselves are ours in Okta ---
     Case(

@@ -126,10 +126,11 @@ def test_safety_rules_hold(data: st.DataObject) -> None:
     options = data.draw(plan_options(desired))
     plan = diff(desired=desired, live=live, options=options)
     protected = {p.casefold() for p in options.protected}
-    owned_by_desired = {(src, name) for (src, name) in desired.okta_groups} | {
-        (desired.directory_kind.okta_source, g.name.lower())  # type: ignore[union-attr]
-        for g in desired.directory_groups.values()
+    source = desired.directory_kind.okta_source if desired.directory_kind else "okta"
+    owned_by_desired = set(desired.okta_groups) | {
+        (source, g.name.lower()) for g in desired.directory_groups.values()
     }
+    planned = {c.id for c in plan.changes}
     for change in plan.changes:
         resource = change.resource
         if change.action is Action.DELETE:
@@ -153,6 +154,10 @@ def test_safety_rules_hold(data: st.DataObject) -> None:
             before = change.before
             if before is not None and not getattr(before, "managed", True):
                 assert change.after is not None and getattr(change.after, "adopt", False)
+        if change.kind is ResourceKind.APP_ASSIGNMENT and change.action is Action.CREATE:
+            created = f"{ResourceKind.OKTA_GROUP.value}:{'/'.join(change.key)}:+"
+            pending = change.key not in live.okta_groups and created not in planned
+            assert (change.waits_for is not None) == pending, change.id
         if change.kind is ResourceKind.DIRECTORY_GROUP:
             assert not getattr(resource, "adopted", False), "adopted groups are not ours"
             live_group = live.directory_groups.get(change.key[0])

@@ -1,0 +1,232 @@
+"""Read the whole live world at once: the three providers, concurrently, as one `World`.
+
+Commands need the same thing from every target: providers connected (from the
+environment for `live`, from the embedded world for `sandbox`), a read of the systems
+in scope merged into one normalized world, and every read problem turned into a
+blocking finding — a system that could not be read completely is left out of the
+world's `systems`, so nothing is ever planned from half a picture.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from engine.apply import Executor
+from engine.model import DirectoryKind, System, World
+from engine.plan import Finding, FindingKind
+from engine.providers.aws import AwsProvider
+from engine.providers.calls import CallCounter
+from engine.providers.directory import DirectoryProvider
+from engine.providers.okta import OktaError, OktaProvider
+from engine.spec import DesiredState
+
+
+class ConnectionProblem(Exception):
+    """A system is not configured or cannot be reached; the message names it and why."""
+
+
+@dataclass(frozen=True)
+class Connection:
+    """How to reach the three systems; `env` stands in for os.environ (tests, sandbox)."""
+
+    env: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
+    ldap_connection_factory: Callable[[], Any] | None = None
+    aws_max_attempts: int = 5
+    okta_options: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Providers:
+    """Connected providers for the systems in scope (None for systems out of scope)."""
+
+    calls: CallCounter
+    aws: AwsProvider | None = None
+    directory: DirectoryProvider | None = None
+    okta: OktaProvider | None = None
+
+    def executors(self) -> dict[System, Executor]:
+        found: dict[System, Executor] = {}
+        if self.aws is not None:
+            found[System.AWS] = self.aws
+        if self.directory is not None:
+            found[System.DIRECTORY] = self.directory
+        if self.okta is not None:
+            found[System.OKTA] = self.okta
+        return found
+
+
+@contextmanager
+def connect(
+    *, state: DesiredState, systems: frozenset[System], connection: Connection
+) -> Iterator[Providers]:
+    """Providers for `systems`, closed on exit. Raises ValueError on missing settings."""
+    settings = state.settings
+    calls = CallCounter()
+    providers = Providers(calls=calls)
+    with ExitStack() as stack:
+        if System.AWS in systems:
+            providers.aws = AwsProvider(
+                access_role=settings.aws.access_role,
+                managed_tag=settings.aws.managed_tag,
+                concurrency=settings.aws.concurrency,
+                max_attempts=connection.aws_max_attempts,
+                session=_aws_session(connection.env),
+                calls=calls,
+            )
+        kind = settings.directory.kind
+        if System.DIRECTORY in systems and kind is not DirectoryKind.OKTA:
+            providers.directory = DirectoryProvider.from_env(
+                kind=kind,
+                role_groups_ou=settings.directory.role_groups_ou,
+                management_groups_ou=settings.directory.management_groups_ou,
+                users_base=settings.directory.users_base,
+                env=connection.env,
+                connection_factory=connection.ldap_connection_factory,
+                calls=calls,
+            )
+        if System.OKTA in systems:
+            try:
+                okta = OktaProvider(
+                    env=connection.env,
+                    calls=calls,
+                    app_label=settings.okta.app_label,
+                    **dict(connection.okta_options),
+                )
+            except OktaError as exc:
+                raise ConnectionProblem(f"okta: {exc}") from exc
+            providers.okta = stack.enter_context(okta)
+        yield providers
+
+
+def _aws_session(env: Mapping[str, str]) -> Any:
+    """A boto3 session from `env` (explicit keys, else a profile, else the default chain)."""
+    import boto3
+
+    return boto3.Session(
+        aws_access_key_id=env.get("AWS_ACCESS_KEY_ID") or None,
+        aws_secret_access_key=env.get("AWS_SECRET_ACCESS_KEY") or None,
+        aws_session_token=env.get("AWS_SESSION_TOKEN") or None,
+        region_name=env.get("AWS_DEFAULT_REGION") or env.get("AWS_REGION") or "us-east-1",
+        profile_name=env.get("AWS_PROFILE") or None,
+    )
+
+
+@dataclass(frozen=True)
+class LiveRead:
+    world: World
+    findings: tuple[Finding, ...] = ()
+    metadata: str | None = None  # the Okta app's IdP metadata, when the spec names no file
+
+    @property
+    def complete(self) -> bool:
+        return not any(f.kind is FindingKind.READ_ERROR for f in self.findings)
+
+
+def _missing_user_findings(state: DesiredState, missing: frozenset[str]) -> list[Finding]:
+    findings = []
+    for group in state.management_groups:
+        for index, login in enumerate(group.members or ()):
+            if login.lower() in missing:
+                findings.append(
+                    Finding(
+                        FindingKind.MISSING_USER,
+                        System.DIRECTORY,
+                        f"user {login}",
+                        f"{group.member_loc(index)}: {login!r} (a member of {group.name!r}) "
+                        "does not exist in the directory",
+                    )
+                )
+    return findings
+
+
+def read_live(*, state: DesiredState, desired: World, providers: Providers) -> LiveRead:
+    """Read every connected provider concurrently and merge the parts into one World."""
+    settings = state.settings
+    adopted = [g.dn for g in desired.directory_groups.values() if g.adopted]
+    logins = sorted(
+        {login for g in desired.directory_groups.values() for login in g.member_users or ()}
+    )
+    group_filter = desired.okta_app.settings.group_filter if desired.okta_app else ""
+
+    def read_aws() -> tuple[World, list[Finding]]:
+        assert providers.aws is not None
+        result = providers.aws.read(
+            accounts=sorted(desired.accounts), saml_provider_name=settings.saml_provider.name
+        )
+        findings = [
+            Finding(FindingKind.READ_ERROR, System.AWS, f"account {e.account_id}", e.message)
+            for e in result.errors
+        ]
+        return result.to_world(), findings
+
+    def read_directory() -> tuple[World, list[Finding]]:
+        assert providers.directory is not None
+        result = providers.directory.read(
+            adopted_dns=adopted, logins=logins, group_filter=group_filter
+        )
+        findings = [
+            Finding(FindingKind.READ_ERROR, System.DIRECTORY, "directory", message)
+            for message in result.errors
+        ]
+        findings += _missing_user_findings(state, frozenset(result.missing_logins))
+        return result.to_world(), findings
+
+    def read_okta() -> tuple[World, list[Finding]]:
+        assert providers.okta is not None
+        result = providers.okta.read_for(desired=desired, role_group_name=settings.role_group_name)
+        # A missing app is reported by the diff (with create_app taken into account).
+        findings = [
+            Finding(FindingKind.READ_ERROR, System.OKTA, "okta read", error)
+            for error in result.errors
+        ]
+        return result.to_world(), findings
+
+    jobs: list[Callable[[], tuple[World, list[Finding]]]] = []
+    if providers.aws is not None:
+        jobs.append(read_aws)
+    if providers.directory is not None:
+        jobs.append(read_directory)
+    if providers.okta is not None:
+        jobs.append(read_okta)
+    with ThreadPoolExecutor(max_workers=max(1, len(jobs))) as pool:
+        parts = list(pool.map(lambda job: job(), jobs))
+    world = merge_worlds([w for w, _ in parts])
+    if settings.directory.kind is DirectoryKind.OKTA and System.OKTA in world.systems:
+        # There is no directory to read: Okta's groups are the directory.
+        world = dataclasses.replace(world, systems=world.systems | {System.DIRECTORY})
+    world = dataclasses.replace(
+        world,
+        account_aliases=dict(desired.account_aliases),
+        directory_kind=settings.directory.kind,
+    )
+    findings = tuple(f for _, part in parts for f in part)
+    metadata = None
+    needs_metadata = settings.saml_provider.metadata is None
+    if needs_metadata and providers.okta is not None and world.okta_app is not None:
+        metadata = providers.okta.idp_metadata(app_id=world.okta_app.id)
+    return LiveRead(world=world, findings=findings, metadata=metadata)
+
+
+def merge_worlds(parts: list[World]) -> World:
+    """One world from per-system parts; each part holds only its own systems' data."""
+    merged = World.build(systems=())
+    for part in parts:
+        merged = dataclasses.replace(
+            merged,
+            saml_providers={**merged.saml_providers, **part.saml_providers},
+            roles={**merged.roles, **part.roles},
+            directory_groups={**merged.directory_groups, **part.directory_groups},
+            directory_users={**merged.directory_users, **part.directory_users},
+            okta_app=part.okta_app or merged.okta_app,
+            okta_groups={**merged.okta_groups, **part.okta_groups},
+            app_assignments={**merged.app_assignments, **part.app_assignments},
+            accounts=merged.accounts | part.accounts,
+            systems=merged.systems | part.systems,
+        )
+    return merged

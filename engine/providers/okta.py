@@ -1,0 +1,249 @@
+"""The Okta provider: reads the Okta part of the live world and executes Okta changes.
+
+It decides nothing (that is `diff`'s job). It reads the AWS Account Federation app
+(`amazon_aws`, raw `settings.app`), its group assignments, the groups the group filter
+matches plus the management groups by name, and the members access needs, in few
+batched calls (`okta_read`); it executes one `plan.Change` at a time, idempotently
+(`okta_execute`). Transport, credentials, retries and call counting live in
+`okta_http`; the okta SDK is imported on first use only.
+
+Failures are data where the caller must keep going: a read that fails anywhere is
+reported whole in `OktaRead.errors` (a partial read is never passed off as the org),
+and its world then leaves Okta out of `systems` so nothing is planned from it.
+`execute` returns an `Outcome` for every expected condition (WAITING for a group the
+directory import has not brought yet) and raises `OktaError` with a clear message
+otherwise; `OktaRefused` for changes okta-aws must never make (editing an APP_GROUP).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from engine.model import AppAssignment, OktaApp, OktaGroup, System, World
+from engine.plan import Change, Finding, FindingKind, Outcome
+from engine.providers.calls import CallCounter, CallKey, CallStats
+from engine.providers.okta_execute import OktaCache, OktaRefused, execute_change, prepare
+from engine.providers.okta_http import (
+    OktaApiError,
+    OktaConfig,
+    OktaConfigError,
+    OktaConnectionError,
+    OktaError,
+    OktaHttp,
+)
+from engine.providers.okta_read import ReadScope, read_okta
+
+__all__ = [
+    "OktaApiError",
+    "OktaConfig",
+    "OktaConfigError",
+    "OktaConnectionError",
+    "OktaError",
+    "OktaProvider",
+    "OktaRead",
+    "OktaRefused",
+    "ReadScope",
+    "missing_app_message",
+]
+
+
+def missing_app_message(label: str) -> str:
+    """How to fix a missing AWS app (the same advice the diff's finding gives)."""
+    return (
+        f"the AWS Account Federation app {label!r} was not found in Okta; add it from the "
+        "Okta Integration Network (Applications → Browse App Catalog → AWS Account "
+        "Federation) and name it in okta.app_label / okta.app_id, or set "
+        "okta.create_app: true to let okta-aws create it"
+    )
+
+
+@dataclass(frozen=True)
+class OktaRead:
+    """What one read found. With `errors`, the rest is incomplete and must not be used."""
+
+    app: OktaApp | None = None
+    groups: tuple[OktaGroup, ...] = ()
+    assignments: tuple[AppAssignment, ...] = ()
+    errors: tuple[str, ...] = ()
+    calls: Mapping[CallKey, CallStats] = field(default_factory=dict)
+    app_wanted: str = ""  # the label or id looked for
+
+    @property
+    def complete(self) -> bool:
+        return not self.errors
+
+    @property
+    def call_count(self) -> int:
+        return sum(s.calls for s in self.calls.values())
+
+    @property
+    def retry_count(self) -> int:
+        return sum(s.retries for s in self.calls.values())
+
+    def findings(self, *, create_app: bool = False) -> tuple[Finding, ...]:
+        """READ_ERROR findings (blocking): failed calls, and a missing app unless it will
+        be created. (The diff reports a missing app too; use one of the two.)"""
+        found = [
+            Finding(FindingKind.READ_ERROR, System.OKTA, "okta read", error)
+            for error in self.errors
+        ]
+        if self.complete and self.app is None and not create_app:
+            found.append(
+                Finding(
+                    FindingKind.READ_ERROR,
+                    System.OKTA,
+                    f"app {self.app_wanted}",
+                    missing_app_message(self.app_wanted),
+                )
+            )
+        return tuple(found)
+
+    def to_world(self) -> World:
+        """The Okta part of the live world; an incomplete read claims no system."""
+        return World.build(
+            okta_app=self.app,
+            okta_groups=self.groups,
+            app_assignments=self.assignments,
+            systems=(System.OKTA,) if self.complete else (),
+        )
+
+    def merge_into(self, world: World) -> World:
+        """`world` (e.g. the AWS and directory parts) with this read's Okta part."""
+        part = self.to_world()
+        return dataclasses.replace(
+            world,
+            okta_app=part.okta_app,
+            okta_groups=part.okta_groups,
+            app_assignments=part.app_assignments,
+            systems=(world.systems - {System.OKTA}) | part.systems,
+        )
+
+
+class OktaProvider:
+    """Reads and changes one Okta org's AWS app, its assignments and (kind okta) groups.
+
+    Connection: explicit arguments, else `OKTA_ORG_URL` with `OKTA_API_TOKEN`, or an
+    OAuth 2.0 service app (`OKTA_CLIENT_ID` + `OKTA_PRIVATE_KEY_FILE`). `max_retries`
+    is the SDK's own 429/503/504 retries; after them a 429 is retried with our bounded
+    backoff. Use as a context manager (or call `close`) to stop its event loop.
+    """
+
+    def __init__(
+        self,
+        *,
+        config: OktaConfig | None = None,
+        org_url: str | None = None,
+        token: str | None = None,
+        client_id: str | None = None,
+        private_key_file: str | None = None,
+        calls: CallCounter | None = None,
+        app_label: str | None = None,
+        env: Mapping[str, str] | None = None,
+        **options: Any,
+    ) -> None:
+        """`options` are OktaConfig fields (max_retries, concurrency, backoff_*…);
+        `app_label` names the app for executes that come before any read."""
+        self.config = config or OktaConfig.from_env(
+            org_url=org_url,
+            token=token,
+            client_id=client_id,
+            private_key_file=private_key_file,
+            env=env,
+            **options,
+        )
+        self.calls = calls if calls is not None else CallCounter()
+        self._http = OktaHttp(config=self.config, calls=self.calls)
+        self._cache = OktaCache(app_label=app_label)
+
+    def __enter__(self) -> OktaProvider:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._http.close()
+
+    # --- read ------------------------------------------------------------------------
+
+    def read(self, *, scope: ReadScope) -> OktaRead:
+        """Read what `scope` names; never raises for Okta failures (see `errors`)."""
+        before = self.calls.snapshot()
+        wanted = scope.app_id or scope.app_label or ""
+        try:
+            result = self._http.run(
+                read_okta(self._http, scope, source_names=self._cache.source_names)
+            )
+        except OktaError as exc:
+            return OktaRead(errors=(str(exc),), calls=self._since(before), app_wanted=wanted)
+        with self._cache.lock:
+            self._cache.groups = {g.key: g for g in result.groups}
+        if result.app is not None:
+            self._cache.app_id, self._cache.app_label = result.app.id, result.app.label
+        elif scope.app_label:
+            self._cache.app_label = scope.app_label
+        return OktaRead(
+            app=result.app,
+            groups=result.groups,
+            assignments=result.assignments,
+            calls=self._since(before),
+            app_wanted=wanted,
+        )
+
+    def read_for(self, *, desired: World, role_group_name: str | None = None) -> OktaRead:
+        """Read what a desired world needs (`ReadScope.for_world`)."""
+        return self.read(scope=ReadScope.for_world(desired, role_group_name=role_group_name))
+
+    def idp_metadata(self, *, app_id: str | None = None) -> str:
+        """The app's SAML IdP metadata (the SAML provider's document when the desired
+        state names no metadata_file). Raises OktaError if the app is unknown."""
+
+        async def fetch() -> str:
+            from engine.providers.okta_execute import app_id_of
+
+            target = app_id or await app_id_of(self._http, self._cache)
+            response = await self._http.call(
+                "GET",
+                "/api/v1/apps/{appId}/sso/saml/metadata",
+                path_params={"appId": target},
+                accept="application/xml",
+            )
+            return response.text
+
+        return self._http.run(fetch())
+
+    # --- execute ---------------------------------------------------------------------
+
+    def prepare(self, changes: Iterable[Change]) -> None:
+        """Optional, before executing many changes: resolve their groups and users in
+        batched searches instead of one lookup per change."""
+        okta = [c for c in changes if c.system is System.OKTA]
+        if okta:
+            self._http.run(prepare(self._http, self._cache, okta))
+
+    def execute(self, change: Change) -> Outcome:
+        """Carry out one Okta change (see okta_execute); raises OktaError on failure."""
+        if change.system is not System.OKTA:
+            raise OktaError(f"not an Okta change: {change.id}")
+        return self._http.run(execute_change(self._http, self._cache, change))
+
+    # --- accounting ------------------------------------------------------------------
+
+    def _since(self, before: Mapping[CallKey, CallStats]) -> dict[CallKey, CallStats]:
+        delta: dict[CallKey, CallStats] = {}
+        for key, now in self.calls.snapshot().items():
+            if key.system != "okta" or key.scope != self._http.scope:
+                continue
+            old = before.get(key, CallStats())
+            stats = CallStats(
+                calls=now.calls - old.calls,
+                retries=now.retries - old.retries,
+                errors=now.errors - old.errors,
+                write=now.write,
+            )
+            if stats.calls or stats.retries or stats.errors:
+                delta[key] = stats
+        return delta

@@ -1,0 +1,365 @@
+"""Transport for the Okta provider: the okta SDK's request executor behind a sync API.
+
+Why it looks like this:
+- okta SDK 3.4.6 is async, and its typed models drop the AWS app's `settings.app` and
+  strip nulls from request bodies (FACTS.md). So every call goes through the SDK's own
+  `RequestExecutor` with raw JSON: the same path its typed calls take (authorization,
+  OAuth tokens, 429/503/504 retries honouring `X-Rate-Limit-Reset`), minus the models.
+- `import okta.client` costs ~4.5 s (1,787 models); the executor and its configuration
+  need ~1 s and are imported on first use only. The executor is built exactly as
+  `okta.client.Client.__init__` builds it (config setter, prune, validate).
+- The rest of the engine is synchronous and apply runs changes from a thread pool, so
+  the provider owns one event loop in a private thread with one aiohttp session; sync
+  callers submit coroutines to it. Reads bound their concurrency with a semaphore.
+- Failures become `OktaError`s naming the call: after the SDK's retries, a 429 is
+  retried with our own bounded backoff; a refused connection (which crashes the SDK's
+  typed calls with `AttributeError`, FACTS.md) is reported as such.
+
+The token is never logged or put in a message: the SDK logs whole requests (headers
+included) at debug level, so its logger is disabled as `Client` itself does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import json
+import logging
+import os
+import re
+import threading
+from collections.abc import Awaitable, Coroutine, Mapping
+from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
+from typing import Any, TypeVar
+from urllib.parse import quote, urlencode, urlsplit
+
+from engine.providers.calls import CallCounter
+
+T = TypeVar("T")
+
+DEFAULT_SCOPES = ("okta.apps.manage", "okta.groups.manage", "okta.users.read")
+SDK_LOGGER = "okta-sdk-python"
+_LINK_NEXT = re.compile(r'<([^>]+)>\s*;\s*rel="?next"?')
+
+
+class OktaError(Exception):
+    """An Okta call that failed; the message names the call and Okta's reason."""
+
+
+class OktaConfigError(OktaError):
+    """The connection settings are missing or invalid."""
+
+
+class OktaConnectionError(OktaError):
+    """Okta could not be reached at all (refused, DNS, TLS, timeout)."""
+
+
+class OktaApiError(OktaError):
+    """Okta answered with an error status."""
+
+    def __init__(
+        self, *, method: str, route: str, status: int, code: str = "", summary: str = ""
+    ) -> None:
+        self.method, self.route, self.status = method, route, status
+        self.code, self.summary = code, summary
+        reason = f"{code}: {summary}" if code else (summary or "no error body")
+        super().__init__(f"Okta {method} {route} failed with HTTP {status} ({reason})")
+
+
+@dataclass(frozen=True)
+class OktaConfig:
+    """How to reach one Okta org. Build it with `from_env`; the token is never shown."""
+
+    org_url: str
+    token: str | None = field(default=None, repr=False)
+    client_id: str | None = None
+    private_key_file: str | None = None
+    scopes: tuple[str, ...] = DEFAULT_SCOPES
+    max_retries: int = 2  # the SDK's own retries of 429/503/504
+    backoff_attempts: int = 3  # ours, once the SDK has given up on a 429
+    backoff_base: float = 0.5  # seconds added to the wait until X-Rate-Limit-Reset
+    backoff_max: float = 60.0
+    request_timeout: float = 120.0  # per call, retries included (0: none)
+    concurrency: int = 8
+
+    @property
+    def auth_mode(self) -> str:
+        return "SSWS" if self.token else "PrivateKey"
+
+    @classmethod
+    def from_env(
+        cls,
+        *,
+        org_url: str | None = None,
+        token: str | None = None,
+        client_id: str | None = None,
+        private_key_file: str | None = None,
+        env: Mapping[str, str] | None = None,
+        **options: Any,
+    ) -> OktaConfig:
+        """Explicit arguments win over `OKTA_ORG_URL`, `OKTA_API_TOKEN`, `OKTA_CLIENT_ID`
+        and `OKTA_PRIVATE_KEY_FILE`. An API token wins over a service app."""
+        source = os.environ if env is None else env
+        url = (org_url or source.get("OKTA_ORG_URL") or "").strip().rstrip("/")
+        if not url:
+            raise OktaConfigError("OKTA_ORG_URL is not set (e.g. https://example.okta.com)")
+        explicit_oauth = client_id is not None or private_key_file is not None
+        if token is None and not explicit_oauth:
+            token = source.get("OKTA_API_TOKEN") or None
+        if token:
+            return cls(org_url=url, token=token, **options)
+        client = client_id or source.get("OKTA_CLIENT_ID")
+        key = private_key_file or source.get("OKTA_PRIVATE_KEY_FILE")
+        if not client or not key:
+            raise OktaConfigError(
+                "no Okta credentials: set OKTA_API_TOKEN, or OKTA_CLIENT_ID and "
+                "OKTA_PRIVATE_KEY_FILE for an OAuth 2.0 service app"
+            )
+        return cls(org_url=url, client_id=client, private_key_file=key, **options)
+
+    def sdk_config(self) -> dict[str, Any]:
+        """The okta SDK's client configuration (what `okta.client.Client` takes)."""
+        config: dict[str, Any] = {
+            "orgUrl": self.org_url,
+            "rateLimit": {"maxRetries": self.max_retries},
+            "requestTimeout": self.request_timeout,
+            "cache": {"enabled": False},  # a cached GET would hide our own writes
+            "logging": {"enabled": False},
+        }
+        if self.token:
+            config.update(authorizationMode="SSWS", token=self.token)
+        else:
+            config.update(
+                authorizationMode="PrivateKey",
+                clientId=self.client_id,
+                scopes=list(self.scopes),
+                privateKey=self.private_key_file,
+            )
+        return config
+
+
+def build_request_executor(config: OktaConfig) -> Any:
+    """The SDK's RequestExecutor, configured as `okta.client.Client` would configure it."""
+    # Through importlib: the SDK's modules are only partly typed, and this is the one
+    # place they are touched directly.
+    no_op_cache: Any = importlib.import_module("okta.cache.no_op_cache")
+    setter_module: Any = importlib.import_module("okta.config.config_setter")
+    validator_module: Any = importlib.import_module("okta.config.config_validator")
+    executor_module: Any = importlib.import_module("okta.request_executor")
+
+    logging.getLogger(SDK_LOGGER).disabled = True
+    setter = setter_module.ConfigSetter()
+    setter._apply_config({"client": config.sdk_config()})
+    sdk_config = setter._prune_config(setter.get_config())
+    try:
+        validator_module.ConfigValidator(sdk_config)
+    except ValueError as exc:
+        detail = " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+        hint = ""
+        if config.org_url.startswith("http://"):
+            hint = (
+                " (plain http is refused; a local emulator needs "
+                "OKTA_TESTING_TESTINGDISABLEHTTPSCHECK=true)"
+            )
+        raise OktaConfigError(f"invalid Okta configuration{hint}: {detail}") from None
+    return executor_module.RequestExecutor(sdk_config, no_op_cache.NoOpCache())
+
+
+@dataclass(frozen=True)
+class Response:
+    status: int
+    text: str
+    next_url: str | None  # the `rel="next"` link, if another page exists
+
+    def json(self) -> Any:
+        return json.loads(self.text) if self.text else None
+
+
+def render_path(route: str, **params: str) -> str:
+    """`/api/v1/groups/{groupId}` with its ids filled in (URL-quoted)."""
+    return re.sub(r"\{(\w+)\}", lambda m: quote(params[m.group(1)], safe=""), route)
+
+
+def _next_link(headers: Any) -> str | None:
+    values = headers.getall("Link", []) if hasattr(headers, "getall") else []
+    for value in values:
+        for match in _LINK_NEXT.finditer(value):
+            return match.group(1)
+    return None
+
+
+def _reset_wait(headers: Any) -> float:
+    """Seconds until X-Rate-Limit-Reset by the server's clock (0 if unknown or past)."""
+    try:
+        reset = float(headers.get("X-Rate-Limit-Reset", ""))
+        now = parsedate_to_datetime(headers.get("Date", "")).timestamp()
+    except (TypeError, ValueError):
+        return 0.0
+    return max(0.0, reset - now)
+
+
+def _error_body(text: str) -> tuple[str, str]:
+    try:
+        body = json.loads(text) if text else {}
+    except ValueError:
+        return "", text[:200]
+    if not isinstance(body, dict):
+        return "", ""
+    return str(body.get("errorCode") or ""), str(body.get("errorSummary") or "")
+
+
+class OktaHttp:
+    """Raw JSON calls through the SDK on a private event loop; every call is counted."""
+
+    def __init__(self, *, config: OktaConfig, calls: CallCounter) -> None:
+        self.config = config
+        self.calls = calls
+        self.scope = urlsplit(config.org_url).netloc or config.org_url
+        self._lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._executor: Any = None
+        self._session: Any = None
+        self._limit: asyncio.Semaphore | None = None
+
+    # --- the loop ------------------------------------------------------------------------
+
+    def run(self, coroutine: Coroutine[Any, Any, T]) -> T:
+        """Run a coroutine on the provider's loop and wait for its result."""
+        try:
+            loop = self._start()
+        except BaseException:
+            coroutine.close()  # never scheduled: close it rather than leak a warning
+            raise
+        return asyncio.run_coroutine_threadsafe(coroutine, loop).result()
+
+    def _start(self) -> asyncio.AbstractEventLoop:
+        with self._lock:
+            if self._loop is None:
+                # Configuration errors surface here, in the caller's thread.
+                executor = build_request_executor(self.config)
+                loop = asyncio.new_event_loop()
+                thread = threading.Thread(target=loop.run_forever, name="okta-sdk", daemon=True)
+                thread.start()
+                asyncio.run_coroutine_threadsafe(self._open(executor), loop).result()
+                self._loop, self._thread = loop, thread
+            return self._loop
+
+    async def _open(self, executor: Any) -> None:
+        import aiohttp
+
+        self._session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=max(1, self.config.concurrency))
+        )
+        executor.set_session(self._session)
+        self._executor = executor
+        self._limit = asyncio.Semaphore(max(1, self.config.concurrency))
+
+    def close(self) -> None:
+        with self._lock:
+            loop, thread = self._loop, self._thread
+            self._loop = self._thread = None
+        if loop is None or thread is None:
+            return
+        if self._session is not None:
+            asyncio.run_coroutine_threadsafe(self._session.close(), loop).result()
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join()
+        loop.close()
+
+    async def bounded(self, awaitable: Awaitable[T]) -> T:
+        """Await within the concurrency limit (for fan-outs such as member reads)."""
+        assert self._limit is not None
+        async with self._limit:
+            return await awaitable
+
+    # --- calls ---------------------------------------------------------------------------
+
+    async def call(
+        self,
+        method: str,
+        route: str,
+        *,
+        path_params: Mapping[str, str] | None = None,
+        query: Mapping[str, str | int] | None = None,
+        body: Any = None,
+        url: str | None = None,
+        accept: str = "application/json",
+        ok_statuses: frozenset[int] = frozenset(),
+    ) -> Response:
+        """One call (a next-page `url` replaces route and query); raises OktaError unless
+        it succeeded or its status is in `ok_statuses` (e.g. 404 for an idempotent delete).
+        Counted once as `METHOD route`, the SDK's and our retries as retries."""
+        target = url
+        if target is None:
+            target = render_path(route, **(path_params or {}))
+            if query:
+                target += "?" + urlencode(query, quote_via=quote)
+        operation = f"{method} {route}"
+        retries = 0
+        try:
+            for attempt in range(self.config.backoff_attempts + 1):
+                status, text, headers, sdk_retries = await self._fire(method, target, body, accept)
+                retries += sdk_retries + (1 if attempt else 0)
+                if status != 429 or attempt == self.config.backoff_attempts:
+                    break
+                wait = _reset_wait(headers) + self.config.backoff_base * 2**attempt
+                await asyncio.sleep(min(self.config.backoff_max, wait))
+        except OktaError:
+            self.calls.record(
+                system="okta", scope=self.scope, operation=operation, retries=retries, errors=1
+            )
+            raise
+        failed = not (200 <= status < 300 or status in ok_statuses)
+        self.calls.record(
+            system="okta",
+            scope=self.scope,
+            operation=operation,
+            retries=retries,
+            errors=1 if failed else 0,
+        )
+        if failed:
+            code, summary = _error_body(text)
+            raise OktaApiError(
+                method=method, route=route, status=status, code=code, summary=summary
+            )
+        return Response(status=status, text=text, next_url=_next_link(headers))
+
+    async def _fire(
+        self, method: str, target: str, body: Any, accept: str
+    ) -> tuple[int, str, Any, int]:
+        executor = self._executor
+        request, error = await executor.create_request(
+            method, target, body, {"Accept": accept}, keep_empty_params=True
+        )
+        if error is not None:  # e.g. the OAuth token could not be obtained
+            raise OktaConnectionError(f"Okta {method} {target}: {error}")
+        _, response, text, error = await executor.fire_request(request)
+        if response is None:
+            reason = str(error) if error is not None else "no response"
+            raise OktaConnectionError(
+                f"cannot reach Okta at {self.config.org_url} ({method} {target}): {reason}"
+            )
+        retried = int(request["headers"].get(executor.RETRY_COUNT_HEADER, 0) or 0)
+        return response.status, text or "", response.headers, retried
+
+    async def get_all(
+        self,
+        route: str,
+        *,
+        path_params: Mapping[str, str] | None = None,
+        query: Mapping[str, str | int] | None = None,
+    ) -> list[Any]:
+        """Every item of a listing, following `rel="next"` links; any failing page fails
+        the whole listing (a partial read must never pass for a complete one)."""
+        items: list[Any] = []
+        response = await self.call("GET", route, path_params=path_params, query=query)
+        while True:
+            page = response.json()
+            if not isinstance(page, list):
+                raise OktaError(f"Okta GET {route} returned {type(page).__name__}, not a list")
+            items.extend(page)
+            if response.next_url is None:
+                return items
+            response = await self.call("GET", route, url=response.next_url)

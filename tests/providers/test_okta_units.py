@@ -1,0 +1,208 @@
+"""The Okta provider's pure parts: search expressions, literal prefixes, configuration."""
+
+from __future__ import annotations
+
+import re
+import string
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from engine.model import DirectoryKind
+from engine.naming import derive_group_filter, render_role_group_name
+from engine.providers.okta import OktaConfig, OktaConfigError, ReadScope
+from engine.providers.okta_http import build_request_executor
+from engine.providers.okta_read import (
+    group_search_terms,
+    regex_literal_prefix,
+    search_batches,
+    syntax_literal_prefix,
+)
+from tests.providers.okta_fixtures import HTTP_CHECK, desired, plain_http_allowed, state_of
+
+SECRET = "00-very-secret-api-token"
+
+
+@pytest.mark.parametrize(
+    ("pattern", "prefix"),
+    [
+        (r"^aws\#\S+\#(?{{role}}[\w\-]+)\#(?{{accountid}}\d+)$", "aws#"),  # Okta's default
+        (r"^aws_(?{{accountid}}\d+)_(?{{role}}.+)$", "aws_"),
+        (r"^AWS\ Role\ (?{{role}}\w+)\ (?{{accountid}}\d{12})$", "AWS Role "),
+        (r"aws_(?{{accountid}}\d+)_(?{{role}}.+)", ""),  # unanchored: matches anywhere
+        (r"^aws|^gcp_(?{{accountid}}\d+)_(?{{role}}.+)", ""),  # alternation
+        (r"^(aws|gcp)_(?{{accountid}}\d+)_(?{{role}}.+)", ""),
+        (r"^awsx?_(?{{accountid}}\d+)_(?{{role}}.+)", "aws"),  # optional char dropped
+        (r"^aws+_(?{{accountid}}\d+)_(?{{role}}.+)", "aws"),
+        (r"^a[wW]s_(?{{accountid}}\d+)_(?{{role}}.+)", "a"),
+        (r"^aws(?:_x|_y)(?{{accountid}}\d+)(?{{role}}.+)", "aws"),  # nested alternation
+        (r"^\d+_(?{{accountid}}\d+)_(?{{role}}.+)", ""),
+    ],
+)
+def test_regex_literal_prefix(pattern: str, prefix: str) -> None:
+    assert regex_literal_prefix(pattern) == prefix
+
+
+_LITERAL = st.text(
+    alphabet=string.ascii_letters + string.digits + " #_-.:=+,@/()[]*?$^|\\", max_size=12
+)
+
+
+@given(head=_LITERAL, middle=_LITERAL, alias=st.from_regex(r"[a-z0-9]{3,8}", fullmatch=True))
+def test_derived_filter_prefix_is_the_syntax_prefix(head: str, middle: str, alias: str) -> None:
+    """Every name the syntax renders starts with the prefix searched for, and the prefix
+    taken from the derived filter is exactly the syntax's literal start."""
+    syntax = head + "{alias}" + middle + "{role}#{account_id}"
+    group_filter = derive_group_filter(syntax=syntax)
+    prefix = regex_literal_prefix(group_filter)
+    assert prefix == syntax_literal_prefix(syntax) == head
+    name = render_role_group_name(
+        syntax=syntax, alias=alias, role="Admin", account_id="111111111111"
+    )
+    assert name.startswith(prefix)
+
+
+@given(
+    terms=st.lists(st.text(min_size=1, max_size=60), max_size=40),
+    limit=st.integers(min_value=20, max_value=400),
+)
+def test_search_batches_keep_every_term_within_the_limit(terms: list[str], limit: int) -> None:
+    batches = search_batches(terms, max_length=limit)
+    assert " or ".join(batches) == " or ".join(terms)
+    for batch in batches:
+        single_term = batch in terms
+        assert single_term or len(quote(batch)) <= limit
+
+
+def test_search_terms_skip_names_a_prefix_covers_and_quote_the_rest() -> None:
+    scope = ReadScope(
+        name_prefixes=("aws#",),
+        group_names=("AWS#prod#Admin#1", 'Dev "Ops"', 'dev "ops"', "Back\\slash"),
+    )
+    assert group_search_terms(scope) == [
+        'profile.name sw "aws#"',
+        r'profile.name eq "Dev \"Ops\""',
+        r'profile.name eq "Back\\slash"',
+    ]
+
+
+@pytest.mark.parametrize(
+    ("kind", "member_names", "names"),
+    [
+        (DirectoryKind.ACTIVE_DIRECTORY, 0, {"DevOps", "Auditors", "Finance"}),
+        (DirectoryKind.OKTA, 8, {"DevOps", "Auditors", "Finance"}),
+    ],
+)
+def test_scope_for_a_desired_world(kind: DirectoryKind, member_names: int, names: set[str]) -> None:
+    scope = ReadScope.for_world(desired(state_of(kind)))
+    assert scope.app_label == "Amazon Web Services" and scope.app_id is None
+    assert scope.name_prefixes == ("aws#",)
+    assert names <= set(scope.group_names)
+    assert len(scope.member_names) == member_names
+    assert scope.app_sources == {kind.okta_source}
+
+
+# --- configuration ---------------------------------------------------------------------------
+
+ENV = {
+    "OKTA_ORG_URL": "https://env.okta.com/",
+    "OKTA_API_TOKEN": SECRET,
+    "OKTA_CLIENT_ID": "0oaenvclient",
+    "OKTA_PRIVATE_KEY_FILE": "/env/key.pem",
+}
+
+
+@pytest.mark.parametrize(
+    ("env", "args", "expected"),
+    [
+        (ENV, {}, ("https://env.okta.com", "SSWS", None)),
+        (ENV, {"org_url": "https://arg.okta.com"}, ("https://arg.okta.com", "SSWS", None)),
+        (
+            ENV,
+            {"client_id": "0oaarg"},
+            ("https://env.okta.com", "PrivateKey", ("0oaarg", "/env/key.pem")),
+        ),
+        (
+            {k: v for k, v in ENV.items() if k != "OKTA_API_TOKEN"},
+            {},
+            ("https://env.okta.com", "PrivateKey", ("0oaenvclient", "/env/key.pem")),
+        ),
+        (
+            {"OKTA_ORG_URL": "https://env.okta.com"},
+            {"token": "explicit", "client_id": "ignored"},
+            ("https://env.okta.com", "SSWS", None),
+        ),
+    ],
+    ids=["env-token", "arg-url", "arg-oauth-over-env-token", "env-oauth", "arg-token-wins"],
+)
+def test_config_from_env_and_arguments(
+    env: dict[str, str], args: dict[str, str], expected: tuple[str, str, object]
+) -> None:
+    config = OktaConfig.from_env(env=env, **args)
+    url, mode, oauth = expected
+    assert (config.org_url, config.auth_mode) == (url, mode)
+    if oauth is not None:
+        assert (config.client_id, config.private_key_file) == oauth
+        assert config.token is None
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({}, "OKTA_ORG_URL is not set"),
+        ({"OKTA_ORG_URL": "https://x.okta.com"}, "set OKTA_API_TOKEN, or OKTA_CLIENT_ID"),
+        (
+            {"OKTA_ORG_URL": "https://x.okta.com", "OKTA_CLIENT_ID": "0oa1"},
+            "OKTA_PRIVATE_KEY_FILE",
+        ),
+    ],
+)
+def test_config_errors_say_what_is_missing(env: dict[str, str], message: str) -> None:
+    with pytest.raises(OktaConfigError, match=message):
+        OktaConfig.from_env(env=env)
+
+
+def test_token_is_never_shown() -> None:
+    config = OktaConfig.from_env(env=ENV)
+    assert SECRET not in repr(config)
+    assert SECRET not in str(config)
+
+
+def test_plain_http_is_refused_with_a_hint(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(HTTP_CHECK, raising=False)
+    config = OktaConfig.from_env(
+        env={"OKTA_ORG_URL": "http://127.0.0.1:1", "OKTA_API_TOKEN": SECRET}
+    )
+    with pytest.raises(OktaConfigError, match=HTTP_CHECK) as raised:
+        build_request_executor(config)
+    assert SECRET not in str(raised.value)
+
+
+def test_oauth_service_app_configures_the_sdk(tmp_path: Path) -> None:
+    from jwcrypto.jwk import JWK
+
+    key = tmp_path / "okta-aws.pem"
+    key.write_bytes(
+        JWK.generate(kty="RSA", size=2048).export_to_pem(private_key=True, password=None)
+    )
+    config = OktaConfig.from_env(
+        env={"OKTA_ORG_URL": "https://x.okta.com"},
+        client_id="0oaservice",
+        private_key_file=str(key),
+    )
+    executor = build_request_executor(config)
+    client = executor._config["client"]
+    assert client["authorizationMode"] == "PrivateKey"
+    assert client["clientId"] == "0oaservice"
+    assert client["scopes"] == ["okta.apps.manage", "okta.groups.manage", "okta.users.read"]
+    assert "Authorization" not in executor.get_default_headers()  # set per call from the token
+
+
+def test_sdk_validation_errors_become_config_errors() -> None:
+    with plain_http_allowed():
+        config = OktaConfig.from_env(env={"OKTA_ORG_URL": "https://x-admin.okta.com"}, token="t")
+        with pytest.raises(OktaConfigError, match=re.escape("-admin")):
+            build_request_executor(config)
