@@ -83,6 +83,24 @@ def build_parser() -> argparse.ArgumentParser:
     _common(snapshot)
     snapshot.add_argument("--out", type=Path, dest="out_file", required=True)
 
+    sandbox = sub.add_parser("sandbox", help="the embedded world: reset, show, import, serve")
+    sandbox.add_argument("action", choices=["reset", "show", "import", "serve"])
+    sandbox.add_argument(
+        "-d", "--dir", type=Path, default=Path("desired-state"), help="desired-state directory"
+    )
+    sandbox.add_argument(
+        "--directory",
+        choices=["auto", "mock", "slapd", "samba"],
+        default="auto",
+        dest="directory_mode",
+        help="the sandbox directory: in-process mock, or a real slapd / Samba AD DC",
+    )
+    sandbox.add_argument(
+        "--import-every",
+        type=float,
+        help="serve: run Okta's directory import every SECONDS (the AD agent's schedule)",
+    )
+
     access = sub.add_parser("access", help="who can assume which role, desired or live")
     _common(access)
     access.add_argument("--live", action="store_true", help="report live access, not desired")
@@ -133,6 +151,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             target=args.target,
             only=args.only,
             out_file=args.out_file,
+            out=out,
+            err=err,
+        )
+    if args.command == "sandbox":
+        return commands.sandbox(
+            action=args.action,
+            directory=args.dir,
+            directory_mode=args.directory_mode,
+            import_every=args.import_every,
             out=out,
             err=err,
         )

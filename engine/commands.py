@@ -29,7 +29,7 @@ from engine.saved_plan import PlanFormatError, check_fresh, plan_from_text
 from engine.snapshot import fingerprint as snapshot_fingerprint
 from engine.snapshot import load_snapshot, write_snapshot
 from engine.spec import DesiredState, Problem, Severity
-from engine.targets import Target, open_target
+from engine.targets import Target, open_target, sandbox_root
 from engine.validate import validate as semantic_problems
 
 EXIT_OK = 0
@@ -93,15 +93,30 @@ def access(
         return EXIT_ERROR
     target_name = target or state.settings.target.value
     aliases = {a.id: a.alias for a in state.accounts}
-    if live or live_snapshot is not None:
-        if live_snapshot is None:
-            print("live access needs a live read: pass --live-snapshot FILE", file=err)
-            return EXIT_ERROR
-        from engine.snapshot import read_snapshot
-
-        world = read_snapshot(path=live_snapshot)
+    if live_snapshot is not None:
+        world = load_snapshot(path=live_snapshot).world
         entitlements = effective_access(world=world)
         title = f"Access (live snapshot {live_snapshot}, target {target_name})"
+    elif live:
+        try:
+            with _session(state=state, target=target, only=frozenset(System), err=err) as (
+                _,
+                providers,
+            ):
+                read = read_live(
+                    state=state, desired=compile_world(state=state), providers=providers
+                )
+        except ConnectionProblem as exc:
+            print(f"error: {exc}", file=err)
+            return EXIT_ERROR
+        for finding in read.findings:
+            print(f"{finding.kind.value}: {finding.subject}: {finding.message}", file=err)
+        if not read.complete:
+            print("live access not reported: the live read was incomplete", file=err)
+            return EXIT_ERROR
+        # Live access is what Okta has imported now, as AWS has it now.
+        entitlements = effective_access(world=read.world)
+        title = f"Access (live, target {target_name})"
     else:
         entitlements = desired_access(state=state)
         title = f"Access (desired state {directory}, target {target_name})"
@@ -424,3 +439,57 @@ def report_convergence(
         return EXIT_OK
     print(f"Converged (target {replan.target}): the re-plan is empty.", file=out)
     return EXIT_OK
+
+
+def sandbox(
+    *,
+    action: str,
+    directory: Path,
+    directory_mode: str,
+    import_every: float | None,
+    out: TextIO,
+    err: TextIO,
+) -> int:
+    """`okta-aws sandbox reset|show|import|serve`: the embedded world itself."""
+    from engine.sandbox.world import SandboxError, SandboxWorld
+
+    world = SandboxWorld(sandbox_root())
+    try:
+        if action == "show":
+            if not world.exists():
+                print(f"no sandbox in {world.root}/ yet: run okta-aws sandbox reset", file=err)
+                return EXIT_ERROR
+            out.write(world.show())
+            return EXIT_OK
+        state = load_valid(directory=directory, err=err)
+        if state is None:
+            return EXIT_ERROR
+        if action == "reset":
+            meta = world.reset(state=state, directory=directory_mode)
+            print(
+                f"sandbox reset in {world.root}/: brownfield world for {directory} "
+                f"({len(state.accounts)} accounts, directory {meta.directory_mode.value})",
+                file=out,
+            )
+            return EXIT_OK
+        if not world.exists():
+            world.reset(state=state)
+        if action == "import":
+            with world.running(directory=directory_mode):
+                result = world.import_directory()
+            print(
+                "Okta imported the directory: "
+                f"{len(result.created_groups)} groups created, "
+                f"{len(result.updated_groups)} updated, {len(result.removed_groups)} removed, "
+                f"{len(result.created_users)} users created, "
+                f"{result.membership_changes} membership changes",
+                file=out,
+            )
+            return EXIT_OK
+        if action == "serve":
+            world.serve(directory=directory_mode, import_every=import_every, out=out)
+            return EXIT_OK
+    except SandboxError as exc:
+        print(f"sandbox: {exc}", file=err)
+        return EXIT_ERROR
+    raise AssertionError(f"unknown sandbox action {action}")

@@ -112,9 +112,11 @@ def plan_access_delta(
     predict = (
         kind is not None and kind is not DirectoryKind.OKTA and System.DIRECTORY in live.systems
     )
-    return access.access_delta(
-        before=access.effective_access(world=live),
-        after=access.effective_access(
+    # Indexes, not Entitlement sets: a large org has millions of entitlements, and
+    # comparing whole (account, role) slots keeps a converged plan from building them.
+    return access.index_delta(
+        before=access.access_index(world=live),
+        after=access.access_index(
             world=after,
             import_source=kind.okta_source if predict and kind is not None else None,
             covered_ous=covered_ous,

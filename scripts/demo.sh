@@ -1,13 +1,34 @@
 #!/usr/bin/env bash
-# The main job on the embedded sandbox, step by step (run by `make demo` after install).
+# The main job on the embedded sandbox, step by step (run by `make demo` after install):
+# a brownfield world → plan → apply → Okta imports the directory → apply → plan is empty
+# → who can assume what, live.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 okta_aws=".venv/bin/okta-aws"
 
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
-step "validate the desired state"
-"$okta_aws" validate -d desired-state
+step "1. validate the desired state (desired-state/*.yaml)"
+"$okta_aws" validate
 
-step "who may assume which role (desired state)"
-"$okta_aws" access -d desired-state
+step "2. reset the sandbox to a brownfield world (moto AWS accounts, Okta emulator, directory)"
+"$okta_aws" sandbox reset
+"$okta_aws" sandbox show
+
+step "3. plan: what would change, and who gains or loses which role"
+"$okta_aws" plan
+
+step "4. apply: converge AWS, the directory and Okta"
+"$okta_aws" apply --auto-approve
+
+step "5. Okta's AD agent imports the directory (here: the emulator's import, on demand)"
+"$okta_aws" sandbox import
+
+step "6. apply again: assign the management groups Okta has now imported"
+"$okta_aws" apply --auto-approve
+
+step "7. plan again: nothing left to do (exit 0 with --detailed-exitcode)"
+"$okta_aws" plan --detailed-exitcode
+
+step "8. who can assume which role, as Okta and AWS have it now"
+"$okta_aws" access --live

@@ -22,7 +22,7 @@ from engine.model import DirectoryKind, System, World
 from engine.plan import Finding, FindingKind
 from engine.providers.aws import AwsProvider
 from engine.providers.calls import CallCounter
-from engine.providers.directory import DirectoryProvider
+from engine.providers.directory import DirectoryError, DirectoryProvider
 from engine.providers.okta import OktaError, OktaProvider
 from engine.spec import DesiredState
 
@@ -81,15 +81,23 @@ def connect(
             )
         kind = settings.directory.kind
         if System.DIRECTORY in systems and kind is not DirectoryKind.OKTA:
-            providers.directory = DirectoryProvider.from_env(
-                kind=kind,
-                role_groups_ou=settings.directory.role_groups_ou,
-                management_groups_ou=settings.directory.management_groups_ou,
-                users_base=settings.directory.users_base,
-                env=connection.env,
-                connection_factory=connection.ldap_connection_factory,
-                calls=calls,
-            )
+            try:
+                if connection.ldap_connection_factory is not None:
+                    directory = DirectoryProvider(
+                        kind=kind,
+                        role_groups_ou=settings.directory.role_groups_ou,
+                        management_groups_ou=settings.directory.management_groups_ou,
+                        users_base=settings.directory.users_base,
+                        connection_factory=connection.ldap_connection_factory,
+                        calls=calls,
+                    )
+                else:
+                    directory = DirectoryProvider.from_env(
+                        directory=settings.directory, env=connection.env, calls=calls
+                    )
+            except DirectoryError as exc:
+                raise ConnectionProblem(f"directory: {exc}") from exc
+            providers.directory = stack.enter_context(directory)
         if System.OKTA in systems:
             try:
                 okta = OktaProvider(
@@ -170,10 +178,7 @@ def read_live(*, state: DesiredState, desired: World, providers: Providers) -> L
         result = providers.directory.read(
             adopted_dns=adopted, logins=logins, group_filter=group_filter
         )
-        findings = [
-            Finding(FindingKind.READ_ERROR, System.DIRECTORY, "directory", message)
-            for message in result.errors
-        ]
+        findings = list(result.findings())
         findings += _missing_user_findings(state, frozenset(result.missing_logins))
         return result.to_world(), findings
 
@@ -185,7 +190,10 @@ def read_live(*, state: DesiredState, desired: World, providers: Providers) -> L
             Finding(FindingKind.READ_ERROR, System.OKTA, "okta read", error)
             for error in result.errors
         ]
-        return result.to_world(), findings
+        world = result.to_world()
+        if settings.directory.kind is not DirectoryKind.OKTA:
+            world = directory_logins(world)
+        return world, findings
 
     jobs: list[Callable[[], tuple[World, list[Finding]]]] = []
     if providers.aws is not None:
@@ -211,6 +219,25 @@ def read_live(*, state: DesiredState, desired: World, providers: Providers) -> L
     if needs_metadata and providers.okta is not None and world.okta_app is not None:
         metadata = providers.okta.idp_metadata(app_id=world.okta_app.id)
     return LiveRead(world=world, findings=findings, metadata=metadata)
+
+
+def directory_logins(world: World) -> World:
+    """Okta logins of directory-imported users as the directory knows them.
+
+    Okta's AD/LDAP agents import users with their UPN or mail as Okta login
+    (`alice@example.test`) while the directory and the desired state name them by
+    sAMAccountName/uid (`alice`); people are compared by that local part, lower-cased.
+    """
+    groups = {
+        key: dataclasses.replace(
+            group,
+            members=None
+            if group.members is None
+            else frozenset(m.split("@", 1)[0].lower() for m in group.members),
+        )
+        for key, group in world.okta_groups.items()
+    }
+    return dataclasses.replace(world, okta_groups=groups)
 
 
 def merge_worlds(parts: list[World]) -> World:

@@ -173,6 +173,8 @@ class OktaProvider:
         """Read what `scope` names; never raises for Okta failures (see `errors`)."""
         before = self.calls.snapshot()
         wanted = scope.app_id or scope.app_label or ""
+        if scope.app_label:
+            self._cache.app_label = scope.app_label  # lets executes find the app regardless
         try:
             result = self._http.run(
                 read_okta(self._http, scope, source_names=self._cache.source_names)
@@ -181,10 +183,7 @@ class OktaProvider:
             return OktaRead(errors=(str(exc),), calls=self._since(before), app_wanted=wanted)
         with self._cache.lock:
             self._cache.groups = {g.key: g for g in result.groups}
-        if result.app is not None:
-            self._cache.app_id, self._cache.app_label = result.app.id, result.app.label
-        elif scope.app_label:
-            self._cache.app_label = scope.app_label
+        self._cache.app_id = result.app.id if result.app is not None else None
         return OktaRead(
             app=result.app,
             groups=result.groups,

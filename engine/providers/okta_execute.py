@@ -32,6 +32,7 @@ from engine.providers.okta_read import (
     ReadScope,
     find_app,
     gather,
+    quoted,
     raw_group,
     resolve_sources,
     search_batches,
@@ -67,17 +68,13 @@ class OktaCache:
             self.groups.pop(key, None)
 
 
-def _quoted(value: str) -> str:
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
 async def lookup_groups(http: OktaHttp, cache: OktaCache, names: Iterable[str]) -> None:
     """Find groups by name (batched) and cache them under their (source, name) keys."""
     wanted = sorted({n for n in names})
     if not wanted:
         return
     docs = await search_groups(
-        http, [f"profile.name eq {_quoted(n)}" for n in wanted], list_all=False
+        http, [f"profile.name eq {quoted(n)}" for n in wanted], list_all=False
     )
     raws = [raw_group(d) for d in docs]
     await resolve_sources(http, (g.source_id for g in raws if g.source_id), cache.source_names)
@@ -100,7 +97,7 @@ async def lookup_users(http: OktaHttp, cache: OktaCache, logins: Iterable[str]) 
     missing = sorted({login.lower() for login in logins} - cache.user_ids.keys())
     if not missing:
         return
-    batches = search_batches([f"profile.login eq {_quoted(login)}" for login in missing])
+    batches = search_batches([f"profile.login eq {quoted(login)}" for login in missing])
     pages = await gather(
         http.get_all("/api/v1/users", query={"search": b, "limit": PAGE_SIZE}) for b in batches
     )
@@ -129,10 +126,13 @@ async def app_id_of(http: OktaHttp, cache: OktaCache) -> str:
 
 def _refuse_unless_ours(group: OktaGroup, what: str) -> None:
     if group.type is not OktaGroupType.OKTA_GROUP:
-        origin = f"imported from {group.source}" if group.source != OKTA_SOURCE else "built in"
+        why = (
+            f"imported from {group.source}; only its directory import changes it"
+            if group.type is OktaGroupType.APP_GROUP
+            else "Okta's own group"
+        )
         raise OktaRefused(
-            f"refusing to {what} Okta group {group.name!r}: it is a {group.type.value} "
-            f"({origin}); only its directory import changes it"
+            f"refusing to {what} Okta group {group.name!r}: it is a {group.type.value} ({why})"
         )
 
 

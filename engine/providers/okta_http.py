@@ -170,7 +170,7 @@ def build_request_executor(config: OktaConfig) -> Any:
 class Response:
     status: int
     text: str
-    next_url: str | None  # the `rel="next"` link, if another page exists
+    next_url: str | None  # the `rel="next"` link (path and query), if there is a next page
 
     def json(self) -> Any:
         return json.loads(self.text) if self.text else None
@@ -182,10 +182,13 @@ def render_path(route: str, **params: str) -> str:
 
 
 def _next_link(headers: Any) -> str | None:
+    """The next page's path and query. The link's host is dropped on purpose: the next
+    call goes to the configured org (and our token never to a host a header names)."""
     values = headers.getall("Link", []) if hasattr(headers, "getall") else []
     for value in values:
         for match in _LINK_NEXT.finditer(value):
-            return match.group(1)
+            parts = urlsplit(match.group(1))
+            return parts.path + (f"?{parts.query}" if parts.query else "")
     return None
 
 

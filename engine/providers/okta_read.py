@@ -165,7 +165,8 @@ def regex_literal_prefix(pattern: str) -> str:
     return "".join(out)
 
 
-def _quoted(value: str) -> str:
+def quoted(value: str) -> str:
+    """A SCIM filter string literal."""
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
@@ -192,14 +193,14 @@ def group_search_terms(scope: ReadScope, *, extra_prefixes: Iterable[str] = ()) 
     """Search terms for the scope's groups; names a prefix already covers are left out."""
     prefixes = list(dict.fromkeys([*scope.name_prefixes, *extra_prefixes]))
     folded = [p.casefold() for p in prefixes]
-    terms = [f"profile.name sw {_quoted(p)}" for p in prefixes]
+    terms = [f"profile.name sw {quoted(p)}" for p in prefixes]
     seen: set[str] = set()
     for name in scope.group_names:
         key = name.casefold()
         if key in seen or any(key.startswith(p) for p in folded):
             continue
         seen.add(key)
-        terms.append(f"profile.name eq {_quoted(name)}")
+        terms.append(f"profile.name eq {quoted(name)}")
     return terms
 
 
@@ -293,7 +294,7 @@ async def resolve_sources(http: OktaHttp, source_ids: Iterable[str], names: dict
     missing = sorted({s for s in source_ids if s not in names})
     if not missing:
         return
-    batches = search_batches([f"id eq {_quoted(s)}" for s in missing])
+    batches = search_batches([f"id eq {quoted(s)}" for s in missing])
     pages = await gather(
         http.get_all("/api/v1/apps", query={"filter": b, "limit": PAGE_SIZE}) for b in batches
     )
@@ -363,7 +364,7 @@ async def read_okta(
     groups = {str(d["id"]): raw_group(d) for d in found}
     unseen = [gid for gid in dict.fromkeys(assigned) if gid not in groups]
     if unseen:
-        terms_by_id = [f"id eq {_quoted(g)}" for g in unseen]
+        terms_by_id = [f"id eq {quoted(g)}" for g in unseen]
         for doc in await search_groups(http, terms_by_id, list_all=False):
             groups[str(doc["id"])] = raw_group(doc)
     await resolve_sources(http, (g.source_id for g in groups.values() if g.source_id), source_names)
@@ -385,17 +386,9 @@ async def read_okta(
             or group.name.casefold() in member_names
         )
         kept[group.id] = (group, source, wants_members)
-    members = dict(
-        zip(
-            [gid for gid, (_, _, wanted) in kept.items() if wanted],
-            await gather(
-                http.bounded(group_members(http, gid))
-                for gid, (_, _, wanted) in kept.items()
-                if wanted
-            ),
-            strict=True,
-        )
-    )
+    wanted = [gid for gid, (_, _, wants) in kept.items() if wants]
+    listed = await gather(http.bounded(group_members(http, gid)) for gid in wanted)
+    members = dict(zip(wanted, listed, strict=True))
     by_id = {
         gid: OktaGroup(
             name=group.name,

@@ -9,13 +9,16 @@ from typing import Any
 
 import pytest
 
+from engine.apply import apply_changes
 from engine.model import (
     AppAssignment,
     DirectoryKind,
     OktaGroup,
     OktaGroupType,
+    System,
     UserMember,
 )
+from engine.order import stages
 from engine.plan import Action, Change, Outcome, ResourceKind
 from engine.providers.okta import OktaError, OktaProvider, OktaRefused
 from engine.sandbox.okta_emulator import GroupType, OktaEmulator, aws_settings_app
@@ -333,3 +336,25 @@ def test_execute_before_any_read_uses_the_named_app(emulator: OktaEmulator) -> N
         )
     assert outcome is Outcome.CREATED
     assert len(emulator.state.assignments[emulator.aws_app().id]) == 1
+
+
+def test_apply_runs_okta_changes_concurrently_and_converges(
+    emulator: OktaEmulator, provider: OktaProvider
+) -> None:
+    """Through engine.apply's thread pool: many executes share the provider's loop."""
+    for login in ("alice", "bob", "carol"):
+        emulator.state.add_user(
+            login=login, email=f"{login}@example.test", first_name=login, last_name="T"
+        )
+    emulator.aws_app()
+    world = desired(state_of(OKTA))
+    planned = plan(provider, world)
+    provider.prepare(planned.changes)
+    report = apply_changes(
+        stages=stages(changes=planned.changes),
+        executors={System.OKTA: provider},
+        concurrency=8,
+    )
+    assert report.failed == ()
+    assert report.writes == len(planned.changes)
+    assert plan(provider, world).empty

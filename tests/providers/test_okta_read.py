@@ -9,11 +9,11 @@ from collections.abc import Iterator
 
 import pytest
 
-from engine.model import OktaGroupType, System
-from engine.plan import FindingKind
+from engine.model import AppAssignment, OktaGroupType, System, World
+from engine.plan import Action, Change, FindingKind, ResourceKind
 from engine.providers.okta import OktaConnectionError, OktaProvider, ReadScope
 from engine.sandbox.okta_emulator import OktaEmulator
-from engine.spec import AccountSpec, GrantSpec, ManagementGroupSpec
+from engine.spec import AccountSpec, DesiredState, GrantSpec, ManagementGroupSpec
 from tests.providers.okta_fixtures import (
     TOKEN,
     converge,
@@ -59,9 +59,9 @@ def test_reads_app_settings_groups_members_and_assignments(
     devops = groups[("active_directory", "devops")]
     assert devops.type is OktaGroupType.APP_GROUP
     assert devops.dn == "cn=devops,ou=aws management groups,dc=example,dc=test"
-    assert devops.members == {"alice", "bob"}
+    assert devops.members == frozenset({"alice", "bob"})
     admin = groups[("active_directory", role_group_name(PROD, "Admin").lower())]
-    assert admin.members == {"alice", "bob"}  # flattened by the import
+    assert admin.members == frozenset({"alice", "bob"})  # flattened by the import
     assert admin.id is not None and admin.source_id == emulator.directory_app().id
     world_read = result.to_world()
     assert world_read.systems == {System.OKTA}
@@ -83,7 +83,7 @@ def test_250_assignments_are_read_across_pages(
     assert provider.calls.total(operation=f"GET {APP_GROUPS}") == pages
 
 
-def _org(extra_groups: int, extra_accounts: int) -> tuple[int, int, object]:
+def _org(extra_groups: int, extra_accounts: int) -> tuple[int, int, DesiredState]:
     """small_state plus accounts (Admin, ReadOnly) and management groups granted
     ReadOnly everywhere; returns (assigned groups, role groups, desired state)."""
     base = small_state()
@@ -115,7 +115,7 @@ def test_read_makes_the_minimum_calls(
     results one page), one `id eq` search when H > 0, one source-app listing, and one
     member listing per assigned or role group. No per-group lookups."""
     assigned, role_groups, state = _org(extra_groups, extra_accounts)
-    world = desired(state)  # type: ignore[arg-type]
+    world = desired(state)
     app = emulator.aws_app()
     import_directory(emulator, world)
     for index in range(hand_assigned):
@@ -236,7 +236,33 @@ def test_refused_connection_is_a_clear_error_not_attribute_error() -> None:
         result = okta.read(scope=ReadScope(app_label="Amazon Web Services"))
         with pytest.raises(OktaConnectionError, match="cannot reach Okta") as raised:
             okta.idp_metadata(app_id="0oa00000000000000000")
-    assert not isinstance(raised.value.__cause__, AttributeError)
+        assert not isinstance(raised.value.__cause__, AttributeError)
+        assignment = AppAssignment("active_directory", "DevOps")
+        change = Change(
+            kind=ResourceKind.APP_ASSIGNMENT,
+            action=Action.CREATE,
+            key=assignment.key,
+            after=assignment,
+        )
+        with pytest.raises(OktaConnectionError, match="cannot reach Okta"):
+            okta.execute(change)
     (error,) = result.errors
     assert f"cannot reach Okta at {url}" in error
     assert "AttributeError" not in error and TOKEN not in error
+
+
+def test_read_merges_into_a_world_of_other_systems(
+    emulator: OktaEmulator, provider: OktaProvider
+) -> None:
+    world = desired(state_of())
+    emulator.aws_app()
+    import_directory(emulator, world)
+    result = read(provider, world)
+    other = World.build(accounts=["111111111111"], systems=(System.AWS, System.DIRECTORY))
+    merged = result.merge_into(other)
+    assert merged.systems == {System.AWS, System.DIRECTORY, System.OKTA}
+    assert merged.accounts == {"111111111111"}
+    assert merged.okta_app == result.app
+    assert set(merged.okta_groups.values()) == set(result.groups)
+    failed = dataclasses.replace(result, errors=("boom",))
+    assert failed.merge_into(other).systems == {System.AWS, System.DIRECTORY}

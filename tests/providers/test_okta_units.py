@@ -182,11 +182,16 @@ def test_plain_http_is_refused_with_a_hint(monkeypatch: pytest.MonkeyPatch) -> N
 
 
 def test_oauth_service_app_configures_the_sdk(tmp_path: Path) -> None:
-    from jwcrypto.jwk import JWK
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
 
     key = tmp_path / "okta-aws.pem"
     key.write_bytes(
-        JWK.generate(kty="RSA", size=2048).export_to_pem(private_key=True, password=None)
+        rsa.generate_private_key(public_exponent=65537, key_size=2048).private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
     )
     config = OktaConfig.from_env(
         env={"OKTA_ORG_URL": "https://x.okta.com"},
