@@ -1,0 +1,200 @@
+"""The command line, offline: validate, access, and plan against live snapshots.
+
+These run `engine.cli.main` in-process on the example desired state and on snapshot
+files, checking what a CI job relies on: the output formats and the exit codes of
+DESIGN.md §1 (0 ok / no changes, 1 error or blocked, 2 changes with
+`--detailed-exitcode`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from engine.access import simulate_import
+from engine.cli import main
+from engine.compile import compile_world
+from engine.load import load
+from engine.model import DirectoryKind, OktaGroup, OktaGroupType, World
+from engine.snapshot import write_snapshot
+
+ROOT = Path(__file__).resolve().parents[2]
+DESIRED = ROOT / "desired-state"
+EMPTY_WORLD = ROOT / "tests" / "data" / "worlds" / "empty-world.json"
+
+
+def converged_world() -> World:
+    """The live world once the example has been applied and Okta has imported it."""
+    state = load(directory=DESIRED)
+    desired = compile_world(state=state)
+    kind = state.settings.directory.kind
+    assert kind is DirectoryKind.ACTIVE_DIRECTORY
+    imported = simulate_import(world=desired, source=kind.okta_source)
+    # A live Okta group has a server id; imported groups are APP_GROUPs.
+    groups = {
+        key: dataclasses.replace(group, id=f"00g{index:017d}", type=OktaGroupType.APP_GROUP)
+        for index, (key, group) in enumerate(sorted(imported.okta_groups.items()))
+    }
+    app = imported.okta_app
+    assert app is not None
+    return dataclasses.replace(
+        imported, okta_groups=groups, okta_app=dataclasses.replace(app, id="0oa" + "1" * 17)
+    )
+
+
+@pytest.fixture(scope="module")
+def converged_snapshot(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("worlds") / "converged.json"
+    write_snapshot(world=converged_world(), path=path, target="sandbox")
+    return path
+
+
+@pytest.fixture(scope="module")
+def drifted_snapshot(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    world = converged_world()
+    role_key = sorted(world.roles)[0]
+    drifted = dataclasses.replace(
+        world, roles={k: v for k, v in world.roles.items() if k != role_key}
+    )
+    path = tmp_path_factory.mktemp("worlds") / "drifted.json"
+    write_snapshot(world=drifted, path=path, target="sandbox")
+    return path
+
+
+def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = main(list(args))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_validate_example_is_valid(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capsys, "validate", "-d", str(DESIRED))
+    assert code == 0, err
+    assert "valid (9 accounts" in out
+
+
+def test_validate_broken_copy_lists_every_problem_with_file_and_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    broken = tmp_path / "desired-state"
+    shutil.copytree(DESIRED, broken)
+    accounts = broken / "accounts.yaml"
+    text = accounts.read_text()
+    accounts.write_text(text.replace("alias: prod-payments", "alias: Prod--Payments", 1))
+    groups = broken / "groups" / "platform.yaml"
+    groups.write_text(groups.read_text().replace("role: Admin", "role: Admn", 1))
+    code, _, err = run(capsys, "validate", "-d", str(broken))
+    assert code == 1
+    problem_lines = [line for line in err.splitlines() if ".yaml:" in line]
+    assert any("accounts.yaml:" in line and "alias" in line for line in problem_lines), err
+    assert "problem(s)" in err
+
+
+def test_plan_against_empty_world_is_blocked_but_renders_every_format(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    out_file = tmp_path / "plan.json"
+    code, out, _ = run(
+        capsys,
+        "plan",
+        "-d",
+        str(DESIRED),
+        "--live-snapshot",
+        str(EMPTY_WORLD),
+        "--format",
+        "json",
+        "--out",
+        str(out_file),
+    )
+    # No Okta app and a missing adopted group: blocking findings, exit 1.
+    assert code == 1
+    plan = json.loads(out)
+    assert plan["format_version"] == 1
+    assert {f["kind"] for f in plan["findings"]} >= {"read_error", "conflict"}
+    assert json.loads(out_file.read_text()) == plan
+    code, out, _ = run(
+        capsys,
+        "plan",
+        "-d",
+        str(DESIRED),
+        "--live-snapshot",
+        str(EMPTY_WORLD),
+        "--format",
+        "markdown",
+    )
+    assert code == 1
+    assert "<details>" in out
+    assert "refuse" in out.lower()
+
+
+def test_converged_snapshot_plans_to_nothing_exit_0(
+    capsys: pytest.CaptureFixture[str], converged_snapshot: Path
+) -> None:
+    code, out, err = run(
+        capsys,
+        "plan",
+        "-d",
+        str(DESIRED),
+        "--live-snapshot",
+        str(converged_snapshot),
+        "--detailed-exitcode",
+    )
+    assert code == 0, out + err
+    assert "No changes." in out
+
+
+@pytest.mark.parametrize(("flag", "expected"), [(("--detailed-exitcode",), 2), ((), 0)])
+def test_changes_exit_2_only_with_detailed_exitcode(
+    capsys: pytest.CaptureFixture[str],
+    drifted_snapshot: Path,
+    flag: tuple[str, ...],
+    expected: int,
+) -> None:
+    code, out, err = run(
+        capsys, "plan", "-d", str(DESIRED), "--live-snapshot", str(drifted_snapshot), *flag
+    )
+    assert code == expected, out + err
+    assert "Plan: 1 to add, 0 to change, 0 to destroy." in out
+
+
+def test_access_json_has_exactly_the_documented_keys(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "access", "-d", str(DESIRED), "--format", "json")
+    assert code == 0
+    rows = json.loads(out)
+    assert rows, "the example grants access to someone"
+    assert all(
+        set(row) == {"user", "account_id", "account_alias", "role", "role_arn", "via"}
+        for row in rows
+    )
+    assert rows == sorted(rows, key=lambda r: (r["user"], r["account_id"], r["role"]))
+
+
+def test_access_live_from_converged_snapshot_equals_desired(
+    capsys: pytest.CaptureFixture[str], converged_snapshot: Path
+) -> None:
+    _, desired_out, _ = run(capsys, "access", "-d", str(DESIRED), "--format", "csv")
+    code, live_out, _ = run(
+        capsys,
+        "access",
+        "-d",
+        str(DESIRED),
+        "--live-snapshot",
+        str(converged_snapshot),
+        "--format",
+        "csv",
+    )
+    assert code == 0
+    desired_rows = {tuple(line.split(",")[:4]) for line in desired_out.splitlines()[1:]}
+    live_rows = {tuple(line.split(",")[:4]) for line in live_out.splitlines()[1:]}
+    assert desired_rows and desired_rows == live_rows
+
+
+def test_okta_group_type_is_app_group_in_converged_world() -> None:
+    # Guard for the fixture itself: imported groups look like Okta's.
+    world = converged_world()
+    assert all(isinstance(g, OktaGroup) for g in world.okta_groups.values())
+    assert {g.type for g in world.okta_groups.values()} == {OktaGroupType.APP_GROUP}
