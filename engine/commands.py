@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -160,16 +160,45 @@ class Observation:
     plan: Plan
 
 
+@contextmanager
+def reading_progress(
+    *, err: TextIO, systems: frozenset[System]
+) -> Iterator[Callable[[System], None]]:
+    """A live spinner naming the systems still being read, on a terminal only; elsewhere
+    (CI logs) the one-line API-call summary after the plan says what was read."""
+    if not err.isatty():
+        yield lambda system: None
+        return
+    from rich.console import Console
+
+    pending = set(systems)
+    console = Console(file=err)
+
+    def label() -> str:
+        names = ", ".join(sorted(s.value for s in pending)) or "done"
+        return f"Reading live state: {names}"
+
+    with console.status(label()) as status:
+
+        def done(system: System) -> None:
+            pending.discard(system)
+            status.update(label())
+
+        yield done
+
+
 def observe(
     *,
     state: DesiredState,
     providers: Providers,
     options: PlanOptions,
     target: str,
+    err: TextIO | None = None,
 ) -> Observation:
     """Read live, compile desired (with the Okta app's metadata if needed), diff."""
     desired = compile_world(state=state)
-    read = read_live(state=state, desired=desired, providers=providers)
+    with reading_progress(err=err or sys.stderr, systems=options.systems) as on_read:
+        read = read_live(state=state, desired=desired, providers=providers, on_read=on_read)
     if read.metadata is not None:
         desired = compile_world(state=state, metadata=read.metadata)
     plan = diff(desired=desired, live=read.world, options=options)
@@ -239,7 +268,7 @@ def plan(
         try:
             with _session(state=state, target=target, only=only, err=err) as (_, providers):
                 result = observe(
-                    state=state, providers=providers, options=options, target=target_name
+                    state=state, providers=providers, options=options, target=target_name, err=err
                 ).plan
                 summary = calls_summary(providers)
         except ConnectionProblem as exc:
@@ -357,7 +386,9 @@ def _apply_locked(
     inp: TextIO,
 ) -> int:
     """Plan afresh under the lock, refuse what must be refused, execute, verify."""
-    current = observe(state=state, providers=providers, options=options, target=target).plan
+    current = observe(
+        state=state, providers=providers, options=options, target=target, err=err
+    ).plan
     if saved is not None:
         stale = check_fresh(
             plan=saved,
@@ -383,7 +414,7 @@ def _apply_locked(
         print("refused: not confirmed (answer 'yes', or pass --auto-approve)", file=err)
         return EXIT_REFUSED
     report = execute_plan(plan=current, providers=providers, out=out, state=state)
-    after = observe(state=state, providers=providers, options=options, target=target)
+    after = observe(state=state, providers=providers, options=options, target=target, err=err)
     return report_convergence(
         report=report, replan=after.plan, providers=providers, out=out, err=err
     )

@@ -16,7 +16,9 @@ in flight; apply runs changes concurrently, so requests are serialized by a lock
 
 from __future__ import annotations
 
+import ast
 import contextlib
+import os
 import ssl
 import threading
 from collections.abc import Callable, Iterable, Mapping
@@ -96,6 +98,9 @@ class LdapSettings:
 
     def connect(self) -> ldap3.Connection:
         """An open, bound connection (StartTLS first when asked); DirectoryError if not."""
+        if self.ca_file and not os.path.isfile(self.ca_file):
+            # ldap3 would only say "invalid CA public key file", naming neither.
+            raise DirectoryConfigError(f"LDAP_CA_FILE {self.ca_file} does not exist")
         tls = None
         if self.ca_file or self.start_tls or self.url.lower().startswith("ldaps://"):
             tls = ldap3.Tls(
@@ -125,7 +130,8 @@ class LdapSettings:
                 why = "invalid credentials" if code == 49 else _describe(conn.result)
                 raise DirectoryError(f"cannot bind to {self.describe()}: {why}")
         except LDAPException as exc:
-            raise DirectoryError(f"cannot reach {self.url}: {_exception_text(exc)}") from None
+            text = _exception_text(exc)
+            raise DirectoryError(f"cannot reach {self.url}: {text}{_tls_hint(text)}") from None
         return conn
 
 
@@ -174,8 +180,26 @@ def _describe(result: Mapping[str, Any] | None) -> str:
 
 
 def _exception_text(exc: BaseException) -> str:
-    # ldap3's messages name the server, never the password; keep them short.
-    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    # ldap3's messages name the server, never the password; keep them short. Its socket
+    # errors come as tuple reprs, for LDAPS twice over: ("('socket ssl wrapping error: …',)",)
+    text = str(exc)
+    for _ in range(3):
+        try:
+            value = ast.literal_eval(text)
+        except (ValueError, SyntaxError, MemoryError, RecursionError):
+            break
+        if not (isinstance(value, tuple) and len(value) == 1 and isinstance(value[0], str)):
+            break
+        text = value[0]
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _tls_hint(text: str) -> str:
+    if "CERTIFICATE_VERIFY_FAILED" in text:
+        return " (is LDAP_CA_FILE the CA that issued the server's certificate?)"
+    if "doesn't match any name" in text:
+        return " (the server's certificate must name the host in LDAP_URL)"
+    return ""
 
 
 def _text(value: Any) -> str:

@@ -153,8 +153,16 @@ def _missing_user_findings(state: DesiredState, missing: frozenset[str]) -> list
     return findings
 
 
-def read_live(*, state: DesiredState, desired: World, providers: Providers) -> LiveRead:
-    """Read every connected provider concurrently and merge the parts into one World."""
+def read_live(
+    *,
+    state: DesiredState,
+    desired: World,
+    providers: Providers,
+    on_read: Callable[[System], None] | None = None,
+) -> LiveRead:
+    """Read every connected provider concurrently and merge the parts into one World.
+
+    `on_read` is told as each system's read finishes (progress display)."""
     settings = state.settings
     adopted = [g.dn for g in desired.directory_groups.values() if g.adopted]
     logins = sorted(
@@ -195,15 +203,25 @@ def read_live(*, state: DesiredState, desired: World, providers: Providers) -> L
             world = directory_logins(world)
         return world, findings
 
-    jobs: list[Callable[[], tuple[World, list[Finding]]]] = []
+    jobs: list[tuple[System, Callable[[], tuple[World, list[Finding]]]]] = []
     if providers.aws is not None:
-        jobs.append(read_aws)
+        jobs.append((System.AWS, read_aws))
     if providers.directory is not None:
-        jobs.append(read_directory)
+        jobs.append((System.DIRECTORY, read_directory))
     if providers.okta is not None:
-        jobs.append(read_okta)
+        jobs.append((System.OKTA, read_okta))
+
+    def run(
+        job: tuple[System, Callable[[], tuple[World, list[Finding]]]],
+    ) -> tuple[World, list[Finding]]:
+        system, read = job
+        part = read()
+        if on_read is not None:
+            on_read(system)
+        return part
+
     with ThreadPoolExecutor(max_workers=max(1, len(jobs))) as pool:
-        parts = list(pool.map(lambda job: job(), jobs))
+        parts = list(pool.map(run, jobs))
     world = merge_worlds([w for w, _ in parts])
     if settings.directory.kind is DirectoryKind.OKTA and System.OKTA in world.systems:
         # There is no directory to read: Okta's groups are the directory.

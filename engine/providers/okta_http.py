@@ -13,7 +13,10 @@ Why it looks like this:
   callers submit coroutines to it. Reads bound their concurrency with a semaphore.
 - Failures become `OktaError`s naming the call: after the SDK's retries, a 429 is
   retried with our own bounded backoff; a refused connection (which crashes the SDK's
-  typed calls with `AttributeError`, FACTS.md) is reported as such.
+  typed calls with `AttributeError`, FACTS.md) is reported as such. A service app's
+  token request Okta refuses is an `OktaApiError` on `POST /oauth2/v1/token` with Okta's
+  OAuth error; a missing key file is an `OktaConfigError` up front, an unusable one when
+  the SDK reads it (it raises a bare ValueError). No message ever repeats key material.
 
 The token is never logged or put in a message: the SDK logs whole requests (headers
 included) at debug level, so its logger is disabled as `Client` itself does.
@@ -38,6 +41,7 @@ from engine.providers.calls import CallCounter
 
 T = TypeVar("T")
 
+TOKEN_ROUTE = "/oauth2/v1/token"  # where the SDK gets a service app's access token
 DEFAULT_SCOPES = ("okta.apps.manage", "okta.groups.manage", "okta.users.read")
 SDK_LOGGER = "okta-sdk-python"
 _LINK_NEXT = re.compile(r'<([^>]+)>\s*;\s*rel="?next"?')
@@ -149,6 +153,8 @@ def build_request_executor(config: OktaConfig) -> Any:
     executor_module: Any = importlib.import_module("okta.request_executor")
 
     logging.getLogger(SDK_LOGGER).disabled = True
+    if config.private_key_file is not None and not config.token:
+        _check_private_key(config.private_key_file)
     setter = setter_module.ConfigSetter()
     setter._apply_config({"client": config.sdk_config()})
     sdk_config = setter._prune_config(setter.get_config())
@@ -164,6 +170,16 @@ def build_request_executor(config: OktaConfig) -> Any:
             )
         raise OktaConfigError(f"invalid Okta configuration{hint}: {detail}") from None
     return executor_module.RequestExecutor(sdk_config, no_op_cache.NoOpCache())
+
+
+def _check_private_key(path: str) -> None:
+    """The SDK takes a path that does not exist for PEM text, and reads the file on
+    every token request: say up front when it is missing. (Parsing it here too would
+    double the SDK's slow key import; a bad key is caught where the SDK reads it.)"""
+    if not os.path.isfile(path):
+        raise OktaConfigError(f"OKTA_PRIVATE_KEY_FILE {path} does not exist")
+    if not os.access(path, os.R_OK):
+        raise OktaConfigError(f"OKTA_PRIVATE_KEY_FILE {path} cannot be read")
 
 
 @dataclass(frozen=True)
@@ -200,6 +216,21 @@ def _reset_wait(headers: Any) -> float:
     except (TypeError, ValueError):
         return 0.0
     return max(0.0, reset - now)
+
+
+def _token_error(error: Exception, *, org_url: str) -> OktaError:
+    """Why the service app got no access token: Okta's OAuth error (the SDK's OktaAPIError
+    carries `error`/`error_description` as error_code/error_summary), or no connection."""
+    code = getattr(error, "error_code", None)
+    status = getattr(error, "status", None)
+    if code is not None and isinstance(status, int):
+        summary = " ".join(str(getattr(error, "error_summary", "")).split())
+        return OktaApiError(
+            method="POST", route=TOKEN_ROUTE, status=status, code=str(code), summary=summary
+        )
+    return OktaConnectionError(
+        f"cannot reach Okta at {org_url} (POST {TOKEN_ROUTE}): {error or type(error).__name__}"
+    )
 
 
 def _error_body(text: str) -> tuple[str, str]:
@@ -333,11 +364,17 @@ class OktaHttp:
         self, method: str, target: str, body: Any, accept: str
     ) -> tuple[int, str, Any, int]:
         executor = self._executor
-        request, error = await executor.create_request(
-            method, target, body, {"Accept": accept}, keep_empty_params=True
-        )
-        if error is not None:  # e.g. the OAuth token could not be obtained
-            raise OktaConnectionError(f"Okta {method} {target}: {error}")
+        try:
+            request, error = await executor.create_request(
+                method, target, body, {"Accept": accept}, keep_empty_params=True
+            )
+        except ValueError:  # the SDK could not use the private key; its text never shown
+            raise OktaConfigError(
+                f"OKTA_PRIVATE_KEY_FILE {self.config.private_key_file} is not an RSA "
+                "private key (unencrypted PEM)"
+            ) from None
+        if error is not None:  # only in OAuth mode: no access token
+            raise _token_error(error, org_url=self.config.org_url)
         _, response, text, error = await executor.fire_request(request)
         if response is None:
             reason = str(error) if error is not None else "no response"

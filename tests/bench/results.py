@@ -41,9 +41,11 @@ class Target:
 
 
 def machine() -> dict[str, Any]:
-    """What the figures were measured on (they mean little without it)."""
+    """What the figures were measured on (they mean little without it). The load
+    average tells whether something else competed for the CPUs meanwhile."""
     return {
         "cpus": os.cpu_count(),
+        "load_average_1_5_15min": [round(x, 2) for x in os.getloadavg()],
         "python": platform.python_version(),
         "platform": platform.platform(),
         "processor": platform.processor() or platform.machine(),
@@ -58,6 +60,7 @@ class Recorder:
     directory: Path
     figures: dict[str, Any] = field(default_factory=dict)
     targets: list[Target] = field(default_factory=list)
+    load_at_start: list[float] = field(default_factory=lambda: list(os.getloadavg()))
 
     def figure(self, key: str, value: Any) -> None:
         self.figures[key] = value
@@ -77,6 +80,7 @@ class Recorder:
             "benchmark": self.name,
             "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "machine": machine(),
+            "load_average_at_start": [round(x, 2) for x in self.load_at_start],
             "figures": self.figures,
             "targets": [{**asdict(t), "ok": t.ok} for t in self.targets],
         }

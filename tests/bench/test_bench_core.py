@@ -43,11 +43,11 @@ def test_plan_pipeline_at_reference_size(
     for scenario, run in reference_runs.items():
         record.figure(scenario.value, run)
         record.target(
-            f"{scenario.value}: diff+order+render seconds",
-            value=run["total_s"],
+            f"{scenario.value}: diff+order+render CPU seconds",
+            value=run["cpu_s"],
             limit=TIME_LIMIT_S,
-            note=f"diff+order {run['diff_order_s']} s, text {run['render_text_s']} s, "
-            f"json {run['render_json_s']} s",
+            note=f"wall {run['total_s']} s: diff+order {run['diff_order_s']} s, "
+            f"text {run['render_text_s']} s, json {run['render_json_s']} s",
         )
         record.target(
             f"{scenario.value}: peak RSS MiB (worlds included)",
@@ -85,14 +85,17 @@ def test_plan_time_grows_linearly(
             measure_in_child(size=REFERENCE.scaled(f), scenario=scenario, trace=False)
             for f in SCALES[:-1]
         ] + [reference_runs[scenario]]
-        times = [run["total_s"] for run in runs]
+        # CPU time of the fastest repetition: the shape of the curve is what matters
+        # here, and that is least disturbed by whatever else the machine is doing.
+        times = [run["min_cpu_s"] for run in runs]
         memberships = [run["role_memberships"] or run["changes"] for run in runs]
         exponent = _exponent(list(SCALES), times)
         record.figure(
             scenario.value,
             {
                 "scales": list(SCALES),
-                "total_s": times,
+                "min_cpu_s": times,
+                "median_wall_s": [run["total_s"] for run in runs],
                 "diff_order_s": [run["diff_order_s"] for run in runs],
                 "size_measure": memberships,
                 "ratios_to_previous": [round(b / a, 3) for a, b in itertools.pairwise(times)],

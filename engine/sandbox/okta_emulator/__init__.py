@@ -2,8 +2,10 @@
 
 It behaves like Okta where the engine can tell: paths, `Link` pagination with `after`
 cursors, `X-Rate-Limit-*` headers and 429s, Okta's error bodies, read-only imported
-`APP_GROUP`s with memberships flattened by a directory import, and the `amazon_aws` app's
-`settings.app`.
+`APP_GROUP`s with memberships flattened by a directory import, the `amazon_aws` app's
+`settings.app`, and OAuth 2.0 service apps (private_key_jwt client credentials at
+`/oauth2/v1/token`, scoped Bearer tokens). Serve it over HTTPS with an `ssl_context`
+(engine/sandbox/tls.py makes the certificates).
 """
 
 from engine.sandbox.okta_emulator.catalog import (
@@ -24,6 +26,12 @@ from engine.sandbox.okta_emulator.importer import (
     import_directory,
 )
 from engine.sandbox.okta_emulator.ldap_records import DirectoryRecords, records_from_ldap3
+from engine.sandbox.okta_emulator.oauth import (
+    MANAGEMENT_SCOPES,
+    AuthorizationServer,
+    OAuthError,
+    ServiceApp,
+)
 from engine.sandbox.okta_emulator.server import OktaEmulator, running_emulator
 from engine.sandbox.okta_emulator.state import (
     App,
@@ -39,8 +47,10 @@ __all__ = [
     "AWS_APP_LABEL",
     "AWS_APP_NAME",
     "LDAP_APP_NAME",
+    "MANAGEMENT_SCOPES",
     "App",
     "Assignment",
+    "AuthorizationServer",
     "DirectoryGroupRecord",
     "DirectoryRecords",
     "DirectoryUserRecord",
@@ -49,10 +59,12 @@ __all__ = [
     "Group",
     "GroupType",
     "ImportResult",
+    "OAuthError",
     "OktaApiError",
     "OktaEmulator",
     "OktaState",
     "RateLimitPolicy",
+    "ServiceApp",
     "User",
     "add_aws_app",
     "add_directory_app",

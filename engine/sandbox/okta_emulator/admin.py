@@ -39,6 +39,8 @@ def _rule(body: dict[str, Any]) -> FaultRule:
     except ValueError:
         raise errors.validation_failed(field="kind", causes=("kind: unknown fault kind",)) from None
     default_status = 429 if kind is FaultKind.RATE_LIMIT else 503
+    # 0 is a valid resetIn (the SDK then waits 1 s per retry), not "unset".
+    reset_in = _opt_int(body, "resetIn")
     try:
         return FaultRule(
             kind=kind,
@@ -47,7 +49,7 @@ def _rule(body: dict[str, Any]) -> FaultRule:
             every=_opt_int(body, "every"),
             method=body.get("method"),
             path_prefix=body.get("pathPrefix"),
-            reset_in=_opt_int(body, "resetIn") or 1,
+            reset_in=1 if reset_in is None else reset_in,
         )
     except ValueError as exc:
         raise errors.validation_failed(field="fault", causes=(str(exc),)) from None

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import secrets
 import string
+from collections.abc import Mapping
 from typing import Any
 
 _ERROR_ID_ALPHABET = string.ascii_letters + string.digits + "-_"
@@ -17,13 +18,21 @@ class OktaApiError(Exception):
     """An error the emulator answers with, shaped like Okta's `Error` object."""
 
     def __init__(
-        self, *, status: int, code: str, summary: str, causes: tuple[str, ...] = ()
+        self,
+        *,
+        status: int,
+        code: str,
+        summary: str,
+        causes: tuple[str, ...] = (),
+        headers: Mapping[str, str] | None = None,
     ) -> None:
         super().__init__(f"{status} {code}: {summary}")
         self.status = status
         self.code = code
         self.summary = summary
         self.causes = causes
+        # Extra response headers (e.g. an OAuth WWW-Authenticate challenge).
+        self.headers: Mapping[str, str] = dict(headers or {})
 
     def body(self) -> dict[str, Any]:
         # Real error ids start with "oae" followed by 22 url-safe characters.
@@ -59,13 +68,15 @@ def already_exists(*, field: str) -> OktaApiError:
     )
 
 
-def access_denied() -> OktaApiError:
+def access_denied(*, headers: Mapping[str, str] | None = None) -> OktaApiError:
     # What Okta answers when an API token touches an imported (APP_GROUP) or BUILT_IN
     # group's members or profile: terraform-provider-okta PR #118 quotes this summary.
+    # Also an OAuth token lacking a scope (with a WWW-Authenticate challenge).
     return OktaApiError(
         status=403,
         code="E0000006",
         summary="You do not have permission to perform the requested action",
+        headers=headers,
     )
 
 

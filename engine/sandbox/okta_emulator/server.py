@@ -1,9 +1,11 @@
 """The HTTP face of the emulator and the handle tests and the sandbox hold.
 
-A stdlib `ThreadingHTTPServer` on loopback: every request is authenticated with
-`Authorization: SSWS <token>`, counted per (method, route template), delayed by injected
-latency, possibly failed by an injected fault, and answered with Okta's headers
-(`X-Rate-Limit-*` on every response plus `Date`, which the SDK's retry arithmetic needs).
+A stdlib `ThreadingHTTPServer` on loopback (HTTPS with an `ssl_context`): every request
+is authenticated with `Authorization: SSWS <token>` or, for a registered OAuth 2.0 service
+app, `Bearer <access token>` from `POST /oauth2/v1/token` (see oauth.py), counted per
+(method, route template), delayed by injected latency, possibly failed by an injected
+fault, and answered with Okta's headers (`X-Rate-Limit-*` on every response plus `Date`,
+which the SDK's retry arithmetic needs).
 """
 
 from __future__ import annotations
@@ -15,13 +17,13 @@ import ssl
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from engine.sandbox.okta_emulator import admin, api, catalog, errors
+from engine.sandbox.okta_emulator import admin, api, catalog, errors, oauth
 from engine.sandbox.okta_emulator.faults import (
     FaultKind,
     FaultRule,
@@ -82,13 +84,17 @@ class _Handler(BaseHTTPRequestHandler):
             "X-Rate-Limit-Reset": str(rate.reset_at),
             "X-Okta-Request-Id": uuid.uuid4().hex,
         }
+        if path == oauth.TOKEN_PATH:
+            emulator.faults.record(method=self.command, route=route)
+            self._write(self._token(raw, headers), headers)
+            return
         try:
             if is_api:
                 emulator.faults.record(method=self.command, route=route)
                 delay = emulator.faults.latency_for(path)
                 if delay:
                     time.sleep(delay)
-            self._authenticate()
+            self._authenticate(path=path, route=route)
             request = api.ApiRequest(
                 method=self.command,
                 path=path,
@@ -103,13 +109,45 @@ class _Handler(BaseHTTPRequestHandler):
                 if response.status < 400 and self.command != "GET":
                     emulator.autosave()
         except errors.OktaApiError as exc:
+            headers.update(exc.headers)
             response = api.ApiResponse(exc.status, exc.body())
         self._write(response, headers)
 
-    def _authenticate(self) -> None:
+    def _token(self, raw: bytes, headers: dict[str, str]) -> api.ApiResponse:
+        """The org authorization server's token endpoint (OAuth error format)."""
+        emulator = self.server.emulator
+        # RFC 6749 5.1: token responses must not be cached.
+        headers.update({"Cache-Control": "no-store", "Pragma": "no-cache"})
+        if self.command != "POST":
+            exc = errors.unsupported_method()
+            return api.ApiResponse(exc.status, exc.body())
+        form = dict(parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True))
+        # `aud` must be the endpoint as the client invoked it (the Host it used).
+        scheme = urlsplit(emulator.url).scheme
+        host = self.headers.get("Host") or urlsplit(emulator.url).netloc
+        try:
+            body = emulator.oauth.token(
+                form=form,
+                token_url=f"{scheme}://{host}{oauth.TOKEN_PATH}",
+                dpop_proof=self.headers.get("DPoP"),
+            )
+        except oauth.OAuthError as exc:
+            return api.ApiResponse(exc.status, exc.body())
+        return api.ApiResponse(200, body)
+
+    def _authenticate(self, *, path: str, route: str) -> None:
+        given = self.headers.get("Authorization") or ""
+        # A service app's access token works for the Management API, never for the
+        # emulator's own control API.
+        if given.startswith("Bearer ") and not path.startswith(admin.PREFIX + "/"):
+            self.server.emulator.oauth.authorize(
+                access_token=given.removeprefix("Bearer ").strip(),
+                method=self.command,
+                route=route,
+            )
+            return
         # okta SDK 3.4.6's generated calls send "SSWS<token>" with no space
         # (Configuration.auth_settings concatenates them); real Okta accepts it.
-        given = self.headers.get("Authorization") or ""
         scheme, _, token = given.partition("SSWS")
         expected = self.server.emulator.token.encode()
         if scheme or not hmac.compare_digest(token.strip().encode(), expected):
@@ -188,6 +226,7 @@ class OktaEmulator:
         self.state = state if state is not None else OktaState()
         self.state_path = state_path
         self.faults = Faults(policy=rate_limit or RateLimitPolicy())
+        self.oauth = oauth.AuthorizationServer()
         self._server = _Server((host, port), _Handler)
         self._server.emulator = self
         scheme = "http"
@@ -322,6 +361,27 @@ class OktaEmulator:
         self.faults.reset()
 
     # org setup -------------------------------------------------------------------------
+    def add_service_app(
+        self,
+        *,
+        client_id: str,
+        public_key: str | bytes,
+        scopes: Iterable[str] = oauth.MANAGEMENT_SCOPES,
+        kid: str | None = None,
+        require_dpop: bool = False,
+    ) -> oauth.ServiceApp:
+        """Register an OAuth 2.0 API service app: its client id, the public key (PEM or
+        JWK JSON) its private_key_jwt assertions are checked with, and granted scopes."""
+        return self.oauth.add_service_app(
+            oauth.ServiceApp.from_key_text(
+                client_id=client_id,
+                public_key=public_key,
+                granted_scopes=scopes,
+                kid=kid,
+                require_dpop=require_dpop,
+            )
+        )
+
     def aws_app(self) -> App:
         apps = list(self.state.apps_named(catalog.AWS_APP_NAME))
         if not apps:
