@@ -168,7 +168,7 @@ class AwsProvider:
             roles=tuple(roles),
             accounts=frozenset(a for a, r in results.items() if not isinstance(r, AccountError)),
             errors=tuple(errors),
-            calls=_since(before, self.calls.snapshot(), accounts=set(wanted)),
+            calls=self.calls.since(before, system=System.AWS.value, scopes=set(wanted)),
         )
 
     # --- execute ---------------------------------------------------------------------
@@ -202,30 +202,3 @@ class AwsProvider:
 
 def _renamed(role: Role, name: str) -> Role:
     return role if role.name == name else replace(role, name=name)
-
-
-def _since(
-    before: Mapping[CallKey, CallStats],
-    after: Mapping[CallKey, CallStats],
-    *,
-    accounts: set[str],
-) -> dict[CallKey, CallStats]:
-    """The calls made between two snapshots, for the given accounts only.
-
-    (Reads sharing one provider concurrently would see each other's calls of the same
-    accounts; the engine reads each account once per run.)
-    """
-    delta: dict[CallKey, CallStats] = {}
-    for key, now in after.items():
-        if key.system != System.AWS.value or key.scope not in accounts:
-            continue
-        old = before.get(key, CallStats())
-        stats = CallStats(
-            calls=now.calls - old.calls,
-            retries=now.retries - old.retries,
-            errors=now.errors - old.errors,
-            write=now.write,
-        )
-        if stats.calls or stats.retries or stats.errors:
-            delta[key] = stats
-    return delta

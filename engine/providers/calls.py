@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Mapping
+from collections.abc import Container, Mapping
 from dataclasses import dataclass, replace
 
 # Operations whose first word is one of these only look: everything else counts as a write.
@@ -144,6 +144,30 @@ class CallCounter:
     def writes(self, *, system: str | None = None, scope: str | None = None) -> int:
         """Calls that change something (the number a converged re-plan must keep at 0)."""
         return sum(s.calls for _, s in self._select(system, scope, None) if s.write)
+
+    def since(
+        self,
+        before: Mapping[CallKey, CallStats],
+        *,
+        system: str,
+        scopes: Container[str] | None = None,
+    ) -> dict[CallKey, CallStats]:
+        """What was counted after the snapshot `before`, for one system (and scopes):
+        the calls one read made, reported with its result."""
+        delta: dict[CallKey, CallStats] = {}
+        for key, now in self.snapshot().items():
+            if key.system != system or (scopes is not None and key.scope not in scopes):
+                continue
+            old = before.get(key, CallStats())
+            stats = CallStats(
+                calls=now.calls - old.calls,
+                retries=now.retries - old.retries,
+                errors=now.errors - old.errors,
+                write=now.write,
+            )
+            if stats.calls or stats.retries or stats.errors:
+                delta[key] = stats
+        return delta
 
     def by_operation(self, *, system: str | None = None) -> Mapping[str, int]:
         """Calls per operation name, all scopes together (for reports)."""

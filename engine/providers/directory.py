@@ -225,7 +225,11 @@ class DirectoryProvider:
             )
             result = reader.read(adopted_dns=adopted, logins=logins, group_filter=group_filter)
         except DirectoryError as exc:
-            return DirectoryRead(kind=self.kind, errors=(str(exc),), calls=self._since(before))
+            return DirectoryRead(
+                kind=self.kind,
+                errors=(str(exc),),
+                calls=self.calls.since(before, system=SYSTEM, scopes={self.scope}),
+            )
         self._cache.wire.update(result.wire)
         self._cache.adopted.update(normalize_dn(dn) for dn in adopted)
         for user in result.users:
@@ -236,7 +240,7 @@ class DirectoryProvider:
             users=result.users,
             missing_logins=result.missing_logins,
             unresolved=result.unresolved,
-            calls=self._since(before),
+            calls=self.calls.since(before, system=SYSTEM, scopes={self.scope}),
         )
 
     # --- execute -------------------------------------------------------------------------
@@ -248,19 +252,3 @@ class DirectoryProvider:
         raises DirectoryError (DirectoryRefused for anything not ours) otherwise.
         """
         return self._writer.execute(change)
-
-    def _since(self, before: Mapping[CallKey, CallStats]) -> dict[CallKey, CallStats]:
-        delta: dict[CallKey, CallStats] = {}
-        for key, now in self.calls.snapshot().items():
-            if key.system != SYSTEM or key.scope != self.scope:
-                continue
-            old = before.get(key, CallStats())
-            stats = CallStats(
-                calls=now.calls - old.calls,
-                retries=now.retries - old.retries,
-                errors=now.errors - old.errors,
-                write=now.write,
-            )
-            if stats.calls or stats.errors:
-                delta[key] = stats
-        return delta

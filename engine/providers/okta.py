@@ -180,7 +180,11 @@ class OktaProvider:
                 read_okta(self._http, scope, source_names=self._cache.source_names)
             )
         except OktaError as exc:
-            return OktaRead(errors=(str(exc),), calls=self._since(before), app_wanted=wanted)
+            return OktaRead(
+                errors=(str(exc),),
+                calls=self.calls.since(before, system="okta", scopes={self._http.scope}),
+                app_wanted=wanted,
+            )
         with self._cache.lock:
             self._cache.groups = {g.key: g for g in result.groups}
         self._cache.app_id = result.app.id if result.app is not None else None
@@ -188,7 +192,7 @@ class OktaProvider:
             app=result.app,
             groups=result.groups,
             assignments=result.assignments,
-            calls=self._since(before),
+            calls=self.calls.since(before, system="okta", scopes={self._http.scope}),
             app_wanted=wanted,
         )
 
@@ -230,19 +234,3 @@ class OktaProvider:
         return self._http.run(execute_change(self._http, self._cache, change))
 
     # --- accounting ------------------------------------------------------------------
-
-    def _since(self, before: Mapping[CallKey, CallStats]) -> dict[CallKey, CallStats]:
-        delta: dict[CallKey, CallStats] = {}
-        for key, now in self.calls.snapshot().items():
-            if key.system != "okta" or key.scope != self._http.scope:
-                continue
-            old = before.get(key, CallStats())
-            stats = CallStats(
-                calls=now.calls - old.calls,
-                retries=now.retries - old.retries,
-                errors=now.errors - old.errors,
-                write=now.write,
-            )
-            if stats.calls or stats.retries or stats.errors:
-                delta[key] = stats
-        return delta
