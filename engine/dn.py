@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from functools import lru_cache
 
 __all__ = [
     "InvalidDnError",
@@ -110,6 +111,9 @@ def parse_dn(dn: str) -> tuple[Ava, ...]:
     return tuple(ava for rdn in parse_rdns(dn) for ava in rdn)
 
 
+# Directories repeat the same member DNs across thousands of groups; normalizing each
+# once keeps a reference-size read from spending most of its time here.
+@lru_cache(maxsize=1 << 17)
 def normalize_dn(dn: str) -> str:
     """Canonical form of a DN, used as the natural key of directory objects.
 

@@ -118,8 +118,8 @@ class DirectoryProvider:
         password: str | None = None,
         start_tls: bool = False,
         ca_file: str | None = None,
-        page_size: int = 500,
-        batch_size: int = 100,
+        page_size: int = MAX_PAGE_SIZE,
+        batch_size: int = MAX_PAGE_SIZE,
         calls: CallCounter | None = None,
     ) -> None:
         """Connect with `connection_factory` (e.g. ldap3 MOCK_SYNC for the sandbox) or
@@ -166,8 +166,8 @@ class DirectoryProvider:
         *,
         directory: DirectorySpec,
         env: Mapping[str, str] | None = None,
-        page_size: int = 500,
-        batch_size: int = 100,
+        page_size: int = MAX_PAGE_SIZE,
+        batch_size: int = MAX_PAGE_SIZE,
         calls: CallCounter | None = None,
     ) -> DirectoryProvider:
         """The provider for `settings.directory`, connecting as LDAP_URL, LDAP_BIND_DN,
