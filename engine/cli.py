@@ -155,7 +155,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             err=err,
         )
     if args.command == "sandbox":
-        return commands.sandbox(
+        from engine.sandbox.command import sandbox
+
+        return sandbox(
             action=args.action,
             directory=args.dir,
             directory_mode=args.directory_mode,

@@ -29,7 +29,7 @@ from engine.saved_plan import PlanFormatError, check_fresh, plan_from_text
 from engine.snapshot import fingerprint as snapshot_fingerprint
 from engine.snapshot import load_snapshot, write_snapshot
 from engine.spec import DesiredState, Problem, Severity
-from engine.targets import Target, open_target, sandbox_root
+from engine.targets import Target, open_target
 from engine.validate import validate as semantic_problems
 
 EXIT_OK = 0
@@ -470,57 +470,3 @@ def report_convergence(
         return EXIT_OK
     print(f"Converged (target {replan.target}): the re-plan is empty.", file=out)
     return EXIT_OK
-
-
-def sandbox(
-    *,
-    action: str,
-    directory: Path,
-    directory_mode: str,
-    import_every: float | None,
-    out: TextIO,
-    err: TextIO,
-) -> int:
-    """`okta-aws sandbox reset|show|import|serve`: the embedded world itself."""
-    from engine.sandbox.world import SandboxError, SandboxWorld
-
-    world = SandboxWorld(sandbox_root())
-    try:
-        if action == "show":
-            if not world.exists():
-                print(f"no sandbox in {world.root}/ yet: run okta-aws sandbox reset", file=err)
-                return EXIT_ERROR
-            out.write(world.show())
-            return EXIT_OK
-        state = load_valid(directory=directory, err=err)
-        if state is None:
-            return EXIT_ERROR
-        if action == "reset":
-            meta = world.reset(state=state, directory=directory_mode)
-            print(
-                f"sandbox reset in {world.root}/: brownfield world for {directory} "
-                f"({len(state.accounts)} accounts, directory {meta.directory_mode.value})",
-                file=out,
-            )
-            return EXIT_OK
-        if not world.exists():
-            world.reset(state=state)
-        if action == "import":
-            with world.running(directory=directory_mode):
-                result = world.import_directory()
-            print(
-                "Okta imported the directory: "
-                f"{len(result.created_groups)} groups created, "
-                f"{len(result.updated_groups)} updated, {len(result.removed_groups)} removed, "
-                f"{len(result.created_users)} users created, "
-                f"{result.membership_changes} membership changes",
-                file=out,
-            )
-            return EXIT_OK
-        if action == "serve":
-            world.serve(directory=directory_mode, import_every=import_every, out=out)
-            return EXIT_OK
-    except SandboxError as exc:
-        print(f"sandbox: {exc}", file=err)
-        return EXIT_ERROR
-    raise AssertionError(f"unknown sandbox action {action}")

@@ -1,0 +1,63 @@
+"""`okta-aws sandbox reset|show|import|serve`: commands on the embedded world itself."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TextIO
+
+from engine.commands import EXIT_ERROR, EXIT_OK, load_valid
+from engine.targets import sandbox_root
+
+
+def sandbox(
+    *,
+    action: str,
+    directory: Path,
+    directory_mode: str,
+    import_every: float | None,
+    out: TextIO,
+    err: TextIO,
+) -> int:
+    """Run one sandbox action; every problem is reported, never raised."""
+    from engine.sandbox.world import SandboxError, SandboxWorld
+
+    world = SandboxWorld(sandbox_root())
+    try:
+        if action == "show":
+            if not world.exists():
+                print(f"no sandbox in {world.root}/ yet: run okta-aws sandbox reset", file=err)
+                return EXIT_ERROR
+            out.write(world.show())
+            return EXIT_OK
+        state = load_valid(directory=directory, err=err)
+        if state is None:
+            return EXIT_ERROR
+        if action == "reset":
+            meta = world.reset(state=state, directory=directory_mode)
+            print(
+                f"sandbox reset in {world.root}/: brownfield world for {directory} "
+                f"({len(state.accounts)} accounts, directory {meta.directory_mode.value})",
+                file=out,
+            )
+            return EXIT_OK
+        if not world.exists():
+            world.reset(state=state)
+        if action == "import":
+            with world.running(directory=directory_mode):
+                result = world.import_directory()
+            print(
+                "Okta imported the directory: "
+                f"{len(result.created_groups)} groups created, "
+                f"{len(result.updated_groups)} updated, {len(result.removed_groups)} removed, "
+                f"{len(result.created_users)} users created, "
+                f"{result.membership_changes} membership changes",
+                file=out,
+            )
+            return EXIT_OK
+        if action == "serve":
+            world.serve(directory=directory_mode, import_every=import_every, out=out)
+            return EXIT_OK
+    except SandboxError as exc:
+        print(f"sandbox: {exc}", file=err)
+        return EXIT_ERROR
+    raise AssertionError(f"unknown sandbox action {action}")
