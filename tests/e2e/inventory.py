@@ -15,7 +15,7 @@ from engine.compile import compile_world
 from engine.load import load
 from engine.model import GroupRole
 from engine.sandbox.brownfield import LEGACY_ROLE, PILOT_GROUP
-from tests.e2e.conftest import Live
+from tests.e2e.live_systems import Live
 
 
 def assert_exactly_desired(desired_dir: Path, live: Live) -> None:

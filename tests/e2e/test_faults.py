@@ -11,47 +11,18 @@ desired resources, each once, and an empty re-plan.
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 from email.utils import parsedate_to_datetime
-from typing import Any
 
 import pytest
 import requests
 
 from engine.sandbox.okta_emulator import OktaEmulator
-from tests.e2e.conftest import OUTCOME_LINE, Run, Served, Workspace
-from tests.e2e.inventory import assert_exactly_desired
+from tests.e2e.harness import OUTCOME_LINE, Served, Workspace, findings, finish, plan_json
 from tests.e2e.throttle_proxy import ThrottlingProxy
 
 Sandbox = tuple[Workspace, Served]
-
-
-def plan_json(workspace: Workspace) -> dict[str, Any]:
-    run = workspace.live_cli("plan", "--format", "json")
-    assert run.code == 0, run
-    document: dict[str, Any] = json.loads(run.out)
-    return document
-
-
-def finish(workspace: Workspace, served: Served) -> Run:
-    """What an operator does after a broken apply: apply, let Okta import, apply, plan."""
-    rerun = workspace.live_cli("apply", "--auto-approve")
-    assert rerun.code == 0, rerun
-    assert not [o for o in rerun.outcomes() if o[0] in ("failed", "skipped")], rerun
-    served.live.import_directory()
-    final = workspace.live_cli("apply", "--auto-approve")
-    assert final.code == 0, final
-    assert "Converged (target live): the re-plan is empty." in final.out, final
-    empty = workspace.live_cli("plan", "--detailed-exitcode")
-    assert empty.code == 0, empty
-    assert_exactly_desired(workspace.desired, served.live)
-    return final
-
-
-def findings(plan: dict[str, Any]) -> set[tuple[str, str]]:
-    return {(f["kind"], f["subject"]) for f in plan["findings"]}
 
 
 def kill_after(workspace: Workspace, k: int) -> list[str]:
@@ -67,6 +38,7 @@ def kill_after(workspace: Workspace, k: int) -> list[str]:
     return [m.group(2) for s in lines.seen if (m := OUTCOME_LINE.match(s))]
 
 
+@pytest.mark.slapd
 def test_applies_killed_after_k_changes_then_a_rerun_converges(ldap_served: Sandbox) -> None:
     """Killed three times in a row, after the 1st, the 20th and the 60th outcome of what
     was left, landing in the AWS, directory-group and membership stages."""
@@ -88,6 +60,7 @@ def test_applies_killed_after_k_changes_then_a_rerun_converges(ldap_served: Sand
     finish(workspace, served)
 
 
+@pytest.mark.slapd
 def test_failing_okta_writes_stop_only_their_dependents(ldap_served: Sandbox) -> None:
     workspace, served = ldap_served
     live = served.live
@@ -115,6 +88,7 @@ def test_failing_okta_writes_stop_only_their_dependents(ldap_served: Sandbox) ->
     finish(workspace, served)
 
 
+@pytest.mark.slapd
 def test_a_throttling_storm_during_apply_converges(ldap_served: Sandbox) -> None:
     workspace, served = ldap_served
     live = served.live
@@ -122,15 +96,15 @@ def test_a_throttling_storm_during_apply_converges(ldap_served: Sandbox) -> None
     live.okta(
         "POST", "/_emulator/faults", {"kind": "rate_limit", "every": 2, "count": 6, "resetIn": 0}
     )
-    # AWS: every 3rd first attempt answers Throttling, 30 in all, at the engine's endpoint.
-    with ThrottlingProxy(upstream=live.env["AWS_ENDPOINT_URL"], every=3, budget=30) as proxy:
+    # AWS: every 3rd first attempt answers Throttling, 15 in all, at the engine's endpoint.
+    with ThrottlingProxy(upstream=live.env["AWS_ENDPOINT_URL"], every=3, budget=15) as proxy:
         workspace.env["AWS_ENDPOINT_URL"] = proxy.url
         applied = workspace.live_cli("apply", "--auto-approve")
         assert applied.code == 0, applied
         assert not [o for o in applied.outcomes() if o[0] in ("failed", "skipped")], applied
         calls = applied.calls()
         # The storm happened and the engine saw every throttled attempt as a retry.
-        assert proxy.throttled == 30
+        assert proxy.throttled == 15
         assert calls["aws"][2] == proxy.throttled, calls
         assert calls["okta"][2] == 6, calls
         finish(workspace, served)

@@ -21,10 +21,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 _THROTTLING = (
-    '<ErrorResponse xmlns="https://iam.amazonaws.com/doc/2010-05-08/">'
-    "<Error><Type>Sender</Type><Code>Throttling</Code><Message>Rate exceeded</Message></Error>"
-    "<RequestId>00000000-0000-0000-0000-00000000e2e0</RequestId></ErrorResponse>"
-).encode()
+    b'<ErrorResponse xmlns="https://iam.amazonaws.com/doc/2010-05-08/">'
+    b"<Error><Type>Sender</Type><Code>Throttling</Code><Message>Rate exceeded</Message></Error>"
+    b"<RequestId>00000000-0000-0000-0000-00000000e2e0</RequestId></ErrorResponse>"
+)
 _HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length"}
 
 
@@ -85,7 +85,7 @@ def _handler(proxy: ThrottlingProxy) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (stdlib's name)
+        def log_message(self, format: str, *args: Any) -> None:
             return
 
         def _relay(self) -> None:
@@ -94,7 +94,9 @@ def _handler(proxy: ThrottlingProxy) -> type[BaseHTTPRequestHandler]:
             if proxy.should_throttle(self.headers):
                 status, headers, payload = 400, [("Content-Type", "text/xml")], _THROTTLING
             else:
-                status, headers, payload = proxy.forward(self.command, self.path, self.headers, body)
+                status, headers, payload = proxy.forward(
+                    self.command, self.path, self.headers, body
+                )
             self.send_response(status)
             for name, value in headers:
                 if name.lower() not in _HOP_BY_HOP:
