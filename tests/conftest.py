@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import os
+import threading
+import time
+from collections.abc import Iterator
 
+import pytest
 from hypothesis import HealthCheck, settings
 
 # Real Samba AD DC and slapd fixtures (tests/directory_fixtures.py).
@@ -18,3 +22,23 @@ settings.register_profile(
     "dev", max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )
 settings.load_profile("ci" if os.environ.get("CI") else "dev")
+
+
+@pytest.fixture(autouse=True)
+def _no_ldap_receiver_thread_outlives_its_test() -> Iterator[None]:
+    """A leaked ldap3 ASYNC receiver thread spins on its closed socket holding the GIL and
+    slows every later test (it once pushed CI past its limit): fail the test that leaks."""
+    before = set(_ldap_receivers())
+    yield
+    deadline = time.monotonic() + 5
+    while (leaked := set(_ldap_receivers()) - before) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not leaked, f"ldap3 receiver threads left running: {sorted(t.name for t in leaked)}"
+
+
+def _ldap_receivers() -> list[threading.Thread]:
+    return [
+        t
+        for t in threading.enumerate()
+        if t.is_alive() and type(t).__name__ == "ReceiverSocketThread"
+    ]

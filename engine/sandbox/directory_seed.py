@@ -118,7 +118,10 @@ def add_members(
 
 def add_entries(server: DirectoryServer, *, entries: Iterable[Entry]) -> None:
     """Add many objects, pipelined; raises on the first one the server refused."""
-    conn = server.connection(client_strategy=ldap3.ASYNC)
+    # No receive_timeout here: with one set, ldap3's ASYNC receiver thread treats the
+    # OSError of its closed socket as a timeout and spins forever after unbind, holding
+    # the GIL (it slowed every later test in the process to a crawl).
+    conn = server.connection(client_strategy=ldap3.ASYNC, receive_timeout=None)
     try:
         pending = [(dn, conn.add(dn, object_class, attrs)) for dn, object_class, attrs in entries]
         for dn, message_id in pending:

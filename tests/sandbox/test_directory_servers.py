@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import socket
 import tempfile
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -164,6 +166,27 @@ def test_samba_returns_member_ranges_when_asked(samba_server: DirectoryServer) -
     ranged.search(group, "(objectClass=*)", ldap3.BASE, attributes=["member"])
     assert len(ranged.response[0]["raw_attributes"]["member"]) == 3000
     ranged.unbind()
+
+
+def test_pipelined_adds_leave_no_thread_behind(directory_server: DirectoryServer) -> None:
+    """ldap3's ASYNC receiver thread must end with its connection; a leaked one spins on
+    the closed socket and starves every later test of the GIL."""
+    ou = make_ou(directory_server, "Pipelined")
+    naming = "CN" if directory_server.kind is AD else "ou"
+    before = {t for t in threading.enumerate() if t.is_alive()}
+    add_entries(
+        directory_server,
+        entries=[
+            (f"{naming}=p{i},{ou}", "organizationalUnit" if naming == "ou" else "contact", {})
+            for i in range(5)
+        ],
+    )
+    deadline = time.monotonic() + 10
+    while (leaked := {t for t in threading.enumerate() if t.is_alive()} - before) and (
+        time.monotonic() < deadline
+    ):
+        time.sleep(0.05)
+    assert not leaked, [t.name for t in leaked]
 
 
 def test_samba_in_chain_matching_rule_finds_nested_groups(samba_server: DirectoryServer) -> None:
