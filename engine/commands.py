@@ -98,24 +98,17 @@ def access(
         entitlements = effective_access(world=world)
         title = f"Access (live snapshot {live_snapshot}, target {target_name})"
     elif live:
-        try:
-            with _session(state=state, target=target, only=frozenset(System), err=err) as (
-                _,
-                providers,
-            ):
-                read = read_live(
-                    state=state, desired=compile_world(state=state), providers=providers
-                )
-        except ConnectionProblem as exc:
-            print(f"error: {exc}", file=err)
-            return EXIT_ERROR
-        for finding in read.findings:
-            print(f"{finding.kind.value}: {finding.subject}: {finding.message}", file=err)
-        if not read.complete:
-            print("live access not reported: the live read was incomplete", file=err)
+        read = _read_whole_world(
+            state=state,
+            target=target,
+            only=frozenset(System),
+            refusal="live access not reported",
+            err=err,
+        )
+        if read is None:
             return EXIT_ERROR
         # Live access is what Okta has imported now, as AWS has it now.
-        entitlements = effective_access(world=read.world)
+        entitlements = effective_access(world=read[0])
         title = f"Access (live, target {target_name})"
     else:
         entitlements = desired_access(state=state)
@@ -236,6 +229,26 @@ def _session(
         yield opened, providers
 
 
+def _read_whole_world(
+    *, state: DesiredState, target: str | None, only: frozenset[System], refusal: str, err: TextIO
+) -> tuple[World, str] | None:
+    """The live world and the API-call summary, or None (reasons printed) when the read
+    failed or was incomplete: a partial world would misreport access or snapshot a lie."""
+    try:
+        with _session(state=state, target=target, only=only, err=err) as (_, providers):
+            read = read_live(state=state, desired=compile_world(state=state), providers=providers)
+            summary = calls_summary(providers)
+    except ConnectionProblem as exc:
+        print(f"error: {exc}", file=err)
+        return None
+    for finding in read.findings:
+        print(f"{finding.kind.value}: {finding.subject}: {finding.message}", file=err)
+    if not read.complete:
+        print(f"{refusal}: the live read was incomplete", file=err)
+        return None
+    return read.world, summary
+
+
 def plan(
     *,
     directory: Path,
@@ -299,19 +312,13 @@ def snapshot(
     if state is None:
         return EXIT_ERROR
     target_name = target or state.settings.target.value
-    try:
-        with _session(state=state, target=target, only=only, err=err) as (_, providers):
-            read = read_live(state=state, desired=compile_world(state=state), providers=providers)
-            summary = calls_summary(providers)
-    except ConnectionProblem as exc:
-        print(f"error: {exc}", file=err)
+    read = _read_whole_world(
+        state=state, target=target, only=only, refusal="snapshot not written", err=err
+    )
+    if read is None:
         return EXIT_ERROR
-    for finding in read.findings:
-        print(f"{finding.kind.value}: {finding.subject}: {finding.message}", file=err)
-    if not read.complete:
-        print("snapshot not written: the live read was incomplete", file=err)
-        return EXIT_ERROR
-    write_snapshot(world=read.world, path=out_file, target=target_name)
+    world, summary = read
+    write_snapshot(world=world, path=out_file, target=target_name)
     print(f"wrote {out_file} (target {target_name}); {summary}", file=out)
     return EXIT_OK
 

@@ -7,13 +7,14 @@ would race each other's writes. Each refusal is checked where it matters: in the
 which must see no write at all (moto's recorder, the emulator's counts, the directory's
 change markers), and in the message, which must say why (and name the lock's holder).
 
-The stale-plan and max-deletions tests share one served sandbox (its desired state has
-`max_deletions: 2`, below the brownfield's destructive changes): the stale-plan tests
-never write, and only the max-deletions test (last in this file) converges the world.
+The stale-plan, snapshot and max-deletions tests share one served sandbox (its desired state has
+`max_deletions: 2`, below the brownfield's destructive changes): the stale-plan and snapshot
+tests never write, and only the max-deletions test (last in this file) converges the world.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -111,6 +112,37 @@ def test_a_stale_saved_plan_is_refused_and_writes_nothing(
     assert refused.code == 3, refused
     assert "refused: the saved plan is stale" in refused.err and why in refused.err, refused
     assert "Applying:" not in refused.out and not refused.outcomes(), refused
+    assert write_marks(served.live) == marks
+
+
+def test_a_snapshot_plans_offline_as_live_and_an_incomplete_read_writes_none(
+    shared: Sandbox, tmp_path: Path
+) -> None:
+    """`snapshot` is the live world on disk: planning against it gives the live plan; a
+    read that could not see one system must not leave a partial world behind."""
+    workspace, served = shared
+    marks = write_marks(served.live)
+    snapshot = tmp_path / "live.json"
+    taken = workspace.live_cli("snapshot", "--out", str(snapshot))
+    assert taken.code == 0 and snapshot.is_file(), taken
+    assert f"wrote {snapshot} (target live); API calls: aws " in taken.out, taken
+    live = plan_json(workspace)
+    offline = workspace.cli("plan", "--format", "json", "--live-snapshot", str(snapshot))
+    assert offline.code == 0, offline
+    document = json.loads(offline.out)
+    assert live["changes"] and document["changes"] == live["changes"]
+    assert document["access_delta"] == live["access_delta"]
+    assert document["live_fingerprint"] == live["live_fingerprint"]
+
+    ldap_url = workspace.env["LDAP_URL"]
+    workspace.env["LDAP_URL"] = "ldap://127.0.0.1:9"  # nothing listens on discard
+    try:
+        partial = tmp_path / "partial.json"
+        refused = workspace.live_cli("snapshot", "--out", str(partial))
+    finally:
+        workspace.env["LDAP_URL"] = ldap_url
+    assert refused.code == 1, refused
+    assert "127.0.0.1:9" in refused.err and not partial.exists(), refused
     assert write_marks(served.live) == marks
 
 
