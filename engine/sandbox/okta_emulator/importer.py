@@ -16,6 +16,8 @@ import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from engine.dn import InvalidDnError, dn_is_under
+from engine.dn import normalize_dn as dn_key
 from engine.sandbox.okta_emulator.catalog import ACTIVE_DIRECTORY_APP_NAME
 from engine.sandbox.okta_emulator.state import App, Group, GroupType, OktaState
 
@@ -48,12 +50,20 @@ class ImportResult:
 
 
 def normalize_dn(dn: str) -> str:
-    """Case- and spacing-insensitive DN key (RDN values compare case-insensitively)."""
-    return ",".join(part.strip() for part in dn.split(",")).casefold()
+    """The DN as a key: any spelling of one DN (case, spacing, escapes) gives one key,
+    as the directory itself compares them. A DN that does not parse is kept as written,
+    lower-cased: Okta's agent skips nothing for being oddly spelled."""
+    try:
+        return dn_key(dn)
+    except InvalidDnError:
+        return dn.strip().casefold()
 
 
-def _under(dn_key: str, ou_keys: Sequence[str]) -> bool:
-    return any(dn_key.endswith("," + ou) for ou in ou_keys)
+def _under(key: str, ou_keys: Sequence[str]) -> bool:
+    try:
+        return any(dn_is_under(key, base=ou) for ou in ou_keys)
+    except InvalidDnError:
+        return False
 
 
 def flatten_members(

@@ -145,6 +145,31 @@ def test_groups_leaving_scope_are_removed_with_their_assignments(
     assert state.assignments[aws.id] == {}
 
 
+def test_dns_match_however_they_are_spelled(state_and_source: tuple[OktaState, str]) -> None:
+    """A member DN, an OU to import and a group DN may each be spelled differently from
+    the entry's own DN (escapes, spacing, case); the agent matches them as the directory
+    does. Splitting on ',' would lose the member whose name holds an escaped comma."""
+    state, source = state_and_source
+    smith = DirectoryUserRecord(
+        dn=f"CN=Smith\\, Jo,{USERS}",
+        login="jsmith@example.test",
+        email="jsmith@example.test",
+        first_name="Jo",
+        last_name="Smith",
+    )
+    spelled = "cn=smith\\2c jo, cn=users, dc=EXAMPLE, dc=test"
+    devops = group("DevOps", MGMT, spelled, ALICE.dn.lower())
+    role = group(ROLE, ROLES, f"cn=devops , {MGMT.lower()}")
+    import_directory(
+        state,
+        source_app_id=source,
+        imported_ou_dns=["ou=aws role groups, dc=example,dc=test", MGMT],
+        groups=[role, devops],
+        users=[ALICE, smith],
+    )
+    assert members_by_name(state) == {ROLE: {"alice", "jsmith"}, "DevOps": {"alice", "jsmith"}}
+
+
 def test_import_cycle_terminates(state_and_source: tuple[OktaState, str]) -> None:
     state, source = state_and_source
     a = group("A", ROLES, ALICE.dn, f"CN=B,{ROLES}")
