@@ -442,5 +442,25 @@ def render_markdown(plan: Plan) -> str:
 
 
 def render_json(plan: Plan) -> str:
-    """The saved-plan document (`schemas/plan.schema.json`), as `plan --out` writes it."""
-    return json.dumps(plan_to_json(plan), indent=2, ensure_ascii=False) + "\n"
+    """The saved-plan document (`schemas/plan.schema.json`), as `plan --out` writes it.
+
+    One top-level key per line and one list item (change, access line, finding) per
+    line: reviewers can grep and diff it line by line, and it stays on CPython's C
+    encoder (`indent` switches `json.dumps` to the pure-Python one, which was half the
+    time of a 60,000-change first plan).
+    """
+    fields = list(plan_to_json(plan).items())
+    lines = ["{"]
+    for position, (key, value) in enumerate(fields):
+        comma = "," if position < len(fields) - 1 else ""
+        if isinstance(value, list) and value:
+            items = ",\n".join(f"    {_json(item)}" for item in value)
+            lines.append(f"  {_json(key)}: [\n{items}\n  ]{comma}")
+        else:
+            lines.append(f"  {_json(key)}: {_json(value)}{comma}")
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+def _json(value: object) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(", ", ": "))
