@@ -22,6 +22,7 @@ from engine.diff_common import (
     change_id,
 )
 from engine.model import Role, SamlProvider, System, normalize_policy, trusted_saml_providers
+from engine.naming import saml_provider_arn
 from engine.plan import Action, Change, FindingKind, ResourceKind
 
 _MAKES = (Action.CREATE, Action.UPDATE)
@@ -43,10 +44,12 @@ def _role_attributes(have: Role, want: Role) -> tuple[dict[str, Any], dict[str, 
 
 
 def diff_aws(ctx: DiffContext) -> None:
-    """Plan SAML providers first, then roles (which depend on their account's provider)."""
+    """Plan SAML providers first, then roles (which depend on their account's provider),
+    then the removal of providers no longer desired (which depends on the roles)."""
     accounts = ctx.desired.accounts
     _diff_providers(ctx, accounts)
     _diff_roles(ctx, accounts)
+    _prune_providers(ctx, accounts)
 
 
 def _in_accounts(items: Iterable[Any], accounts: frozenset[str]) -> dict[Any, Any]:
@@ -61,16 +64,7 @@ def _diff_providers(ctx: DiffContext, accounts: frozenset[str]) -> None:
         have: SamlProvider | None = live.get(key)
         subject = f"saml-provider {key[1]} in {_account(ctx, key[0])}"
         if want is None:
-            assert have is not None
-            if have.managed:
-                ctx.delete_or_skip(
-                    kind=ResourceKind.SAML_PROVIDER,
-                    key=key,
-                    before=have,
-                    name=have.name,
-                    subject=subject,
-                )
-            continue
+            continue  # removals are planned after the roles: see _prune_providers
         if have is None:
             ctx.add(
                 Change(
@@ -109,6 +103,52 @@ def _diff_providers(ctx: DiffContext, accounts: frozenset[str]) -> None:
                 reason=reason,
             )
         )
+
+
+def _prune_providers(ctx: DiffContext, accounts: frozenset[str]) -> None:
+    """Remove our providers the desired state no longer has (a renamed
+    `saml_provider.name` leaves the old one behind), but never one a role that stays
+    still trusts. `diff` makes the removal wait for every role change of the account."""
+    desired = _in_accounts(ctx.desired.saml_providers.values(), accounts)
+    live = _in_accounts(ctx.live.saml_providers.values(), accounts)
+    for key in sorted(live.keys() - desired.keys()):
+        have: SamlProvider = live[key]
+        if not have.managed:
+            continue
+        subject = f"saml-provider {have.name} in {_account(ctx, have.account_id)}"
+        arn = saml_provider_arn(account_id=have.account_id, name=have.name)
+        trusting = [
+            role
+            for role in ctx.live.roles.values()
+            if role.account_id == have.account_id
+            and arn in trusted_saml_providers(normalize_policy(role.trust_policy))
+        ]
+        staying = sorted(r.name for r in trusting if not _moves_off(ctx, r))
+        if staying:
+            ctx.finding(
+                FindingKind.PRUNE_SKIPPED,
+                System.AWS,
+                subject,
+                "no longer in the desired state, but still trusted by role(s) okta-aws "
+                f"keeps: {', '.join(staying)}; deleting it would lock them out",
+            )
+            continue
+        ctx.delete_or_skip(
+            kind=ResourceKind.SAML_PROVIDER,
+            key=key,
+            before=have,
+            name=have.name,
+            subject=subject,
+        )
+
+
+def _moves_off(ctx: DiffContext, role: Role) -> bool:
+    """Whether this plan stops `role` trusting what it trusts now: it is desired (its
+    trust is rewritten) or ours and pruned."""
+    want = ctx.desired.roles.get(role.key)
+    if want is not None:
+        return role.managed or want.adopt
+    return role.managed and ctx.options.prune and not ctx.is_protected(role.name)
 
 
 def _role_update_is_destructive(have: Role, want: Role) -> bool:

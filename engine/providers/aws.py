@@ -133,7 +133,7 @@ class AwsProvider:
 
     # --- read ------------------------------------------------------------------------
 
-    def read(self, *, accounts: Iterable[str], saml_provider_name: str) -> AwsRead:
+    def read(self, *, accounts: Iterable[str]) -> AwsRead:
         """Read every account (concurrently); a failing account never stops the others."""
         wanted = sorted(set(accounts))
         before = self.calls.snapshot()
@@ -143,7 +143,6 @@ class AwsProvider:
                 return read_account(
                     self._clients.iam(account_id),
                     account_id=account_id,
-                    saml_provider_name=saml_provider_name,
                     managed_tag=self.managed_tag,
                     page_size=self._page_size,
                 )

@@ -1,8 +1,8 @@
 """Reading one AWS account's SAML provider and roles in the fewest IAM calls.
 
 The cheapest complete picture of an account (FACTS.md, "AWS IAM") is:
-ListSAMLProviders (1 call) + GetSAMLProvider for the managed name only (metadata and
-tags, 1 call when it exists) + GetAccountAuthorizationDetails(Filter=[Role]) (trust
+ListSAMLProviders (1 call) + GetSAMLProvider per provider (metadata and tags; one
+call in most accounts) + GetAccountAuthorizationDetails(Filter=[Role]) (trust
 policy, attached managed policies, tags; ⌈roles/page⌉ calls) + ListRoles
 (MaxSessionDuration and Description, which GAAD lacks; ⌈roles/page⌉ calls). Never a
 call per role, except for a role created between the two listings (GetRole, rare).
@@ -62,25 +62,29 @@ def policy_arns(attached: Iterable[Mapping[str, Any]]) -> frozenset[str]:
     return frozenset(str(p["PolicyArn"]).strip() for p in attached)
 
 
-def provider_arn_matches(arn: str, name: str) -> bool:
-    # Compare the resource part only: the partition and account are the client's own.
-    return arn.rsplit(":", 1)[-1] == f"saml-provider/{name}"
+def read_saml_providers(
+    iam: IAMClient, *, account_id: str, managed_tag: tuple[str, str]
+) -> tuple[SamlProvider, ...]:
+    """Every SAML provider of the account, with metadata and ownership.
 
-
-def read_saml_provider(
-    iam: IAMClient, *, account_id: str, name: str, managed_tag: tuple[str, str]
-) -> SamlProvider | None:
+    Not only the configured name: after `saml_provider.name` is renamed, the provider we
+    created under the old name is still ours and must show up (pruned, or reported as
+    left alone). One GetSAMLProvider per provider; accounts hold one or two.
+    """
     listed = iam.list_saml_providers().get("SAMLProviderList", [])
-    arn = next((p["Arn"] for p in listed if provider_arn_matches(p["Arn"], name)), None)
-    if arn is None:
-        return None
-    got = iam.get_saml_provider(SAMLProviderArn=arn)
-    return SamlProvider(
-        account_id=account_id,
-        name=name,
-        metadata=got.get("SAMLMetadataDocument", ""),
-        managed=is_managed(got.get("Tags"), managed_tag),
-    )
+    providers = []
+    for entry in sorted(listed, key=lambda p: str(p["Arn"])):
+        arn = str(entry["Arn"])
+        got = iam.get_saml_provider(SAMLProviderArn=arn)
+        providers.append(
+            SamlProvider(
+                account_id=account_id,
+                name=arn.rsplit("saml-provider/", 1)[-1],
+                metadata=got.get("SAMLMetadataDocument", ""),
+                managed=is_managed(got.get("Tags"), managed_tag),
+            )
+        )
+    return tuple(providers)
 
 
 def role_from(
@@ -130,14 +134,9 @@ def read_account(
     iam: IAMClient,
     *,
     account_id: str,
-    saml_provider_name: str,
     managed_tag: tuple[str, str],
     page_size: int = MAX_PAGE_SIZE,
 ) -> AccountSnapshot:
-    provider = read_saml_provider(
-        iam, account_id=account_id, name=saml_provider_name, managed_tag=managed_tag
-    )
+    providers = read_saml_providers(iam, account_id=account_id, managed_tag=managed_tag)
     roles = read_roles(iam, account_id=account_id, managed_tag=managed_tag, page_size=page_size)
-    return AccountSnapshot(
-        saml_providers=() if provider is None else (provider,), roles=tuple(roles)
-    )
+    return AccountSnapshot(saml_providers=providers, roles=tuple(roles))

@@ -172,9 +172,7 @@ def read_live(
 
     def read_aws() -> tuple[World, list[Finding]]:
         assert providers.aws is not None
-        result = providers.aws.read(
-            accounts=sorted(desired.accounts), saml_provider_name=settings.saml_provider.name
-        )
+        result = providers.aws.read(accounts=sorted(desired.accounts))
         findings = [
             Finding(FindingKind.READ_ERROR, System.AWS, f"account {e.account_id}", e.message)
             for e in result.errors

@@ -34,7 +34,6 @@ from tests.bench.aws_org import (
 )
 from tests.bench.orgs import (
     ORG_WIDE_ROLES,
-    PROVIDER_NAME,
     REFERENCE,
     OrgSize,
     plan_system,
@@ -89,7 +88,7 @@ def read_and_plan(
         calls=calls,
         concurrency=CONCURRENCY,
     )
-    read, read_s = timed(lambda: provider.read(accounts=accounts, saml_provider_name=PROVIDER_NAME))
+    read, read_s = timed(lambda: provider.read(accounts=accounts))
     plan, diff_s = timed(
         lambda: plan_system(
             desired=restricted(desired, accounts=accounts), live=read.to_world(), system=System.AWS

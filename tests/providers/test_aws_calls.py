@@ -120,7 +120,7 @@ def test_the_aws_hooks_count_calls_retries_and_errors_per_account(aws: AwsKit) -
     aws.faults.throttle("before-send.iam.ListRoles", times=1)
     aws.faults.add("before-send.iam.ListSAMLProviders", code="AccessDenied", message="no", times=1)
 
-    read = provider.read(accounts=aws.accounts[:1], saml_provider_name=aws.provider_name)
+    read = provider.read(accounts=aws.accounts[:1])
     account_id = aws.accounts[0]
 
     assert [e.account_id for e in read.errors] == [account_id]  # ListSAMLProviders denied
@@ -128,7 +128,7 @@ def test_the_aws_hooks_count_calls_retries_and_errors_per_account(aws: AwsKit) -
         CallKey("aws", account_id, "AssumeRole"): CallStats(calls=1),
         CallKey("aws", account_id, "ListSAMLProviders"): CallStats(calls=1, errors=1),
     }
-    again = provider.read(accounts=aws.accounts[:1], saml_provider_name=aws.provider_name)
+    again = provider.read(accounts=aws.accounts[:1])
     assert again.errors == ()
     assert run.retries(operation="ListRoles") == 1 and run.total(operation="ListRoles") == 1
     assert dict(again.calls) == {

@@ -3,6 +3,8 @@ and apply, against moto over HTTP (three accounts reached by AssumeRole)."""
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from typing import TYPE_CHECKING
 
 import pytest
@@ -37,7 +39,7 @@ def desired_world(aws: AwsKit, *, adopt: frozenset[str] = frozenset()) -> World:
 
 
 def plan(aws: AwsKit, provider: AwsProvider, desired: World, options: PlanOptions) -> Plan:
-    read = provider.read(accounts=desired.accounts, saml_provider_name=aws.provider_name)
+    read = provider.read(accounts=desired.accounts)
     assert read.errors == ()
     return diff(desired=desired, live=read.to_world(), options=options)
 
@@ -107,7 +109,7 @@ def test_an_untagged_role_with_a_desired_name_is_a_conflict_and_left_alone(
     provider = aws.provider()
 
     planned = plan(aws, provider, desired_world(aws), AWS_ONLY)
-    live = provider.read(accounts=[account_id], saml_provider_name=aws.provider_name)
+    live = provider.read(accounts=[account_id])
 
     (manual,) = [r for r in live.roles if r.name == "ReadOnly"]
     assert manual.managed is False
@@ -163,6 +165,35 @@ def test_only_tagged_roles_are_deleted_and_only_with_prune(aws: AwsKit, prune: b
     assert ("Retired" in names) is not prune
     deletions = [(c.kind, c.key) for c in planned.changes if c.action is Action.DELETE]
     assert deletions == ([(ResourceKind.ROLE, (account_id, "retired"))] if prune else [])
+
+
+def test_a_renamed_provider_is_replaced_and_the_old_one_pruned(aws: AwsKit) -> None:
+    """Renaming `saml_provider.name`: every role moves to the new provider, the old one
+    is deleted with prune, except where a hand-made role still trusts it."""
+    provider = aws.provider()
+    converge(aws, provider, desired_world(aws))
+    kept_account = aws.accounts[2]
+    old_trust = saml_trust_policy(account_id=kept_account, provider_name=aws.provider_name)
+    aws.iam(kept_account).create_role(RoleName="HandMade", AssumeRolePolicyDocument=old_trust)
+    renamed = dataclasses.replace(aws, provider_name="OktaRenamed")
+    desired = desired_world(renamed)
+    options = PlanOptions(prune=True, max_deletions=100, systems=AWS_ONLY.systems)
+
+    planned = plan(aws, provider, desired, options)
+    apply(provider, planned)
+
+    for account_id in aws.accounts:
+        iam = aws.iam(account_id)
+        names = {p["Arn"].rsplit("/", 1)[-1] for p in iam.list_saml_providers()["SAMLProviderList"]}
+        old_kept = account_id == kept_account
+        assert names == ({"OktaRenamed", aws.provider_name} if old_kept else {"OktaRenamed"})
+        trust = iam.get_role(RoleName="Admin")["Role"]["AssumeRolePolicyDocument"]
+        assert "saml-provider/OktaRenamed" in json.dumps(trust)
+    assert [f.subject for f in planned.findings if f.kind is FindingKind.PRUNE_SKIPPED] == [
+        f"saml-provider {aws.provider_name} in {kept_account}"
+    ]
+    again = plan(aws, provider, desired, options)
+    assert again.changes == ()
 
 
 def test_throttling_everywhere_still_converges_and_is_counted(aws: AwsKit) -> None:

@@ -38,7 +38,7 @@ def _expected_calls(*, accounts: int, roles: int, provider: bool, assume: bool) 
     per_account = (
         int(assume)  # AssumeRole, once per account per run
         + 1  # ListSAMLProviders
-        + int(provider)  # GetSAMLProvider, only for the managed name
+        + int(provider)  # GetSAMLProvider, one per provider
         + pages  # GetAccountAuthorizationDetails(Filter=[Role])
         + pages  # ListRoles (MaxSessionDuration, Description)
     )
@@ -61,8 +61,8 @@ def test_read_makes_the_minimum_number_of_calls(
         _add_roles(aws, account_id, roles)
     reader = aws.provider(page_size=PAGE)
 
-    first = reader.read(accounts=ids, saml_provider_name=aws.provider_name)
-    second = reader.read(accounts=ids, saml_provider_name=aws.provider_name)
+    first = reader.read(accounts=ids)
+    second = reader.read(accounts=ids)
 
     assert first.errors == () and first.accounts == frozenset(ids)
     assert len(first.roles) == accounts * roles
@@ -126,7 +126,7 @@ def test_read_normalizes_so_a_converged_account_shows_no_change(aws: AwsKit) -> 
         ],
     )
 
-    read = aws.provider().read(accounts=[account_id], saml_provider_name=aws.provider_name)
+    read = aws.provider().read(accounts=[account_id])
 
     (role,) = read.roles
     assert role.trust_policy == saml_trust_policy(
@@ -164,20 +164,34 @@ def test_ownership_is_the_managed_tag(
         Tags=tag_list,
     )
 
-    read = aws.provider().read(accounts=[account_id], saml_provider_name=aws.provider_name)
+    read = aws.provider().read(accounts=[account_id])
 
     assert [r.managed for r in read.roles] == [managed]
     assert [p.managed for p in read.saml_providers] == [managed]
 
 
-def test_other_provider_names_are_not_read(aws: AwsKit) -> None:
+def test_every_provider_is_read_with_its_ownership(aws: AwsKit) -> None:
+    """Another IdP's provider is read as not ours; one we made under an earlier
+    `saml_provider.name` is read as ours (so a rename can prune it). One
+    GetSAMLProvider per provider."""
     account_id = aws.accounts[0]
-    aws.iam(account_id).create_saml_provider(Name="OtherIdP", SAMLMetadataDocument=aws.metadata)
+    iam = aws.iam(account_id)
+    iam.create_saml_provider(Name="OtherIdP", SAMLMetadataDocument=aws.metadata)
+    iam.create_saml_provider(
+        Name="OktaBeforeRename",
+        SAMLMetadataDocument=aws.metadata,
+        Tags=[{"Key": aws.managed_tag[0], "Value": aws.managed_tag[1]}],
+    )
 
-    read = aws.provider().read(accounts=[account_id], saml_provider_name=aws.provider_name)
+    read = aws.provider().read(accounts=[account_id])
 
-    assert read.saml_providers == ()
-    assert read.calls and "GetSAMLProvider" not in {k.operation for k in read.calls}
+    assert {(p.name, p.managed) for p in read.saml_providers} == {
+        ("OtherIdP", False),
+        ("OktaBeforeRename", True),
+    }
+    assert all(p.metadata_sha256 for p in read.saml_providers)
+    gets = [k for k in read.calls if k.operation == "GetSAMLProvider"]
+    assert sum(read.calls[k].calls for k in gets) == 2
 
 
 def test_an_account_that_cannot_be_assumed_is_an_error_and_the_others_are_read(
@@ -194,7 +208,7 @@ def test_an_account_that_cannot_be_assumed_is_an_error_and_the_others_are_read(
         body_contains=broken,
     )
 
-    read = aws.provider().read(accounts=aws.accounts, saml_provider_name=aws.provider_name)
+    read = aws.provider().read(accounts=aws.accounts)
 
     assert [e.account_id for e in read.errors] == [broken]
     message = read.errors[0].message
@@ -207,9 +221,7 @@ def test_an_account_that_cannot_be_assumed_is_an_error_and_the_others_are_read(
 def test_a_failing_listing_is_an_error_of_that_account_only(aws: AwsKit) -> None:
     aws.faults.add("before-send.iam.ListRoles", code="AccessDenied", message="not allowed", times=1)
 
-    read = aws.provider(concurrency=1).read(
-        accounts=aws.accounts[:2], saml_provider_name=aws.provider_name
-    )
+    read = aws.provider(concurrency=1).read(accounts=aws.accounts[:2])
 
     assert len(read.errors) == 1
     failed = read.errors[0].account_id
@@ -227,7 +239,7 @@ def test_throttling_during_read_is_retried_and_counted(aws: AwsKit) -> None:
     ]
     reader = aws.provider(max_attempts=5)
 
-    read = reader.read(accounts=[account_id], saml_provider_name=aws.provider_name)
+    read = reader.read(accounts=[account_id])
 
     assert read.errors == ()
     assert len(read.roles) == 3
@@ -241,9 +253,7 @@ def test_throttling_during_read_is_retried_and_counted(aws: AwsKit) -> None:
 def test_throttling_beyond_max_attempts_is_an_account_error(aws: AwsKit) -> None:
     fault = aws.faults.throttle("before-send.iam.ListSAMLProviders", times=1000)
 
-    read = aws.provider(max_attempts=2).read(
-        accounts=aws.accounts[:1], saml_provider_name=aws.provider_name
-    )
+    read = aws.provider(max_attempts=2).read(accounts=aws.accounts[:1])
 
     assert [e.account_id for e in read.errors] == [aws.accounts[0]]
     assert "Throttling" in read.errors[0].message
@@ -259,13 +269,9 @@ def test_per_service_endpoint_variables_are_honoured(
     monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
     monkeypatch.setenv("AWS_ENDPOINT_URL_IAM", aws.server.endpoint_url)
     monkeypatch.setenv("AWS_ENDPOINT_URL_STS", aws.server.endpoint_url)
-    working = aws.provider(max_attempts=1, session=None).read(
-        accounts=aws.accounts[:2], saml_provider_name=aws.provider_name
-    )
+    working = aws.provider(max_attempts=1, session=None).read(accounts=aws.accounts[:2])
     monkeypatch.delenv("AWS_ENDPOINT_URL_STS")
-    broken = aws.provider(max_attempts=1, session=None).read(
-        accounts=aws.accounts[:2], saml_provider_name=aws.provider_name
-    )
+    broken = aws.provider(max_attempts=1, session=None).read(accounts=aws.accounts[:2])
 
     assert working.errors == () and working.accounts == frozenset(aws.accounts[:2])
     assert {e.account_id for e in broken.errors} == set(aws.accounts[:2])
@@ -277,8 +283,8 @@ def test_many_accounts_read_concurrently_give_the_same_world(aws: AwsKit) -> Non
     for n, account_id in enumerate(ids):
         _add_roles(aws, account_id, n % 3)
 
-    serial = aws.provider(concurrency=1).read(accounts=ids, saml_provider_name=aws.provider_name)
-    parallel = aws.provider(concurrency=6).read(accounts=ids, saml_provider_name=aws.provider_name)
+    serial = aws.provider(concurrency=1).read(accounts=ids)
+    parallel = aws.provider(concurrency=6).read(accounts=ids)
 
     assert serial.errors == parallel.errors == ()
     assert serial.to_world() == parallel.to_world()

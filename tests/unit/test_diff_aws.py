@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from dataclasses import dataclass, field
+from typing import Any
 
 import pytest
 
@@ -247,6 +248,49 @@ def test_prune_of_provider_waits_for_the_roles_of_its_account() -> None:
     assert set(changes) == {f"{P}:{PROD}/OLD:-", f"{R}:{PROD}/legacy:-"}
     assert changes[f"{P}:{PROD}/OLD:-"].depends_on == (f"{R}:{PROD}/legacy:-",)
     assert [c.id for c in plan.changes] == [f"{R}:{PROD}/legacy:-", f"{P}:{PROD}/OLD:-"]
+
+
+def test_a_renamed_provider_moves_the_roles_before_the_old_one_goes() -> None:
+    """`saml_provider.name` renamed: the new provider is created, every role's trust is
+    rewritten to it, and only then (with prune) is the old provider deleted."""
+    desired = desired_world()
+    old_trust = saml_trust_policy(account_id=PROD, provider_name="OLD")
+    live = drop(converged_live(desired), provider(PROD))
+    live = put(live, dataclasses.replace(provider(PROD), name="OLD"))
+    for name in ("Admin", "Audit"):
+        live = edit_role(live, PROD, name, trust_policy=old_trust)
+    moves = {f"{R}:{PROD}/admin:~", f"{R}:{PROD}/audit:~"}
+    plan = plan_for(desired=desired, live=live, prune=True)
+    changes = by_id(plan)
+    assert set(changes) == {f"{P}:{PROD}/OKTA:+", f"{P}:{PROD}/OLD:-", *moves}
+    assert set(changes[f"{P}:{PROD}/OLD:-"].depends_on) == moves
+    order = [c.id for c in plan.changes]
+    assert order[0] == f"{P}:{PROD}/OKTA:+" and order[-1] == f"{P}:{PROD}/OLD:-"
+
+    kept = plan_for(desired=desired, live=live, prune=False)
+    assert f"{P}:{PROD}/OLD:-" not in by_id(kept)
+    assert (FindingKind.PRUNE_SKIPPED, f"saml-provider OLD in prod ({PROD})") in finding_kinds(kept)
+
+
+@pytest.mark.parametrize(
+    ("staying", "why"),
+    [
+        (role(PROD, "HandMade", managed=False), "an untagged role okta-aws never touches"),
+        (role(PROD, "Legacy"), "a tagged role kept because prune is off"),
+    ],
+)
+def test_a_provider_a_remaining_role_trusts_is_never_deleted(staying: Any, why: str) -> None:
+    desired = desired_world()
+    old = dataclasses.replace(provider(PROD), name="OLD")
+    trust = saml_trust_policy(account_id=PROD, provider_name="OLD")
+    live = put(converged_live(desired), old, dataclasses.replace(staying, trust_policy=trust))
+    prune = not staying.managed
+    plan = plan_for(desired=desired, live=live, prune=prune)
+    assert f"{P}:{PROD}/OLD:-" not in by_id(plan), why
+    [message] = [
+        f.message for f in plan.findings if f.subject == f"saml-provider OLD in prod ({PROD})"
+    ]
+    assert f"still trusted by role(s) okta-aws keeps: {staying.name}" in message
 
 
 def test_readonly_policy_is_constant_of_the_small_world() -> None:
