@@ -286,7 +286,12 @@ def apply_drift(ends: SandboxEndpoints, state: DesiredState, drift: Drift) -> No
 # --- the property ------------------------------------------------------------------------------
 
 
-@settings(max_examples=5, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# ~2 s an example: a handful locally, more in CI where the suite has time to spare.
+@settings(
+    max_examples=30 if os.environ.get("CI") else 5,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 @given(documents=desired_states(), drift=drifts)
 def test_any_small_desired_state_converges_from_a_drifted_brownfield(
     documents: dict[str, Any], drift: list[Drift]
