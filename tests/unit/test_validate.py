@@ -10,7 +10,6 @@ state built by code.
 
 from __future__ import annotations
 
-import string
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -18,23 +17,15 @@ from pathlib import Path
 from unittest import mock
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
 
 import engine.load
 from engine.load import load
-from engine.naming import ALIAS_RE, ROLE_NAME_RE
 from engine.spec import (
-    AccountSpec,
-    DesiredState,
-    DirectorySpec,
     Location,
     Problem,
-    RoleSpec,
-    Settings,
     Severity,
 )
-from engine.validate import format_problems, has_errors, sam_account_name, validate
+from engine.validate import format_problems, has_errors, validate
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -860,56 +851,3 @@ def test_format_problems_sorts_and_marks_warnings() -> None:
     ]
     assert has_errors(problems)
     assert not has_errors([problems[1]])
-
-
-@pytest.mark.parametrize(
-    ("name", "sam"),
-    [
-        ("aws#prod#Admin#1", "aws#prod#Admin#1"),
-        ('a"b[c]:d;e|f=g+h*i?j<k>l/m\\n,o', "a_b_c__d_e_f_g_h_i_j_k_l_m_n_o"),
-    ],
-)
-def test_sam_account_name_replaces_each_illegal_character(name: str, sam: str) -> None:
-    assert sam_account_name(name) == sam
-
-
-_ALIASES = st.from_regex(ALIAS_RE, fullmatch=True)
-# No ',' (it breaks Okta's comma-separated role value: its own rule, tested above).
-_ROLES = st.text(alphabet=string.ascii_letters + string.digits + "_+=.@-", min_size=1, max_size=20)
-
-
-@given(
-    alias=_ALIASES,
-    # Distinct as AD sees them: colliding sAMAccountNames are their own rule, tested above.
-    roles=st.lists(_ROLES, min_size=1, max_size=4, unique_by=lambda r: sam_account_name(r).lower()),
-)
-def test_default_syntax_round_trips_every_valid_alias_and_role(
-    alias: str, roles: list[str]
-) -> None:
-    # The seed's syntax with the derived filter: Okta must map every group back to itself.
-    assert all(ROLE_NAME_RE.match(r) for r in roles)
-    state = DesiredState(
-        root=Path("."),
-        settings=Settings(
-            directory=DirectorySpec(
-                role_groups_ou="OU=Role Groups,DC=example,DC=test",
-                management_groups_ou="OU=Management Groups,DC=example,DC=test",
-                users_base="CN=Users,DC=example,DC=test",
-            )
-        ),
-        roles=tuple(
-            RoleSpec(name=r, loc=Location("roles.yaml", i + 1)) for i, r in enumerate(roles)
-        ),
-        accounts=(
-            AccountSpec(
-                id="123456789012",
-                alias=alias,
-                roles=tuple(roles),
-                loc=Location("accounts.yaml", 1),
-                role_locs=tuple(Location("accounts.yaml", 1) for _ in roles),
-            ),
-        ),
-    )
-    messages = [p.message for p in validate(state=state) if p.severity is Severity.ERROR]
-    # Long aliases may exceed AD's cn limit; nothing else may be wrong.
-    assert [m for m in messages if "characters; a directory group name" not in m] == []
