@@ -53,6 +53,12 @@ def _page(page: paging.Page[Any], render_item: Callable[[Any], Any]) -> ApiRespo
     return ApiResponse(200, [render_item(item) for item in page.items], links=tuple(page.links))
 
 
+def _user_page(page: paging.Page[User], *, base_url: str) -> ApiResponse:
+    """A page of users as JSON text built from each user's cached text."""
+    items = ",".join(render.user_json_text(u, base_url=base_url) for u in page.items)
+    return ApiResponse(200, f"[{items}]", links=tuple(page.links))
+
+
 def _search(text: str | None, allowed: Callable[[str], bool]) -> scim.Expression | None:
     if not text:
         return None
@@ -176,7 +182,7 @@ def list_group_users(state: OktaState, request: ApiRequest) -> ApiResponse:
             path=request.path,
             rule=paging.GROUP_USERS,
         )
-        return _page(page, lambda u: render.user_json(u, base_url=request.base_url))
+        return _user_page(page, base_url=request.base_url)
 
 
 def assign_user(state: OktaState, request: ApiRequest) -> ApiResponse:
@@ -245,7 +251,7 @@ def list_users(state: OktaState, request: ApiRequest) -> ApiResponse:
             path=request.path,
             rule=paging.USERS_QUERY if prefix else paging.USERS,
         )
-        return _page(page, lambda u: render.user_json(u, base_url=request.base_url))
+        return _user_page(page, base_url=request.base_url)
 
 
 def get_user(state: OktaState, request: ApiRequest) -> ApiResponse:

@@ -6,6 +6,7 @@ follows `_links` stays on the emulator.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from engine.sandbox.okta_emulator.catalog import ACTIVE_DIRECTORY_APP_NAME
@@ -34,6 +35,22 @@ def user_json(user: User, *, base_url: str) -> dict[str, Any]:
         },
         "_links": {"self": {"href": f"{base_url}/api/v1/users/{user.id}"}},
     }
+
+
+def user_json_text(user: User, *, base_url: str) -> str:
+    """`user_json` as JSON text, kept per user object. Member pages of 1,000 users were
+    most of the emulator's CPU, and the same users are listed page after page; a user
+    changed in the state is a new (frozen) object, so a stale text is never served."""
+    key = (user.id, base_url)
+    cached = _USER_TEXT.get(key)
+    if cached is not None and cached[0] is user:
+        return cached[1]
+    text = json.dumps(user_json(user, base_url=base_url))
+    _USER_TEXT[key] = (user, text)
+    return text
+
+
+_USER_TEXT: dict[tuple[str, str], tuple[User, str]] = {}
 
 
 def group_json(group: Group, *, state: OktaState, base_url: str) -> dict[str, Any]:

@@ -4,6 +4,7 @@ search, fault injection and accounting, persistence, the standalone entry point.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import re
 import signal
@@ -24,6 +25,7 @@ from engine.sandbox.okta_emulator import (
     OktaEmulator,
     OktaState,
     add_aws_app,
+    render,
 )
 from engine.sandbox.okta_emulator.scim import FilterSyntaxError, evaluate, parse_filter
 from engine.sandbox.okta_emulator.state import IdPrefix
@@ -354,3 +356,22 @@ def test_standalone_entry_point_serves_until_interrupted(tmp_path: Path) -> None
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=10) == 0
     assert (tmp_path / "state.json").exists()
+
+
+def test_cached_user_text_follows_every_change_of_the_user() -> None:
+    """User pages are built from cached JSON text per user; a changed user (a new frozen
+    object in the state) must never be served from the old text."""
+    state = OktaState(seed=1)
+    user = state.add_user(
+        login="a@example.test", email="a@example.test", first_name="A", last_name="B"
+    )
+    base = "http://127.0.0.1:1"
+    first = render.user_json_text(user, base_url=base)
+    assert json.loads(first) == render.user_json(user, base_url=base)
+    assert render.user_json_text(user, base_url=base) is first
+    renamed = dataclasses.replace(user, profile={**user.profile, "firstName": "Renamed"})
+    assert json.loads(render.user_json_text(renamed, base_url=base))["profile"]["firstName"] == (
+        "Renamed"
+    )
+    elsewhere = json.loads(render.user_json_text(renamed, base_url="http://other"))
+    assert elsewhere["_links"]["self"]["href"].startswith("http://other/")
