@@ -113,11 +113,11 @@ def list_groups(state: OktaState, request: ApiRequest) -> ApiResponse:
             groups = [g for g in groups if g.name.casefold().startswith(prefix.casefold())]
         for expression in (search, filter_):
             if expression is not None:
+                matches = scim.matcher(expression)
                 groups = [
                     g
                     for g in groups
-                    if scim.evaluate(
-                        expression,
+                    if matches(
                         lambda a, g=g: scim.resolve_path(_group_document(state, g), a),  # type: ignore[misc]
                     )
                 ]

@@ -203,6 +203,49 @@ def evaluate(expression: Expression, resolve: Callable[[str], Any]) -> bool:
     return evaluate(expression.left, resolve) or evaluate(expression.right, resolve)
 
 
+def matcher(expression: Expression) -> Callable[[Callable[[str], Any]], bool]:
+    """`evaluate` bound to `expression`, with a set lookup for the shape clients send
+    most (`a eq "x" or a eq "y" or …`, hundreds of names): the same answer as
+    `evaluate`, without walking a chain of hundreds of comparisons for every object."""
+    terms = _eq_terms(expression)
+    if terms is None:
+        return lambda resolve: evaluate(expression, resolve)
+    attribute, values = terms
+
+    def matches(resolve: Callable[[str], Any]) -> bool:
+        actual = resolve(attribute)
+        if isinstance(actual, list):
+            return any(_normalize(item) in values for item in actual)
+        return _normalize(actual) in values
+
+    return matches
+
+
+def _eq_terms(expression: Expression) -> tuple[str, frozenset[Any]] | None:
+    """(attribute, normalized values) if `expression` is an `or` of string `eq`s on one
+    attribute, else None."""
+    attribute: str | None = None
+    values: set[Any] = set()
+    stack = [expression]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, Logical) and node.operator == "or":
+            stack += (node.left, node.right)
+            continue
+        if not (
+            isinstance(node, Compare)
+            and node.operator is Operator.EQ
+            and isinstance(node.value, str)
+        ):
+            return None
+        if attribute not in (None, node.attribute):
+            return None
+        attribute = node.attribute
+        values.add(_normalize(node.value))
+    assert attribute is not None
+    return attribute, frozenset(values)
+
+
 def attributes(expression: Expression) -> set[str]:
     """Every attribute path the expression names, to reject unsupported ones up front."""
     if isinstance(expression, Compare):

@@ -27,7 +27,7 @@ from engine.sandbox.okta_emulator import (
     add_aws_app,
     render,
 )
-from engine.sandbox.okta_emulator.scim import FilterSyntaxError, evaluate, parse_filter
+from engine.sandbox.okta_emulator.scim import FilterSyntaxError, evaluate, matcher, parse_filter
 from engine.sandbox.okta_emulator.state import IdPrefix
 
 NEXT = re.compile(r'<([^>]+)>; rel="next"')
@@ -208,6 +208,35 @@ def test_sw_filter_agrees_with_casefolded_startswith(name: str, prefix: str) -> 
     expression = parse_filter(f"profile.name sw {literal}")
     got = evaluate(expression, lambda attr: name if attr == "profile.name" else None)
     assert got == name.casefold().startswith(prefix.casefold())
+
+
+_NAMES = st.text(alphabet="aAbB#ẞß", max_size=4)
+_ATTRIBUTES = st.sampled_from(["profile.name", "type", "id"])
+
+
+@given(
+    terms=st.lists(st.tuples(_ATTRIBUTES, st.sampled_from(["eq", "sw", "ne"]), _NAMES), min_size=1),
+    joins=st.lists(st.sampled_from(["or", "and"]), min_size=10, max_size=10),
+    document=st.fixed_dictionaries({"profile.name": _NAMES | st.lists(_NAMES), "type": _NAMES}),
+)
+def test_the_fast_matcher_agrees_with_evaluate(
+    terms: list[tuple[str, str, str]], joins: list[str], document: dict[str, Any]
+) -> None:
+    """`matcher` takes a set lookup for `or`-chains of `eq`; any filter must get the same
+    answer from it as from `evaluate`."""
+    text = f"{terms[0][0]} {terms[0][1]} {json.dumps(terms[0][2])}"
+    for index, (attribute, operator, value) in enumerate(terms[1:]):
+        text += f" {joins[index % len(joins)]} {attribute} {operator} {json.dumps(value)}"
+    expression = parse_filter(text)
+    resolve = document.get
+    assert matcher(expression)(resolve) == evaluate(expression, resolve)
+
+
+@given(names=st.lists(_NAMES, min_size=1, max_size=40), name=_NAMES | st.lists(_NAMES))
+def test_the_fast_matcher_agrees_on_long_eq_chains(names: list[str], name: Any) -> None:
+    expression = parse_filter(" or ".join(f"profile.name eq {json.dumps(n)}" for n in names))
+    resolve = {"profile.name": name}.get
+    assert matcher(expression)(resolve) == evaluate(expression, resolve)
 
 
 @given(st.text(max_size=30))
