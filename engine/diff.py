@@ -12,6 +12,7 @@ deletion guard and computes the access delta reviewers read first.
 
 from __future__ import annotations
 
+import dataclasses
 from collections import defaultdict
 
 from engine import access, simulate
@@ -107,22 +108,47 @@ def plan_access_delta(
     """
     if covered_ous is None:
         covered_ous = managed_ous(desired=desired, live=live)
-    after = simulate.apply_changes(world=live, changes=changes)
     kind = desired.directory_kind or live.directory_kind
     predict = (
         kind is not None and kind is not DirectoryKind.OKTA and System.DIRECTORY in live.systems
     )
+    after = simulate.apply_changes(world=live, changes=changes)
     # Indexes, not Entitlement sets: a large org has millions of entitlements, and
     # comparing whole (account, role) slots keeps a converged plan from building them.
-    return access.index_delta(
-        before=access.access_index(world=live),
+    import_source = kind.okta_source if predict and kind is not None else None
+    aliases = {**live.account_aliases, **desired.account_aliases}
+    before = access.access_index(world=live)
+    delta = access.index_delta(
+        before=before,
         after=access.access_index(
-            world=after,
-            import_source=kind.okta_source if predict and kind is not None else None,
+            world=after, import_source=import_source, covered_ous=covered_ous
+        ),
+        aliases=aliases,
+    )
+    waiting = {c.waits_for for c in changes if c.waits_for is not None}
+    if not waiting or import_source is None:
+        return delta
+    # What the assignments waiting for the import will grant (or take) once the next
+    # apply makes them: shown now, marked, so the plan that creates a management group
+    # shows who will get its roles; a reviewer must never first see that access in a
+    # later, unreviewed apply.
+    eventual = access.index_delta(
+        before=before,
+        after=access.access_index(
+            world=simulate.apply_changes(world=live, changes=changes, include_waiting=True),
+            import_source=import_source,
             covered_ous=covered_ous,
         ),
-        aliases={**live.account_aliases, **desired.account_aliases},
+        aliases=aliases,
     )
+    now = {(a.user, a.account_id, a.role, a.gained) for a in delta}
+    reason = ", ".join(sorted(waiting))
+    later = [
+        dataclasses.replace(a, waits_for=reason)
+        for a in eventual
+        if (a.user, a.account_id, a.role, a.gained) not in now
+    ]
+    return tuple(sorted((*delta, *later), key=lambda a: (a.user, a.account_id, a.role)))
 
 
 def _close_front_door_first(ctx: DiffContext) -> None:

@@ -147,6 +147,9 @@ class AccessChange:
     gained: bool
     account_alias: str = ""
     via: tuple[str, ...] = ()
+    # Set when the change only happens once the directory import has run and the next
+    # apply made the assignments waiting for it (e.g. "directory import").
+    waits_for: str | None = None
 
 
 @dataclass(frozen=True)

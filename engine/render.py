@@ -321,7 +321,8 @@ def _text_lines(plan: Plan, *, width: int) -> list[tuple[str, str]]:
             sign, verb = ("+", "gains") if a.gained else ("-", "loses")
             line = f"  {sign} {a.user:<{user_w}}   {verb}  {what:<{what_w}}"
             via = f"   via {', '.join(a.via)}" if a.via else ""
-            out.append(((line + via).rstrip(), "green" if a.gained else "red"))
+            later = f"   (after the {a.waits_for})" if a.waits_for else ""
+            out.append(((line + via + later).rstrip(), "green" if a.gained else "red"))
     elif not plan.empty:
         out.append(("Access changes: none", "bold"))
     for section in _sections(plan, names):
@@ -408,7 +409,8 @@ def render_markdown(plan: Plan) -> str:
         for a, what in rows:
             sign, verb = ("➕", "gains") if a.gained else ("➖", "loses")
             via = f" via {', '.join(_md_code(v) for v in a.via)}" if a.via else ""
-            out.append(f"- {sign} **{_md(a.user)}** {verb} {_md_code(what)}{via}")
+            later = f" _(after the {_md(a.waits_for)})_" if a.waits_for else ""
+            out.append(f"- {sign} **{_md(a.user)}** {verb} {_md_code(what)}{via}{later}")
         if not rows:
             out.append("No user gains or loses access.")
     by_system: dict[System, list[_Section]] = {}

@@ -10,8 +10,9 @@ module, which executes each change the way the providers do, on a copy of the wo
   link integrity and slapd's refint overlay do; deleting an Okta group removes its app
   assignment, as Okta does;
 - a change waiting for something (a directory import) is not applied: that is what
-  "waiting" means. Okta's view of directory groups only moves with an import, which is
-  `access.simulate_import`'s business, not this module's.
+  "waiting" means (unless asked for: the access delta also shows the world after the
+  import and the next apply). Okta's view of directory groups only moves with an
+  import, which is `access.simulate_import`'s business, not this module's.
 
 A change whose target is missing (e.g. a link into a group that does not exist) is a
 no-op here; on a live system it would fail, which apply reports.
@@ -112,11 +113,15 @@ class _Draft:
         )
 
 
-def apply_changes(*, world: World, changes: Iterable[Change]) -> World:
-    """`world` after executing `changes` in the given order (waiting changes skipped)."""
+def apply_changes(
+    *, world: World, changes: Iterable[Change], include_waiting: bool = False
+) -> World:
+    """`world` after executing `changes` in the given order. Changes waiting for a
+    directory import are skipped, unless `include_waiting`: the world as it will be
+    once the import came and the next apply made them too."""
     draft = _Draft(world)
     for change in changes:
-        if change.waits_for is None:
+        if change.waits_for is None or include_waiting:
             _APPLY[change.kind](draft, change)
     return draft.freeze()
 

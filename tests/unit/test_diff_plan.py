@@ -12,6 +12,7 @@ import pytest
 from engine.diff import diff
 from engine.model import System, World
 from engine.plan import AccessChange, Action, PlanOptions, ResourceKind
+from engine.render import render_text
 from tests.unit.worlds import (
     AUDITORS,
     DEV,
@@ -129,13 +130,29 @@ def test_access_delta_of_a_new_member_predicts_the_import() -> None:
     }
 
 
-def test_waiting_assignment_grants_nothing_yet() -> None:
-    """Honest delta: an assignment that waits for the import is not counted as done."""
+def test_waiting_assignment_shows_its_access_marked_as_after_the_import() -> None:
+    """Honest delta both ways: an assignment that waits for the import is not counted as
+    done by this apply, and the access it will grant is still shown for review, marked."""
     desired = desired_world()
     live = drop(converged_live(desired), assignment(AUDITORS), okta_group(AUDITORS))
     plan = plan_for(desired=desired, live=live)
     assert [c.waits_for for c in plan.changes] == ["directory import"]
-    assert plan.access_delta == ()
+    assert [(a.user, a.role, a.gained, a.waits_for) for a in plan.access_delta] == [
+        ("dave", "Audit", True, "directory import")
+    ]
+    text = render_text(plan)
+    assert "dave" in text and "(after the directory import)" in text
+
+
+def test_access_this_apply_grants_is_not_marked_as_waiting() -> None:
+    desired = desired_world()
+    live = drop(converged_live(desired), assignment(AUDITORS), okta_group(AUDITORS))
+    live = drop(live, assignment(DEVOPS))
+    plan = plan_for(desired=desired, live=live)
+    marked = {(a.user, a.waits_for) for a in plan.access_delta}
+    assert ("dave", "directory import") in marked
+    assert all(w is None for u, w in marked if u != "dave")
+    assert any(u != "dave" for u, _ in marked)
 
 
 def test_access_delta_kind_okta() -> None:

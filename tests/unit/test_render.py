@@ -229,7 +229,9 @@ def representative_plan() -> Plan:
             ),
         ),
         access_delta=(
-            AccessChange("alice", PROD, "Admin", True, "prod-payments", (DEVOPS,)),
+            AccessChange(
+                "alice", PROD, "Admin", True, "prod-payments", (DEVOPS,), "directory import"
+            ),
             AccessChange("bob", DEV, "Admin", True, "dev-sandbox", ("bob",)),
             AccessChange("carol", DEV, "ReadOnly", False, "dev-sandbox"),
         ),
@@ -292,7 +294,10 @@ def test_representative_text_reads_as_designed() -> None:
     text = render_text(representative_plan())
     lines = text.splitlines()
     assert lines[0] == "Access changes"
-    assert lines[1] == f"  + alice   gains  prod-payments ({PROD}) / Admin    via {DEVOPS}"
+    assert lines[1] == (
+        f"  + alice   gains  prod-payments ({PROD}) / Admin    via {DEVOPS}"
+        "   (after the directory import)"
+    )
     assert lines[3] == f"  - carol   loses  dev-sandbox ({DEV}) / ReadOnly"
     headers = [line for line in lines if line and not line.startswith(" ")]
     assert headers == [
