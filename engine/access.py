@@ -345,6 +345,49 @@ def index_delta(
     return tuple(sorted(changes, key=lambda c: (c.user, c.account_id, c.role)))
 
 
+def pending_delta(
+    *,
+    before: AccessIndex,
+    now: AccessIndex,
+    eventual: AccessIndex,
+    aliases: Mapping[str, str],
+    waits_for: str,
+    limit: int,
+) -> tuple[tuple[AccessChange, ...], int]:
+    """Access changes that happen only in `eventual` (once waiting changes are made),
+    not already by `now`, marked `waits_for`; and how many there are. Only counted, not
+    listed, beyond `limit` (a whole org's first plan would list every entitlement)."""
+    empty: Mapping[str, frozenset[str]] = {}
+    found: list[tuple[Slot, str, bool, frozenset[str]]] = []
+    count = 0
+    for slot in eventual.keys() | now.keys():
+        later, sooner = eventual.get(slot, empty), now.get(slot, empty)
+        if later == sooner:
+            continue
+        old = before.get(slot, empty)
+        gains = [u for u in later.keys() - old.keys() if u not in sooner]
+        losses = [u for u in old.keys() - later.keys() if u in sooner]
+        count += len(gains) + len(losses)
+        if count <= limit:
+            found += [(slot, u, True, later[u]) for u in gains]
+            found += [(slot, u, False, old[u]) for u in losses]
+    if count > limit:
+        return (), count
+    changes = [
+        AccessChange(
+            user=user,
+            account_id=slot[0],
+            role=slot[1],
+            gained=gained,
+            account_alias=aliases.get(slot[0], ""),
+            via=tuple(sorted(via)),
+            waits_for=waits_for,
+        )
+        for slot, user, gained, via in found
+    ]
+    return tuple(sorted(changes, key=lambda c: (c.user, c.account_id, c.role))), count
+
+
 def _index_of(entitlements: Iterable[Entitlement]) -> AccessIndex:
     index: dict[Slot, dict[str, frozenset[str]]] = {}
     for e in entitlements:

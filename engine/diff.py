@@ -12,8 +12,8 @@ deletion guard and computes the access delta reviewers read first.
 
 from __future__ import annotations
 
-import dataclasses
 from collections import defaultdict
+from dataclasses import dataclass
 
 from engine import access, simulate
 from engine.diff_aws import diff_aws
@@ -40,12 +40,14 @@ from engine.plan import (
     Action,
     Change,
     DisplayNames,
+    Finding,
+    FindingKind,
     Plan,
     PlanOptions,
     ResourceKind,
 )
 
-__all__ = ["deletion_guard", "diff", "plan_access_delta"]
+__all__ = ["AccessPrediction", "deletion_guard", "diff", "plan_access_delta"]
 
 
 def diff(*, desired: World, live: World, options: PlanOptions) -> Plan:
@@ -69,12 +71,26 @@ def diff(*, desired: World, live: World, options: PlanOptions) -> Plan:
         diff_okta(ctx)
     _close_front_door_first(ctx)
     changes = order(changes=ctx.changes)
+    predicted = plan_access_delta(
+        desired=desired, live=live, changes=changes, covered_ous=ctx.managed_ous
+    )
+    findings = list(ctx.findings)
+    if predicted.pending_unlisted:
+        waiting = sum(1 for c in changes if c.waits_for is not None)
+        findings.append(
+            Finding(
+                FindingKind.PENDING_ACCESS,
+                System.OKTA,
+                f"{waiting} change(s) waiting for the directory import",
+                f"once Okta imports the directory and the next apply makes them, "
+                f"{predicted.pending_unlisted:,} more access changes follow (too many to "
+                "list here; `okta-aws access` shows who holds what)",
+            )
+        )
     return Plan(
         changes=changes,
-        findings=tuple(ctx.findings),
-        access_delta=plan_access_delta(
-            desired=desired, live=live, changes=changes, covered_ous=ctx.managed_ous
-        ),
+        findings=tuple(findings),
+        access_delta=predicted.delta,
         options=options,
         guard=deletion_guard(changes=changes, max_deletions=options.max_deletions),
         names=DisplayNames.from_worlds(desired, live),
@@ -93,13 +109,27 @@ def deletion_guard(*, changes: tuple[Change, ...], max_deletions: int) -> str | 
     )
 
 
+@dataclass(frozen=True)
+class AccessPrediction:
+    """The access delta, and how many changes waiting for the import would add to it
+    but were too many to list (0 when every one is listed)."""
+
+    delta: tuple[AccessChange, ...]
+    pending_unlisted: int = 0
+
+
+# Beyond this many, access changes that wait for the import are counted, not listed:
+# a whole org's first plan would list every entitlement (771,751 at reference size).
+PENDING_ACCESS_LISTED = 2000
+
+
 def plan_access_delta(
     *,
     desired: World,
     live: World,
     changes: tuple[Change, ...],
     covered_ous: frozenset[str] | None = None,
-) -> tuple[AccessChange, ...]:
+) -> AccessPrediction:
     """Who gains or loses what once `changes` are applied to `live` (and imported).
 
     The live side uses Okta's groups as read (an import lag shows honestly); the after
@@ -118,37 +148,30 @@ def plan_access_delta(
     import_source = kind.okta_source if predict and kind is not None else None
     aliases = {**live.account_aliases, **desired.account_aliases}
     before = access.access_index(world=live)
-    delta = access.index_delta(
-        before=before,
-        after=access.access_index(
-            world=after, import_source=import_source, covered_ous=covered_ous
-        ),
-        aliases=aliases,
-    )
-    waiting = {c.waits_for for c in changes if c.waits_for is not None}
+    now = access.access_index(world=after, import_source=import_source, covered_ous=covered_ous)
+    delta = access.index_delta(before=before, after=now, aliases=aliases)
+    waiting = sorted({c.waits_for for c in changes if c.waits_for is not None})
     if not waiting or import_source is None:
-        return delta
+        return AccessPrediction(delta=delta)
     # What the assignments waiting for the import will grant (or take) once the next
-    # apply makes them: shown now, marked, so the plan that creates a management group
+    # apply makes them: shown now, marked, so the plan that adds a management group
     # shows who will get its roles; a reviewer must never first see that access in a
     # later, unreviewed apply.
-    eventual = access.index_delta(
-        before=before,
-        after=access.access_index(
-            world=simulate.apply_changes(world=live, changes=changes, include_waiting=True),
-            import_source=import_source,
-            covered_ous=covered_ous,
-        ),
-        aliases=aliases,
+    eventual = access.access_index(
+        world=simulate.apply_changes(world=live, changes=changes, include_waiting=True),
+        import_source=import_source,
+        covered_ous=covered_ous,
     )
-    now = {(a.user, a.account_id, a.role, a.gained) for a in delta}
-    reason = ", ".join(sorted(waiting))
-    later = [
-        dataclasses.replace(a, waits_for=reason)
-        for a in eventual
-        if (a.user, a.account_id, a.role, a.gained) not in now
-    ]
-    return tuple(sorted((*delta, *later), key=lambda a: (a.user, a.account_id, a.role)))
+    later, count = access.pending_delta(
+        before=before,
+        now=now,
+        eventual=eventual,
+        aliases=aliases,
+        waits_for=", ".join(waiting),
+        limit=PENDING_ACCESS_LISTED,
+    )
+    merged = tuple(sorted((*delta, *later), key=lambda a: (a.user, a.account_id, a.role)))
+    return AccessPrediction(delta=merged, pending_unlisted=0 if later else count)
 
 
 def _close_front_door_first(ctx: DiffContext) -> None:

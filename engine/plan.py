@@ -118,6 +118,7 @@ class FindingKind(StrEnum):
     UNMANAGED = "unmanaged"  # informational: something we saw and leave alone
     MISSING_USER = "missing_user"  # blocks: a listed login does not exist in the directory
     PRUNE_SKIPPED = "prune_skipped"  # informational: would delete with --prune
+    PENDING_ACCESS = "pending_access"  # informational: access changes too many to list
 
 
 BLOCKING_FINDINGS = frozenset(

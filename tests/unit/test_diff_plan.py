@@ -9,9 +9,10 @@ from typing import TypeVar
 
 import pytest
 
+import engine.diff
 from engine.diff import diff
 from engine.model import System, World
-from engine.plan import AccessChange, Action, PlanOptions, ResourceKind
+from engine.plan import AccessChange, Action, FindingKind, PlanOptions, ResourceKind
 from engine.render import render_text
 from tests.unit.worlds import (
     AUDITORS,
@@ -142,6 +143,22 @@ def test_waiting_assignment_shows_its_access_marked_as_after_the_import() -> Non
     ]
     text = render_text(plan)
     assert "dave" in text and "(after the directory import)" in text
+
+
+def test_too_many_waiting_access_changes_are_counted_in_a_finding(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A whole org's first plan would list every entitlement as pending: beyond the
+    limit the plan says how many, in one finding, instead of listing them."""
+    monkeypatch.setattr(engine.diff, "PENDING_ACCESS_LISTED", 0)
+    desired = desired_world()
+    live = drop(converged_live(desired), assignment(AUDITORS), okta_group(AUDITORS))
+    plan = plan_for(desired=desired, live=live)
+    assert plan.access_delta == ()
+    [finding] = [f for f in plan.findings if f.kind is FindingKind.PENDING_ACCESS]
+    assert finding.subject == "1 change(s) waiting for the directory import"
+    assert "1 more access changes follow" in finding.message and not finding.blocking
+    assert plan.applyable
 
 
 def test_access_this_apply_grants_is_not_marked_as_waiting() -> None:
