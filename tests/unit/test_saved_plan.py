@@ -172,6 +172,7 @@ plans = st.builds(
             gained=st.booleans(),
             account_alias=text,
             via=st.lists(names, max_size=2).map(tuple),
+            waits_for=st.none() | st.just("directory import"),
         ),
         max_size=3,
     ).map(tuple),
