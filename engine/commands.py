@@ -48,8 +48,19 @@ def load_valid(*, directory: Path, err: TextIO) -> DesiredState | None:
     try:
         state = load(directory=directory)
     except LoadError as exc:
-        _print_problems(exc.problems, err)
-        print(f"{len(exc.problems)} problem(s) in {directory}", file=err)
+        problems = list(exc.problems)
+        if exc.partial is not None:
+            # The semantic checks on what could be built, so one run lists everything;
+            # a line the schema already faulted is not reported twice.
+            faulted = {(p.loc.file, p.loc.line) for p in problems}
+            problems += [
+                p
+                for p in semantic_problems(state=exc.partial)
+                if (p.loc.file, p.loc.line) not in faulted
+            ]
+        _print_problems(problems, err)
+        errors = [p for p in problems if p.severity is Severity.ERROR]
+        print(f"{len(errors)} problem(s) in {directory}", file=err)
         return None
     problems = semantic_problems(state=state)
     _print_problems(problems, err)

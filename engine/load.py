@@ -12,9 +12,9 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, partial
 from pathlib import Path
 from typing import Any
 
@@ -46,12 +46,19 @@ JsonPath = tuple[str | int, ...]
 
 
 class LoadError(Exception):
-    """The desired state could not be loaded; `problems` says every reason."""
+    """The desired state could not be loaded; `problems` says every reason.
 
-    def __init__(self, problems: list[Problem]) -> None:
+    `partial` is the state built from what could be built despite schema problems
+    (entries that cannot be built left out), so that the semantic checks can still run
+    and a user sees every problem in one go rather than a round of fixes per layer;
+    None when even the settings could not be built, or the files not parsed.
+    """
+
+    def __init__(self, problems: list[Problem], *, partial: DesiredState | None = None) -> None:
         super().__init__("\n".join(str(p) for p in problems))
         # A node reached twice through a YAML alias reports its problems twice: once is enough.
         self.problems = sorted(set(problems))
+        self.partial = partial
 
 
 @dataclass
@@ -229,17 +236,28 @@ def load(*, directory: Path) -> DesiredState:
         raise LoadError([Problem(Location(str(directory), 0), "no *.yaml files found")])
     problems: list[Problem] = []
     files = [f for f in (_parse(p, problems) for p in paths) if f is not None]
+    parse_failed = len(files) < len(paths) or bool(problems)
     for parsed in files:
         problems.extend(_schema_problems(parsed))
     if problems:
-        raise LoadError(problems)
+        best_effort = None
+        if not parse_failed:
+            best_effort = _build(directory=directory, files=files, problems=problems, lenient=True)
+        raise LoadError(problems, partial=best_effort)
     state = _build(directory=directory, files=files, problems=problems)
     if problems or state is None:
         raise LoadError(problems)
     return state
 
 
-def _build(*, directory: Path, files: list[_File], problems: list[Problem]) -> DesiredState | None:
+def _build(
+    *, directory: Path, files: list[_File], problems: list[Problem], lenient: bool = False
+) -> DesiredState | None:
+    """The typed state. `lenient`: the files broke the schema, so an entry whose shape
+    cannot be built is left out (the schema problems already name it) instead of
+    failing; None when the settings themselves cannot be built."""
+    if lenient:
+        files = [f for f in files if isinstance(f.data, dict)]
     settings_files = [f for f in files if "settings" in f.data]
     if not settings_files:
         problems.append(Problem(Location(_display_path(directory), 0), "no file holds `settings:`"))
@@ -252,17 +270,37 @@ def _build(*, directory: Path, files: list[_File], problems: list[Problem]) -> D
                 "exactly one file holds settings",
             )
         )
-    settings = _settings(settings_files[0], problems)
+    try:
+        settings = _settings(settings_files[0], problems)
+    except _SHAPE_ERRORS:
+        if not lenient:
+            raise
+        return None
     roles: list[RoleSpec] = []
     accounts: list[AccountSpec] = []
     groups: list[ManagementGroupSpec] = []
+
+    def collect(into: list[Any], build: Callable[[], Any]) -> None:
+        try:
+            into.append(build())
+        except _SHAPE_ERRORS:
+            if not lenient:
+                raise
+
     for parsed in files:
-        for name, entry in (parsed.data.get("roles") or {}).items():
-            roles.append(_role(parsed, str(name), entry or {}))
-        for index, entry in enumerate(parsed.data.get("accounts") or []):
-            accounts.append(_account(parsed, index, entry))
-        for index, entry in enumerate(parsed.data.get("management_groups") or []):
-            groups.append(_group(parsed, index, entry))
+        roles_raw = parsed.data.get("roles") or {}
+        accounts_raw = parsed.data.get("accounts") or []
+        groups_raw = parsed.data.get("management_groups") or []
+        if lenient:  # a section of the wrong type: the schema said so, nothing to build
+            roles_raw = roles_raw if isinstance(roles_raw, dict) else {}
+            accounts_raw = accounts_raw if isinstance(accounts_raw, list) else []
+            groups_raw = groups_raw if isinstance(groups_raw, list) else []
+        for name, entry in roles_raw.items():
+            collect(roles, partial(_role, parsed, str(name), entry or {}))
+        for index, entry in enumerate(accounts_raw):
+            collect(accounts, partial(_account, parsed, index, entry))
+        for index, entry in enumerate(groups_raw):
+            collect(groups, partial(_group, parsed, index, entry))
     digest = hashlib.sha256()
     for parsed in files:
         digest.update(parsed.display.encode() + b"\0" + parsed.path.read_bytes() + b"\0")
@@ -277,6 +315,11 @@ def _build(*, directory: Path, files: list[_File], problems: list[Problem]) -> D
         files=tuple(f.display for f in files),
         digest=digest.hexdigest(),
     )
+
+
+# What building a typed entry from schema-invalid data raises: a missing key, a value of
+# the wrong type or outside an enum.
+_SHAPE_ERRORS = (KeyError, TypeError, ValueError, AttributeError)
 
 
 def _settings(parsed: _File, problems: list[Problem]) -> Settings:

@@ -87,11 +87,18 @@ def test_validate_broken_copy_lists_every_problem_with_file_and_line(
     accounts.write_text(text.replace("alias: prod-payments", "alias: Prod--Payments", 1))
     groups = broken / "groups" / "platform.yaml"
     groups.write_text(groups.read_text().replace("role: Admin", "role: Admn", 1))
+    # A schema problem (the alias) and a semantic one (the unknown role) in one run,
+    # plus a missing required key: the entry left out must not hide the rest.
+    groups.write_text(
+        groups.read_text().replace("- name: Cloud Engineering Read Only", "- nom: Cloud Eng", 1)
+    )
     code, _, err = run(capsys, "validate", "-d", str(broken))
     assert code == 1
     problem_lines = [line for line in err.splitlines() if ".yaml:" in line]
     assert any("accounts.yaml:" in line and "alias" in line for line in problem_lines), err
-    assert "problem(s)" in err
+    assert any("groups/platform.yaml:" in line and "'Admn'" in line for line in problem_lines), err
+    assert any("groups/platform.yaml:" in line and "'name'" in line for line in problem_lines), err
+    assert f"{len(problem_lines)} problem(s)" in err, err
 
 
 def test_plan_against_empty_world_is_blocked_but_renders_every_format(

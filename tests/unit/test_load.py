@@ -316,6 +316,34 @@ def test_all_files_report_at_once(root: Path) -> None:
     ]
 
 
+@pytest.mark.parametrize(
+    ("files", "partial_accounts"),
+    [
+        # A bad value: the entry is still built, so semantic checks can see it.
+        ({"accounts.yaml": ACCOUNTS.replace('id: "222222222222"', 'id: "2222"')}, 2),
+        # A missing required key: that entry is left out, the rest is built.
+        ({"accounts.yaml": ACCOUNTS.replace("alias: dev", "alais: dev")}, 1),
+        # Settings that cannot be built: nothing to check semantically.
+        ({"settings.yaml": SETTINGS.replace("kind: active_directory", "kind: novell")}, None),
+        # A file that does not parse: no partial state either.
+        ({"groups.yaml": "management_groups:\n  - {name: A\n"}, None),
+    ],
+    ids=["bad-value", "missing-key", "bad-settings", "yaml-syntax"],
+)
+def test_schema_problems_come_with_a_best_effort_state(
+    root: Path, files: dict[str, str], partial_accounts: int | None
+) -> None:
+    _write(root, {**BASE, **files})
+    with pytest.raises(LoadError) as info:
+        load(directory=root)
+    partial = info.value.partial
+    assert info.value.problems
+    if partial_accounts is None:
+        assert partial is None
+    else:
+        assert partial is not None and len(partial.accounts) == partial_accounts
+
+
 def test_missing_metadata_file_is_reported_at_its_line(root: Path) -> None:
     files = {k: v for k, v in BASE.items() if k != "idp.xml"}
     errors = _load_errors(root, files)
