@@ -209,6 +209,12 @@ class Plan:
         return sum(1 for c in self.changes if c.destructive)
 
     @property
+    def complete(self) -> bool:
+        """Every system and account in scope was read: the plan covers all of them.
+        An incomplete plan is also blocked (a read error is a blocking finding)."""
+        return not any(f.kind is FindingKind.READ_ERROR for f in self.findings)
+
+    @property
     def blocked(self) -> bool:
         return any(f.blocking for f in self.findings)
 

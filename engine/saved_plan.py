@@ -113,6 +113,7 @@ def plan_to_json(plan: Plan) -> dict[str, Any]:
             "destructive": plan.deletions,
             "waiting": sum(1 for c in plan.changes if c.waits_for),
             "empty": plan.empty,
+            "complete": plan.complete,
             "blocked": plan.blocked,
             "applyable": plan.applyable,
         },

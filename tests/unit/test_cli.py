@@ -9,6 +9,7 @@ DESIGN.md §1 (0 ok / no changes, 1 error or blocked, 2 changes with
 from __future__ import annotations
 
 import dataclasses
+import io
 import json
 import shutil
 from pathlib import Path
@@ -17,6 +18,7 @@ import pytest
 
 from engine.access import simulate_import
 from engine.cli import main
+from engine.commands import wants_color
 from engine.compile import compile_world
 from engine.load import load
 from engine.model import DirectoryKind, OktaGroup, OktaGroupType, World
@@ -205,3 +207,26 @@ def test_okta_group_type_is_app_group_in_converged_world() -> None:
     world = converged_world()
     assert all(isinstance(g, OktaGroup) for g in world.okta_groups.values())
     assert {g.type for g in world.okta_groups.values()} == {OktaGroupType.APP_GROUP}
+
+
+class _Stream(io.StringIO):
+    def __init__(self, *, tty: bool) -> None:
+        super().__init__()
+        self._tty = tty
+
+    def isatty(self) -> bool:
+        return self._tty
+
+
+@pytest.mark.parametrize(
+    ("tty", "no_color", "expected"),
+    [(True, None, True), (True, "1", False), (False, None, False), (False, "1", False)],
+)
+def test_colour_only_on_a_terminal_without_no_color(
+    monkeypatch: pytest.MonkeyPatch, tty: bool, no_color: str | None, expected: bool
+) -> None:
+    if no_color is None:
+        monkeypatch.delenv("NO_COLOR", raising=False)
+    else:
+        monkeypatch.setenv("NO_COLOR", no_color)
+    assert wants_color(_Stream(tty=tty)) is expected

@@ -77,6 +77,41 @@ CASES = [
         destructive=frozenset({f"{APP_ID}:~"}),
     ),
     Case(
+        "group mapping off in Okta, on in the desired state: plain update",
+        lambda w: edit_app(w, use_group_mapping=False),
+        frozenset({f"{APP_ID}:~"}),
+    ),
+    Case(
+        "group mapping switched off by the desired state: destructive",
+        same,
+        frozenset({f"{APP_ID}:~"}),
+        desired=lambda w: edit_app(w, use_group_mapping=False),
+        destructive=frozenset({f"{APP_ID}:~"}),
+    ),
+    Case(
+        "app filter drops a live source: destructive",
+        lambda w: edit_app(w, app_filter="active_directory, openldap"),
+        frozenset({f"{APP_ID}:~"}),
+        destructive=frozenset({f"{APP_ID}:~"}),
+    ),
+    Case(
+        "app filter adds a source: plain update",
+        same,
+        frozenset({f"{APP_ID}:~"}),
+        desired=lambda w: edit_app(w, app_filter="active_directory, openldap"),
+    ),
+    Case(
+        "role value pattern differs: destructive",
+        lambda w: edit_app(w, role_value_pattern="arn:aws:iam::${accountid}:saml-provider/X,r"),
+        frozenset({f"{APP_ID}:~"}),
+        destructive=frozenset({f"{APP_ID}:~"}),
+    ),
+    Case(
+        "join all roles differs: plain update",
+        lambda w: edit_app(w, join_all_roles=True),
+        frozenset({f"{APP_ID}:~"}),
+    ),
+    Case(
         "session duration differs: plain update",
         lambda w: edit_app(w, session_duration=43200),
         frozenset({f"{APP_ID}:~"}),

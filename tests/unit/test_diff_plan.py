@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import random
 from collections.abc import Mapping
 from typing import TypeVar
@@ -13,7 +14,7 @@ import engine.diff
 from engine.diff import diff
 from engine.model import System, World
 from engine.plan import AccessChange, Action, FindingKind, PlanOptions, ResourceKind
-from engine.render import render_text
+from engine.render import render_json, render_text
 from tests.unit.worlds import (
     AUDITORS,
     DEV,
@@ -225,3 +226,16 @@ def test_plan_does_not_depend_on_insertion_order(seed: int) -> None:
     again = diff(desired=_shuffled(desired, seed), live=_shuffled(live, seed + 10), options=options)
     assert plan == again
     assert len(plan.changes) == 5
+
+
+def test_a_plan_says_whether_it_saw_everything() -> None:
+    """A read error (here: no AWS app in Okta) makes the plan incomplete and blocked;
+    the JSON summary says both, for tools deciding whether to trust an empty plan."""
+    desired = desired_world()
+    whole = plan_for(desired=desired, live=converged_live(desired))
+    assert whole.complete and not whole.blocked
+    partial = plan_for(
+        desired=desired, live=dataclasses.replace(converged_live(desired), okta_app=None)
+    )
+    assert not partial.complete and partial.blocked and not partial.applyable
+    assert json.loads(render_json(partial))["summary"]["complete"] is False

@@ -331,6 +331,11 @@ management_groups:
         expected=(("settings.yaml:14", "must contain {account_id}"),),
         schema=False,
     ),
+    "role-group-name-missing-role": Case(
+        edits=(_append("settings.yaml", "  role_group_name: 'aws-{account_id}'\n"),),
+        expected=(("settings.yaml:14", "must contain {role}"),),
+        schema=False,
+    ),
     "role-group-name-unknown-placeholder": Case(
         edits=(_append("settings.yaml", "  role_group_name: 'aws-{role}-{account_id}-{env}'\n"),),
         expected=(("settings.yaml:14", "unknown placeholder(s) {env}"),),
@@ -451,6 +456,17 @@ accounts:
             ("settings.yaml", "group_filter: null", r"group_filter: '^aws#(?{{role}}\w+)#\d{12}$'"),
         ),
         expected=(("settings.yaml:11", "must capture (?{{accountid}}…)"),),
+        schema=False,
+    ),
+    "group-filter-without-role": Case(
+        edits=(
+            (
+                "settings.yaml",
+                "group_filter: null",
+                r"group_filter: '^aws#\w+#(?{{accountid}}\d{12})$'",
+            ),
+        ),
+        expected=(("settings.yaml:11", "must capture (?{{role}}…)"),),
         schema=False,
     ),
     "group-filter-misses-a-role-in-one-account": Case(
