@@ -208,11 +208,20 @@ class OktaProvider:
             from engine.providers.okta_execute import app_id_of
 
             target = app_id or await app_id_of(self._http, self._cache)
+            # The metadata is per signing key; Okta's spec requires its `kid`, which
+            # only the app document carries.
+            app = await self._http.call(
+                "GET", "/api/v1/apps/{appId}", path_params={"appId": target}
+            )
+            kid = ((app.json() or {}).get("credentials") or {}).get("signing", {}).get("kid")
+            if not kid:
+                raise OktaError(f"Okta app {target} has no SAML signing key (credentials.signing)")
             response = await self._http.call(
                 "GET",
                 "/api/v1/apps/{appId}/sso/saml/metadata",
                 path_params={"appId": target},
-                accept="application/xml",
+                query={"kid": str(kid)},
+                accept="text/xml, application/xml",
             )
             return response.text
 

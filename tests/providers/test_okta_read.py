@@ -9,10 +9,12 @@ from collections.abc import Iterator
 
 import pytest
 
+from engine.compile import compile_world
 from engine.model import AppAssignment, OktaGroupType, System, World
 from engine.plan import Action, Change, FindingKind, ResourceKind
+from engine.providers.live import Providers, read_live
 from engine.providers.okta import OktaConnectionError, OktaProvider, ReadScope
-from engine.sandbox.okta_emulator import OktaEmulator
+from engine.sandbox.okta_emulator import OktaEmulator, catalog
 from engine.spec import AccountSpec, DesiredState, GrantSpec, ManagementGroupSpec
 from tests.providers.okta_fixtures import (
     TOKEN,
@@ -266,3 +268,28 @@ def test_read_merges_into_a_world_of_other_systems(
     assert set(merged.okta_groups.values()) == set(result.groups)
     failed = dataclasses.replace(result, errors=("boom",))
     assert failed.merge_into(other).systems == {System.AWS, System.DIRECTORY}
+
+
+def test_without_a_metadata_file_every_provider_gets_the_apps_idp_metadata(
+    emulator: OktaEmulator, provider: OktaProvider
+) -> None:
+    """`saml_provider.metadata_file` omitted: the live read fetches the AWS app's IdP
+    metadata (with its signing key id, as Okta's spec requires) and the desired world's
+    SAML provider in every account carries exactly that document."""
+    base = state_of()
+    state = dataclasses.replace(
+        base,
+        settings=dataclasses.replace(
+            base.settings,
+            saml_provider=dataclasses.replace(base.settings.saml_provider, metadata=None),
+        ),
+    )
+    app = emulator.aws_app()
+    providers = Providers(calls=provider.calls, okta=provider)
+    live = read_live(state=state, desired=compile_world(state=state), providers=providers)
+    expected = catalog.saml_metadata(app=app, base_url=emulator.url)
+    assert live.metadata == expected
+    world = compile_world(state=state, metadata=live.metadata)
+    assert world.saml_providers and {p.metadata for p in world.saml_providers.values()} == {
+        expected
+    }

@@ -380,11 +380,18 @@ def replace_app(state: OktaState, request: ApiRequest) -> ApiResponse:
 
 
 def saml_metadata(state: OktaState, request: ApiRequest) -> ApiResponse:
+    """Okta's spec makes `kid` (the app's signing key id) a required query parameter
+    and answers `text/xml`; an unknown key is not found."""
     app = state.get_app(request.params["appId"])
     if app.sign_on_mode != "SAML_2_0":
         raise errors.not_found(resource_id=app.id, resource_type="AppInstance")
+    kid = request.query.get("kid")
+    if not kid:
+        raise _blank("kid")
+    if kid != app.body.get("credentials", {}).get("signing", {}).get("kid"):
+        raise errors.not_found(resource_id=kid, resource_type="AppInstanceKey")
     xml = catalog.saml_metadata(app=app, base_url=request.base_url)
-    return ApiResponse(200, xml, content_type="application/xml")
+    return ApiResponse(200, xml, content_type="text/xml")
 
 
 def list_app_groups(state: OktaState, request: ApiRequest) -> ApiResponse:

@@ -97,7 +97,9 @@ def app_json(app: App, *, base_url: str) -> dict[str, Any]:
         "deactivate": {"href": f"{api}/lifecycle/deactivate"},
     }
     if app.sign_on_mode == "SAML_2_0":
-        links["metadata"] = {"href": f"{api}/sso/saml/metadata", "type": "application/xml"}
+        kid = app.body.get("credentials", {}).get("signing", {}).get("kid")
+        query = f"?kid={kid}" if kid else ""
+        links["metadata"] = {"href": f"{api}/sso/saml/metadata{query}", "type": "application/xml"}
     return {
         "id": app.id,
         "name": app.name,
