@@ -249,7 +249,7 @@ def _read_whole_world(
         with _session(state=state, target=target, only=only, err=err) as (_, providers):
             read = read_live(state=state, desired=compile_world(state=state), providers=providers)
             summary = calls_summary(providers)
-    except ConnectionProblem as exc:
+    except (ConnectionProblem, LockHeld) as exc:
         print(f"error: {exc}", file=err)
         return None
     for finding in read.findings:
@@ -295,7 +295,7 @@ def plan(
                     state=state, providers=providers, options=options, target=target_name, err=err
                 ).plan
                 summary = calls_summary(providers)
-        except ConnectionProblem as exc:
+        except (ConnectionProblem, LockHeld) as exc:  # LockHeld: the sandbox is in use
             print(f"error: {exc}", file=err)
             return EXIT_ERROR
     if out_file is not None:

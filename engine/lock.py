@@ -41,10 +41,13 @@ def _holder_text(handle: IO[str]) -> str:
 
 
 @contextmanager
-def apply_lock(*, path: Path, command: str, wait_seconds: float = 0.0) -> Iterator[None]:
+def apply_lock(
+    *, path: Path, command: str, wait_seconds: float = 0.0, holder: str = "apply"
+) -> Iterator[None]:
     """Hold the lock for the body; raise LockHeld if another process holds it.
 
-    With `wait_seconds` > 0 the lock is retried until then before giving up.
+    With `wait_seconds` > 0 the lock is retried until then before giving up. `holder`
+    names what holds such a lock, for the refusal message.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     handle = path.open("a+", encoding="utf-8")
@@ -57,7 +60,7 @@ def apply_lock(*, path: Path, command: str, wait_seconds: float = 0.0) -> Iterat
             except BlockingIOError:
                 if time.monotonic() >= deadline:
                     raise LockHeld(
-                        f"another apply holds the lock {path}: {_holder_text(handle)}"
+                        f"another {holder} holds the lock {path}: {_holder_text(handle)}"
                     ) from None
                 time.sleep(0.2)
         handle.seek(0)

@@ -19,6 +19,7 @@ def sandbox(
     err: TextIO,
 ) -> int:
     """Run one sandbox action; every problem is reported, never raised."""
+    from engine.lock import LockHeld
     from engine.sandbox.world import SandboxError, SandboxWorld
 
     world = SandboxWorld(sandbox_root())
@@ -57,7 +58,7 @@ def sandbox(
         if action == "serve":
             world.serve(directory=directory_mode, import_every=import_every, out=out)
             return EXIT_OK
-    except SandboxError as exc:
+    except (SandboxError, LockHeld) as exc:
         print(f"sandbox: {exc}", file=err)
         return EXIT_ERROR
     raise AssertionError(f"unknown sandbox action {action}")

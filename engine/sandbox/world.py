@@ -23,7 +23,7 @@ import sys
 import tempfile
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import ExitStack, contextmanager
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
@@ -31,6 +31,7 @@ from typing import TextIO
 import ldap3
 
 from engine.dn import normalize_dn
+from engine.lock import apply_lock
 from engine.sandbox.aws_state import (
     ACCESS_KEY_ID,
     REGION,
@@ -83,6 +84,7 @@ __all__ = [
 _log = logging.getLogger(__name__)
 OKTA_TOKEN = "sandbox-okta-api-token"  # the emulator's dummy, not a secret
 SAMBA_TEMPLATE_DIR = "samba-template"  # kept across `reset`: provisioning takes seconds
+SESSION_LOCK = "session.lock"  # held by the one process using the sandbox
 _REAL_MODE = {Flavor.ACTIVE_DIRECTORY: DirectoryMode.SAMBA, Flavor.LDAP: DirectoryMode.SLAPD}
 _BINARIES = {DirectoryMode.SAMBA: "active_directory", DirectoryMode.SLAPD: "ldap"}
 
@@ -173,20 +175,21 @@ class SandboxWorld:
         if self._busy:
             raise SandboxError("cannot reset while a sandbox session is running")
         world = build_brownfield(state=state, mode=mode)
-        self._wipe()
         self.root.mkdir(parents=True, exist_ok=True)
-        save_aws(self.root, world.aws)
-        save_entries(self.root, flavor=flavor, entries=world.entries)
-        world.okta.save(self.root / OKTA_FILE)
-        write_meta(self.root, world.meta)  # last: its presence means "complete"
+        with self._session_lock():
+            self._wipe()
+            save_aws(self.root, world.aws)
+            save_entries(self.root, flavor=flavor, entries=world.entries)
+            world.okta.save(self.root / OKTA_FILE)
+            write_meta(self.root, world.meta)  # last: its presence means "complete"
         return world.meta
 
     def _wipe(self) -> None:
         if not self.root.exists():
             return
         for child in self.root.iterdir():
-            if child.name == SAMBA_TEMPLATE_DIR:
-                continue
+            if child.name in (SAMBA_TEMPLATE_DIR, SESSION_LOCK):
+                continue  # the template is slow to make; the lock is held by this reset
             if child.is_dir() and not child.is_symlink():
                 shutil.rmtree(child)
             else:
@@ -213,6 +216,11 @@ class SandboxWorld:
             self._busy = True
         try:
             with ExitStack() as stack:
+                # One session per sandbox across processes: each replays the persisted
+                # world and writes it back at the end, so a second one (a plan during an
+                # apply, a command while `sandbox serve` runs) would overwrite the first's
+                # writes with its older copy.
+                stack.enter_context(self._session_lock())
                 session = self._start(
                     stack, meta=meta, mode=mode, aws_port=aws_port, okta_port=okta_port
                 )
@@ -224,6 +232,13 @@ class SandboxWorld:
         finally:
             self._session = None
             self._busy = False
+
+    def _session_lock(self) -> AbstractContextManager[None]:
+        return apply_lock(
+            path=self.root / SESSION_LOCK,
+            command=" ".join(["okta-aws", *sys.argv[1:]]),
+            holder="sandbox session",
+        )
 
     def _start(
         self,

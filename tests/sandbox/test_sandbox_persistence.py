@@ -30,7 +30,7 @@ from engine.sandbox.persist import (
     read_json,
     write_json,
 )
-from engine.sandbox.world import SAMBA_TEMPLATE_DIR, SandboxEndpoints, SandboxWorld
+from engine.sandbox.world import SAMBA_TEMPLATE_DIR, SESSION_LOCK, SandboxEndpoints, SandboxWorld
 from engine.spec import DesiredState
 
 DESIRED = Path(__file__).resolve().parents[2] / "desired-state"
@@ -271,6 +271,7 @@ def test_reset_wipes_everything_but_the_samba_template(tmp_path: Path, state: De
         AWS_FILE,
         DIRECTORY_FILE,
         "okta.json",
+        SESSION_LOCK,  # the reset held it; kept so a waiting process locks the same file
     }
 
 

@@ -8,6 +8,7 @@ against moto over HTTP, ldap3 against the directory, HTTP against the Okta emula
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ import yaml
 
 from engine.dn import normalize_dn
 from engine.load import load
+from engine.lock import LockHeld
 from engine.model import metadata_digest
 from engine.naming import render_role_group_name
 from engine.sandbox.brownfield import (
@@ -405,3 +407,20 @@ def test_okta_kind_has_no_directory_and_no_rogue(tmp_path: Path) -> None:
         for u in okta.members[g.id]
     )
     assert json.loads(okta.to_json())["version"] == 1
+
+
+def test_a_second_session_on_the_same_sandbox_is_refused(
+    world: SandboxWorld, ends: SandboxEndpoints, state: DesiredState
+) -> None:
+    """Each session replays the persisted world and writes it back when it ends: a second
+    one running at the same time (a plan during an apply, any command while `sandbox
+    serve` runs) would overwrite the first one's writes. Only one runs; the refusal
+    names the holder, and a reset cannot wipe the sandbox from under it either."""
+    other = SandboxWorld(world.root)  # as another process would open it
+    with pytest.raises(LockHeld) as refused, other.running():
+        pass
+    assert "another sandbox session holds the lock" in str(refused.value)
+    assert f"pid {os.getpid()}" in str(refused.value)
+    with pytest.raises(LockHeld):
+        other.reset(state=state)
+    assert world.exists() and ends.okta_org_url  # untouched, still serving
