@@ -209,6 +209,7 @@ class Workspace:
             self.command(*args),
             cwd=self.root,
             env=self.env,
+            stdin=subprocess.DEVNULL,  # never a terminal: apply must not wait for an answer
             capture_output=True,
             text=True,
             timeout=timeout,
@@ -230,6 +231,7 @@ class Workspace:
             self.command(*args),
             cwd=self.root,
             env=self.env,
+            stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,

@@ -18,10 +18,11 @@ import pytest
 
 from engine.access import simulate_import
 from engine.cli import main
-from engine.commands import wants_color
+from engine.commands import _confirm, wants_color
 from engine.compile import compile_world
 from engine.load import load
 from engine.model import DirectoryKind, OktaGroup, OktaGroupType, World
+from engine.plan import Plan
 from engine.snapshot import write_snapshot
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -210,8 +211,8 @@ def test_okta_group_type_is_app_group_in_converged_world() -> None:
 
 
 class _Stream(io.StringIO):
-    def __init__(self, *, tty: bool) -> None:
-        super().__init__()
+    def __init__(self, text: str = "", *, tty: bool) -> None:
+        super().__init__(text)
         self._tty = tty
 
     def isatty(self) -> bool:
@@ -230,3 +231,15 @@ def test_colour_only_on_a_terminal_without_no_color(
     else:
         monkeypatch.setenv("NO_COLOR", no_color)
     assert wants_color(_Stream(tty=tty)) is expected
+
+
+@pytest.mark.parametrize(
+    ("answer", "tty", "expected"),
+    [("yes\n", True, True), ("y\n", True, False), ("no\n", True, False), ("yes\n", False, False)],
+)
+def test_only_yes_typed_at_a_terminal_confirms_an_apply(
+    answer: str, tty: bool, expected: bool
+) -> None:
+    out = _Stream(tty=True)
+    assert _confirm(plan=Plan(target="sandbox"), inp=_Stream(answer, tty=tty), out=out) is expected
+    assert ("Only 'yes' is accepted" in out.getvalue()) is tty
