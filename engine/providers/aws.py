@@ -119,6 +119,7 @@ class AwsProvider:
             raise ValueError("concurrency, max_attempts ≥ 1 and 1 ≤ page_size ≤ 1000")
         self.managed_tag = managed_tag
         self.concurrency = concurrency
+        self.max_attempts = max_attempts
         self.calls = calls if calls is not None else CallCounter()
         self._page_size = page_size
         self._consistency_delays = tuple(consistency_delays)

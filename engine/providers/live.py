@@ -75,7 +75,9 @@ def connect(
                 access_role=settings.aws.access_role,
                 managed_tag=settings.aws.managed_tag,
                 concurrency=settings.aws.concurrency,
-                max_attempts=connection.aws_max_attempts,
+                max_attempts=_positive_int(
+                    connection.env, "AWS_MAX_ATTEMPTS", connection.aws_max_attempts
+                ),
                 session=_aws_session(connection.env),
                 calls=calls,
             )
@@ -110,6 +112,17 @@ def connect(
                 raise ConnectionProblem(f"okta: {exc}") from exc
             providers.okta = stack.enter_context(okta)
         yield providers
+
+
+def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
+    """An operator's override from the environment (botocore's own AWS_MAX_ATTEMPTS
+    counts attempts, the first included, as ours does)."""
+    raw = (env.get(name) or "").strip()
+    if not raw:
+        return default
+    if not raw.isdigit() or int(raw) < 1:
+        raise ConnectionProblem(f"{name}={raw!r} is not a whole number ≥ 1")
+    return int(raw)
 
 
 def _aws_session(env: Mapping[str, str]) -> Any:

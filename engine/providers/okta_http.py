@@ -72,6 +72,9 @@ class OktaApiError(OktaError):
         super().__init__(f"Okta {method} {route} failed with HTTP {status} ({reason})")
 
 
+MAX_RETRIES_ENV = "OKTA_CLIENT_RATELIMIT_MAXRETRIES"
+
+
 @dataclass(frozen=True)
 class OktaConfig:
     """How to reach one Okta org. Build it with `from_env`; the token is never shown."""
@@ -103,10 +106,17 @@ class OktaConfig:
         env: Mapping[str, str] | None = None,
         **options: Any,
     ) -> OktaConfig:
-        """Explicit arguments win over `OKTA_ORG_URL`, `OKTA_API_TOKEN`, `OKTA_CLIENT_ID`
-        and `OKTA_PRIVATE_KEY_FILE`. An API token wins over a service app."""
+        """Explicit arguments win over `OKTA_ORG_URL`, `OKTA_API_TOKEN`, `OKTA_CLIENT_ID`,
+        `OKTA_PRIVATE_KEY_FILE` and `OKTA_CLIENT_RATELIMIT_MAXRETRIES`. An API token wins
+        over a service app."""
         source = os.environ if env is None else env
         url = (org_url or source.get("OKTA_ORG_URL") or "").strip().rstrip("/")
+        retries = (source.get(MAX_RETRIES_ENV) or "").strip()
+        if retries and "max_retries" not in options:
+            # The okta SDK's own variable for its 429 retries, honoured as it documents.
+            if not retries.isdigit():
+                raise OktaConfigError(f"{MAX_RETRIES_ENV}={retries!r} is not a whole number")
+            options["max_retries"] = int(retries)
         if not url:
             raise OktaConfigError("OKTA_ORG_URL is not set (e.g. https://example.okta.com)")
         explicit_oauth = client_id is not None or private_key_file is not None

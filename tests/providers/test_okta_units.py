@@ -165,6 +165,29 @@ def test_config_errors_say_what_is_missing(env: dict[str, str], message: str) ->
         OktaConfig.from_env(env=env)
 
 
+@pytest.mark.parametrize(
+    ("value", "argument", "expected"),
+    [(None, None, 2), ("7", None, 7), ("0", None, 0), ("7", 1, 1)],
+    ids=["default", "env", "zero", "argument-wins"],
+)
+def test_sdk_retries_come_from_the_sdks_own_variable(
+    value: str | None, argument: int | None, expected: int
+) -> None:
+    env = dict(ENV) if value is None else {**ENV, "OKTA_CLIENT_RATELIMIT_MAXRETRIES": value}
+    config = (
+        OktaConfig.from_env(env=env)
+        if argument is None
+        else OktaConfig.from_env(env=env, max_retries=argument)
+    )
+    assert config.max_retries == expected
+    assert config.sdk_config()["rateLimit"]["maxRetries"] == expected
+
+
+def test_a_bad_retry_count_is_refused_by_name() -> None:
+    with pytest.raises(OktaConfigError, match="OKTA_CLIENT_RATELIMIT_MAXRETRIES='many'"):
+        OktaConfig.from_env(env={**ENV, "OKTA_CLIENT_RATELIMIT_MAXRETRIES": "many"})
+
+
 def test_token_is_never_shown() -> None:
     config = OktaConfig.from_env(env=ENV)
     assert SECRET not in repr(config)
