@@ -7,8 +7,9 @@ members, an adopted department group, any directory kind) and a list of hand-mad
 added, role groups deleted, assignments removed, the app's settings edited). Each example
 resets a sandbox to the brownfield world for that state, applies the drift through the
 systems' own APIs (boto3, ldap3, Okta's REST API), then runs the engine's real providers
-in process (`SandboxWorld.running()` and `engine.commands`): apply → Okta's import →
-apply → the re-plan must be empty, with no change failing and no group duplicated.
+in process (`SandboxWorld.running()` and `engine.commands`) against a real Samba AD DC or
+slapd: apply → Okta's import → apply → the re-plan must be empty, with no change failing
+and no group duplicated.
 Few examples (each is a full sandbox cycle); the shapes stay small on purpose.
 """
 
@@ -36,9 +37,11 @@ from engine.model import System
 from engine.plan import Outcome
 from engine.providers.live import Connection, connect
 from engine.render import render_text
-from engine.sandbox.world import SandboxEndpoints, SandboxWorld
+from engine.sandbox.directory_servers import DirectoryKind
+from engine.sandbox.world import SAMBA_TEMPLATE_DIR, SandboxEndpoints, SandboxWorld
 from engine.spec import DesiredState, Severity
 from engine.validate import validate
+from tests.directory_fixtures import require_directory
 from tests.e2e.harness import DESIRED
 
 ACCOUNTS = (("111111111111", "alpha"), ("222222222222", "beta"), ("333333333333", "gamma"))
@@ -219,11 +222,20 @@ def drift_aws(ends: SandboxEndpoints, state: DesiredState, drift: Drift) -> None
         iam.delete_role(RoleName=name)
 
 
+def directory_connection(ends: SandboxEndpoints) -> Any:
+    """A bound ldap3 connection to the sandbox's directory server, as an admin's tool."""
+    assert ends.ldap_url is not None
+    server = ldap3.Server(ends.ldap_url, get_info=ldap3.NONE, connect_timeout=5)
+    return ldap3.Connection(
+        server, user=ends.bind_dn, password=ends.password, auto_bind=True, receive_timeout=60
+    )
+
+
 def drift_directory(ends: SandboxEndpoints, state: DesiredState, drift: Drift) -> None:
-    if ends.connection_factory is None:
+    if ends.ldap_url is None:
         return  # directory.kind okta: there is no directory
     directory = state.settings.directory
-    connection = ends.connection_factory()
+    connection = directory_connection(ends)
     try:
         connection.search(
             directory.role_groups_ou,
@@ -243,7 +255,9 @@ def drift_directory(ends: SandboxEndpoints, state: DesiredState, drift: Drift) -
             assert connection.delete(dn), connection.result
         elif drift.what == "directory_remove_nesting" and members:
             removed = members[drift.pick % len(members)]
-            assert connection.modify(dn, {"member": [(ldap3.MODIFY_DELETE, [removed])]})
+            changed = connection.modify(dn, {"member": [(ldap3.MODIFY_DELETE, [removed])]})
+            # slapd refuses to empty a groupOfNames (objectClassViolation): no such drift.
+            assert changed or connection.result["result"] == 65, connection.result
         elif drift.what == "directory_add_stray":
             connection.search(directory.users_base, "(|(cn=walter)(uid=walter))", ldap3.SUBTREE)
             users = [e["dn"] for e in connection.response if e.get("type") == "searchResEntry"]
@@ -283,6 +297,9 @@ def apply_drift(ends: SandboxEndpoints, state: DesiredState, drift: Drift) -> No
         drift_okta(ends, drift)
 
 
+SERVER_FOR_KIND = {"active_directory": "samba", "ldap": "slapd", "okta": "auto"}
+
+
 # --- the property ------------------------------------------------------------------------------
 
 
@@ -294,8 +311,9 @@ def apply_drift(ends: SandboxEndpoints, state: DesiredState, drift: Drift) -> No
 )
 @given(documents=desired_states(), drift=drifts)
 def test_any_small_desired_state_converges_from_a_drifted_brownfield(
-    documents: dict[str, Any], drift: list[Drift]
+    samba_template: Path, documents: dict[str, Any], drift: list[Drift]
 ) -> None:
+    require_directory(DirectoryKind.LDAP)
     with (
         tempfile.TemporaryDirectory(prefix="okta-aws-e2e-") as tmp,
         pytest.MonkeyPatch.context() as env,
@@ -303,8 +321,13 @@ def test_any_small_desired_state_converges_from_a_drifted_brownfield(
         root = Path(tmp)
         state = write_state(root, documents)
         world = SandboxWorld(root / ".sandbox")
-        world.reset(state=state)
-        with world.running() as ends:
+        # Real servers, as everywhere outside unit tests: Samba for AD, slapd for LDAP.
+        server = SERVER_FOR_KIND[documents["settings.yaml"]["settings"]["directory"]["kind"]]
+        if server == "samba":
+            world.root.mkdir(parents=True)
+            (world.root / SAMBA_TEMPLATE_DIR).symlink_to(samba_template, target_is_directory=True)
+        world.reset(state=state, directory=server)
+        with world.running(directory=server) as ends:
             # The environment a user exports for this world (botocore reads it from os.environ).
             for name, value in ends.env().items():
                 env.setenv(name, value)
@@ -313,9 +336,7 @@ def test_any_small_desired_state_converges_from_a_drifted_brownfield(
             env.delenv("AWS_PROFILE", raising=False)
             for item in drift:
                 apply_drift(ends, state, item)
-            connection = Connection(
-                env=dict(os.environ), ldap_connection_factory=ends.connection_factory
-            )
+            connection = Connection(env=dict(os.environ))
             options = plan_options(
                 state=state, prune=False, max_deletions=None, only=frozenset(System)
             )
