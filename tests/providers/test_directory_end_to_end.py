@@ -15,6 +15,7 @@ from pathlib import Path
 
 import ldap3
 import pytest
+import yaml
 
 from engine.apply import ApplyReport, apply_changes
 from engine.compile import compile_world
@@ -26,6 +27,7 @@ from engine.order import stages
 from engine.plan import Action, Change, FindingKind, Outcome, Plan, PlanOptions, ResourceKind
 from engine.providers.directory import DirectoryProvider, DirectoryRead, DirectoryRefused
 from engine.providers.directory_flavor import PLACEHOLDER_MEMBER
+from engine.providers.live import Providers, read_live
 from engine.sandbox import directory_seed as seed
 from engine.sandbox.directory_servers import DirectoryServer
 from engine.spec import Severity
@@ -465,6 +467,37 @@ def test_missing_logins_are_returned_as_data(org: Org) -> None:
     )
     assert read.missing_logins == {"ghost-" + org.tag}
     assert [u.login for u in read.users] == [org.login("max")]
+
+
+def test_a_listed_member_missing_from_the_directory_blocks_the_plan_at_its_line(
+    org: Org,
+) -> None:
+    """The live read turns a missing login into a blocking finding that names the file
+    and line where the desired state lists it, and the group it was listed in."""
+    org.users("alice")
+    ghost = "ghost-" + org.tag
+    groups: list[dict[str, object]] = [
+        {"name": "Ops", "grants": [], "members": [org.login("alice"), ghost]}
+    ]
+    org.desired(groups)
+    (org.root / "groups.yaml").write_text(
+        yaml.safe_dump({"management_groups": groups}, sort_keys=False), encoding="utf-8"
+    )
+    line = 1 + next(
+        i
+        for i, text in enumerate((org.root / "groups.yaml").read_text().splitlines())
+        if ghost in text
+    )
+    state = load(directory=org.root)
+    with org.provider() as provider:
+        read = read_live(
+            state=state,
+            desired=compile_world(state=state),
+            providers=Providers(calls=provider.calls, directory=provider),
+        )
+    [finding] = [f for f in read.findings if f.kind is FindingKind.MISSING_USER]
+    assert finding.blocking and finding.subject == f"user {ghost}"
+    assert f"groups.yaml:{line}: {ghost!r} (a member of 'Ops')" in finding.message
 
 
 @pytest.mark.parametrize(("role_groups", "management_groups", "listed"), [(4, 5, 23), (7, 2, 9)])
