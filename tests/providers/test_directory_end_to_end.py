@@ -332,8 +332,8 @@ def test_dn_special_characters_round_trip(org: Org) -> None:
 
 
 def test_a_65_character_name_is_rejected_before_any_write(org: Org) -> None:
-    long_alias = "a" * 40
-    accounts = ACCOUNTS.replace("prod-pay", long_alias)  # aws#<40>#ReadOnly#<12>: 65
+    long_alias = "a" * 39
+    accounts = ACCOUNTS.replace("prod-pay", long_alias)  # aws#<39>#ReadOnly#<12>: 65
     with pytest.raises(AssertionError, match="at most 64"):
         org.desired([], accounts=accounts)
     provider = org.provider()

@@ -13,6 +13,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from engine.model import DirectoryKind
 from engine.naming import ALIAS_RE, ROLE_NAME_RE
 from engine.spec import (
     AccountSpec,
@@ -78,3 +79,46 @@ def test_default_syntax_round_trips_every_valid_alias_and_role(
     messages = [p.message for p in validate(state=state) if p.severity is Severity.ERROR]
     # Long aliases may exceed AD's cn limit; nothing else may be wrong.
     assert [m for m in messages if "characters; a directory group name" not in m] == []
+
+
+def _one_account_state(*, alias: str, role: str, kind: DirectoryKind) -> DesiredState:
+    return DesiredState(
+        root=Path("."),
+        settings=Settings(
+            directory=DirectorySpec(
+                kind=kind,
+                role_groups_ou="OU=Role Groups,DC=example,DC=test",
+                management_groups_ou="OU=Management Groups,DC=example,DC=test",
+                users_base="CN=Users,DC=example,DC=test",
+            )
+        ),
+        roles=(RoleSpec(name=role, loc=Location("roles.yaml", 1)),),
+        accounts=(
+            AccountSpec(
+                id="123456789012",
+                alias=alias,
+                roles=(role,),
+                loc=Location("accounts.yaml", 1),
+                role_locs=(Location("accounts.yaml", 2),),
+            ),
+        ),
+    )
+
+
+@pytest.mark.parametrize(
+    ("alias_length", "kind", "refused"),
+    [
+        (38, DirectoryKind.ACTIVE_DIRECTORY, False),  # aws#<38>#ReadOnly#<12> = 64
+        (39, DirectoryKind.ACTIVE_DIRECTORY, True),  # 65
+        (39, DirectoryKind.LDAP, True),  # kept for LDAP too: a state can move between them
+        (39, DirectoryKind.OKTA, False),  # Okta group names are not a directory's cn
+    ],
+)
+def test_the_cn_limit_is_64_characters_exactly(
+    alias_length: int, kind: DirectoryKind, refused: bool
+) -> None:
+    state = _one_account_state(alias="a" * alias_length, role="ReadOnly", kind=kind)
+    messages = [p.message for p in validate(state=state) if p.severity is Severity.ERROR]
+    assert any("a directory group name (cn) is at most 64" in m for m in messages) is refused
+    if refused:
+        assert f"is {alias_length + 26} characters" in " ".join(messages)
