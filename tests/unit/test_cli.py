@@ -18,10 +18,10 @@ import pytest
 
 from engine.access import simulate_import
 from engine.cli import main
-from engine.commands import _confirm, wants_color
+from engine.commands import _confirm, reading_progress, wants_color
 from engine.compile import compile_world
 from engine.load import load
-from engine.model import DirectoryKind, OktaGroup, OktaGroupType, World
+from engine.model import DirectoryKind, OktaGroup, OktaGroupType, System, World
 from engine.plan import Plan
 from engine.snapshot import write_snapshot
 
@@ -243,3 +243,15 @@ def test_only_yes_typed_at_a_terminal_confirms_an_apply(
     out = _Stream(tty=True)
     assert _confirm(plan=Plan(target="sandbox"), inp=_Stream(answer, tty=tty), out=out) is expected
     assert ("Only 'yes' is accepted" in out.getvalue()) is tty
+
+
+def test_reading_progress_names_the_systems_still_being_read_on_a_terminal_only() -> None:
+    terminal = _Stream(tty=True)
+    with reading_progress(err=terminal, systems=frozenset({System.AWS, System.OKTA})) as done:
+        done(System.AWS)
+        done(System.OKTA)
+    assert "Reading live state: done" in terminal.getvalue()  # every system reported back
+    log = _Stream(tty=False)
+    with reading_progress(err=log, systems=frozenset({System.AWS})) as done:
+        done(System.AWS)
+    assert log.getvalue() == ""  # CI logs get the one-line call summary instead
