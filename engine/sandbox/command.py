@@ -58,7 +58,15 @@ def sandbox(
         if action == "serve":
             world.serve(directory=directory_mode, import_every=import_every, out=out)
             return EXIT_OK
-    except (SandboxError, LockHeld) as exc:
+    except LockHeld as exc:
+        print(f"sandbox: {exc}", file=err)
+        print(
+            "sandbox: one command at a time; while `sandbox serve` runs, use the variables "
+            "it printed with --target live (it imports with --import-every SECONDS)",
+            file=err,
+        )
+        return EXIT_ERROR
+    except SandboxError as exc:
         print(f"sandbox: {exc}", file=err)
         return EXIT_ERROR
     raise AssertionError(f"unknown sandbox action {action}")

@@ -7,6 +7,7 @@ against moto over HTTP, ldap3 against the directory, HTTP against the Okta emula
 
 from __future__ import annotations
 
+import io
 import json
 import os
 from collections.abc import Callable, Iterator
@@ -33,10 +34,12 @@ from engine.sandbox.brownfield import (
     STALE_MEMBER,
     build_brownfield,
 )
+from engine.sandbox.command import sandbox
 from engine.sandbox.directory_store import MockDirectory
 from engine.sandbox.persist import DirectoryMode, Flavor
 from engine.sandbox.world import SandboxEndpoints, SandboxWorld
 from engine.spec import DesiredState
+from engine.targets import SANDBOX_ROOT_ENV
 
 DESIRED = Path(__file__).resolve().parents[2] / "desired-state"
 MGMT_OU = "OU=AWS Management Groups,DC=example,DC=test"
@@ -424,3 +427,23 @@ def test_a_second_session_on_the_same_sandbox_is_refused(
     with pytest.raises(LockHeld):
         other.reset(state=state)
     assert world.exists() and ends.okta_org_url  # untouched, still serving
+
+
+@pytest.mark.parametrize("action", ["import", "reset"])
+def test_sandbox_commands_during_a_session_are_refused_with_the_way_out(
+    world: SandboxWorld, ends: SandboxEndpoints, monkeypatch: pytest.MonkeyPatch, action: str
+) -> None:
+    monkeypatch.setenv(SANDBOX_ROOT_ENV, str(world.root))
+    out, err = io.StringIO(), io.StringIO()
+    code = sandbox(
+        action=action,
+        directory=DESIRED,
+        directory_mode="auto",
+        import_every=None,
+        out=out,
+        err=err,
+    )
+    assert code == 1 and out.getvalue() == ""
+    assert "another sandbox session holds the lock" in err.getvalue()
+    assert "--import-every SECONDS" in err.getvalue()
+    assert world.exists() and ends.okta_org_url
