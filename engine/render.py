@@ -395,6 +395,42 @@ def _md_block(lines: Sequence[str]) -> list[str]:
     return [f"{fence}diff", *lines, fence]
 
 
+# Beyond this many access lines, a pull-request comment (GitHub: 65,536 characters)
+# shows one line per (account, role) with its users counted; text and JSON list them all.
+MARKDOWN_ACCESS_LINES = 300
+_NAMED_USERS = 5
+
+
+def _markdown_access_by_slot(rows: list[tuple[AccessChange, str]]) -> list[str]:
+    slots: dict[tuple[str, bool, str | None], list[AccessChange]] = {}
+    for a, what in rows:
+        slots.setdefault((what, a.gained, a.waits_for), []).append(a)
+    out = [
+        f"_{len(rows):,} access changes in {len(slots):,} account roles, one line per account "
+        "role here; `okta-aws plan` (text or JSON) lists every user._",
+        "",
+    ]
+    for (what, gained, waits_for), changes in sorted(
+        slots.items(), key=lambda item: (item[0][0], not item[0][1], item[0][2] or "")
+    ):
+        users = sorted({a.user for a in changes})
+        one = len(users) == 1
+        sign, verb = (
+            ("➕", "gains" if one else "gain") if gained else ("➖", "loses" if one else "lose")
+        )
+        named = ", ".join(_md(u) for u in users[:_NAMED_USERS])
+        more = f", … {len(users) - _NAMED_USERS:,} more" if len(users) > _NAMED_USERS else ""
+        via = sorted({v for a in changes for v in a.via})
+        via_text = f" via {', '.join(_md_code(v) for v in via)}" if via else ""
+        later = f" _(after the {_md(waits_for)})_" if waits_for else ""
+        out.append(
+            f"- {sign} **{len(users):,} user{'' if one else 's'}** {verb} {_md_code(what)}"
+            f"{via_text}{later}: "
+            f"{named}{more}"
+        )
+    return out
+
+
 def render_markdown(plan: Plan) -> str:
     """The plan for a pull-request comment: summary line, access delta, one collapsible
     ```diff section per system, findings, target."""
@@ -406,11 +442,14 @@ def render_markdown(plan: Plan) -> str:
     rows = _access_rows(plan, names)
     if rows or not plan.empty:
         out += ["", "#### Access changes", ""]
-        for a, what in rows:
-            sign, verb = ("➕", "gains") if a.gained else ("➖", "loses")
-            via = f" via {', '.join(_md_code(v) for v in a.via)}" if a.via else ""
-            later = f" _(after the {_md(a.waits_for)})_" if a.waits_for else ""
-            out.append(f"- {sign} **{_md(a.user)}** {verb} {_md_code(what)}{via}{later}")
+        if len(rows) > MARKDOWN_ACCESS_LINES:
+            out += _markdown_access_by_slot(rows)
+        else:
+            for a, what in rows:
+                sign, verb = ("➕", "gains") if a.gained else ("➖", "loses")
+                via = f" via {', '.join(_md_code(v) for v in a.via)}" if a.via else ""
+                later = f" _(after the {_md(a.waits_for)})_" if a.waits_for else ""
+                out.append(f"- {sign} **{_md(a.user)}** {verb} {_md_code(what)}{via}{later}")
         if not rows:
             out.append("No user gains or loses access.")
     by_system: dict[System, list[_Section]] = {}

@@ -58,7 +58,13 @@ from engine.plan import (
     PlanOptions,
     ResourceKind,
 )
-from engine.render import NO_CHANGES, render_json, render_markdown, render_text
+from engine.render import (
+    MARKDOWN_ACCESS_LINES,
+    NO_CHANGES,
+    render_json,
+    render_markdown,
+    render_text,
+)
 
 GOLDEN = Path(__file__).resolve().parent / "golden"
 SCHEMA = Path(__file__).resolve().parents[2] / "schemas" / "plan.schema.json"
@@ -484,3 +490,30 @@ def test_rendering_is_deterministic_across_processes(fmt: str) -> None:
         assert done.returncode == 1 and done.stdout, done.stderr  # blocked: no Okta app
         outputs.add(done.stdout)
     assert len(outputs) == 1
+
+
+def test_a_large_access_delta_is_one_line_per_account_role_in_markdown() -> None:
+    """A pull-request comment holds 65,536 characters: past MARKDOWN_ACCESS_LINES the
+    markdown counts users per (account, role) and names a few; text lists every one."""
+    many = [
+        AccessChange(f"user{i:03d}", PROD, "Admin", True, "prod-payments", (DEVOPS,))
+        for i in range(MARKDOWN_ACCESS_LINES)
+    ]
+    many += [
+        AccessChange("carol", DEV, "ReadOnly", False, "dev-sandbox"),
+        AccessChange("dave", DEV, "Admin", True, "dev-sandbox", ("Ops",), "directory import"),
+    ]
+    plan = Plan(access_delta=tuple(many))
+    md = render_markdown(plan)
+    assert "user042" not in md
+    assert md.count("\n- ") == 3
+    assert f"_{len(many):,} access changes in 3 account roles" in md
+    assert (
+        f"- ➕ **{MARKDOWN_ACCESS_LINES} users** gain `prod-payments ({PROD}) / Admin` via "
+        f"`{DEVOPS}`: user000, user001, user002, user003, user004, … "
+        f"{MARKDOWN_ACCESS_LINES - 5} more"
+    ) in md
+    assert f"- ➖ **1 user** loses `dev-sandbox ({DEV}) / ReadOnly`: carol" in md
+    assert "_(after the directory import)_: dave" in md
+    assert render_text(plan).count(" gains ") == MARKDOWN_ACCESS_LINES + 1
+    assert len(render_markdown(Plan(access_delta=tuple(many[:MARKDOWN_ACCESS_LINES])))) > len(md)
