@@ -370,7 +370,7 @@ def replace_app(state: OktaState, request: ApiRequest) -> ApiResponse:
         new_body = {k: v for k, v in body.items() if k not in _READ_ONLY_APP_FIELDS}
         new_body["features"] = list(app.body.get("features", []))
         # Okta keeps the signing key when a PUT omits it (typed SDK calls strip `{}`).
-        kid = app.body.get("credentials", {}).get("signing", {}).get("kid")
+        kid = app.signing_kid
         credentials = new_body.get("credentials")
         if kid and isinstance(credentials, dict):
             signing = credentials.get("signing") or {}
@@ -388,7 +388,7 @@ def saml_metadata(state: OktaState, request: ApiRequest) -> ApiResponse:
     kid = request.query.get("kid")
     if not kid:
         raise _blank("kid")
-    if kid != app.body.get("credentials", {}).get("signing", {}).get("kid"):
+    if kid != app.signing_kid:
         raise errors.not_found(resource_id=kid, resource_type="AppInstanceKey")
     xml = catalog.saml_metadata(app=app, base_url=request.base_url)
     return ApiResponse(200, xml, content_type="text/xml")

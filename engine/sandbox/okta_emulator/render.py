@@ -97,8 +97,7 @@ def app_json(app: App, *, base_url: str) -> dict[str, Any]:
         "deactivate": {"href": f"{api}/lifecycle/deactivate"},
     }
     if app.sign_on_mode == "SAML_2_0":
-        kid = app.body.get("credentials", {}).get("signing", {}).get("kid")
-        query = f"?kid={kid}" if kid else ""
+        query = f"?kid={app.signing_kid}" if app.signing_kid else ""
         links["metadata"] = {"href": f"{api}/sso/saml/metadata{query}", "type": "application/xml"}
     return {
         "id": app.id,

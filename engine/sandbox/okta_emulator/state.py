@@ -96,6 +96,12 @@ class App:
     # written, so `settings.app` nulls survive a PUT/GET round trip.
     body: Mapping[str, Any] = field(default_factory=dict)
 
+    @property
+    def signing_kid(self) -> str | None:
+        """The id of the app's SAML signing key (`credentials.signing.kid`), if any."""
+        kid = ((self.body.get("credentials") or {}).get("signing") or {}).get("kid")
+        return str(kid) if kid else None
+
 
 @dataclass(frozen=True)
 class Assignment:
