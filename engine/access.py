@@ -322,27 +322,15 @@ def index_delta(
     *, before: AccessIndex, after: AccessIndex, aliases: Mapping[str, str]
 ) -> tuple[AccessChange, ...]:
     """`access_delta` over indexes: slots equal on both sides are skipped whole."""
-    changes: list[AccessChange] = []
+    found: list[tuple[Slot, str, bool, frozenset[str]]] = []
     empty: Mapping[str, frozenset[str]] = {}
     for slot in before.keys() | after.keys():
         old, new = before.get(slot, empty), after.get(slot, empty)
         if old == new:
             continue
-        account_id, role = slot
-        alias = aliases.get(account_id, "")
         for gained, side, other in ((True, new, old), (False, old, new)):
-            changes.extend(
-                AccessChange(
-                    user=user,
-                    account_id=account_id,
-                    role=role,
-                    gained=gained,
-                    account_alias=alias,
-                    via=tuple(sorted(side[user])),
-                )
-                for user in side.keys() - other.keys()
-            )
-    return tuple(sorted(changes, key=lambda c: (c.user, c.account_id, c.role)))
+            found += [(slot, user, gained, side[user]) for user in side.keys() - other.keys()]
+    return _access_changes(found, aliases=aliases)
 
 
 def pending_delta(
@@ -373,6 +361,20 @@ def pending_delta(
             found += [(slot, u, False, old[u]) for u in losses]
     if count > limit:
         return (), count
+    return _access_changes(found, aliases=aliases, waits_for=waits_for), count
+
+
+def access_order(change: AccessChange) -> tuple[str, str, str]:
+    """How access deltas are sorted: by user, then account, then role."""
+    return (change.user, change.account_id, change.role)
+
+
+def _access_changes(
+    found: Iterable[tuple[Slot, str, bool, frozenset[str]]],
+    *,
+    aliases: Mapping[str, str],
+    waits_for: str | None = None,
+) -> tuple[AccessChange, ...]:
     changes = [
         AccessChange(
             user=user,
@@ -385,7 +387,7 @@ def pending_delta(
         )
         for slot, user, gained, via in found
     ]
-    return tuple(sorted(changes, key=lambda c: (c.user, c.account_id, c.role))), count
+    return tuple(sorted(changes, key=access_order))
 
 
 def _index_of(entitlements: Iterable[Entitlement]) -> AccessIndex:

@@ -170,7 +170,7 @@ def plan_access_delta(
         waits_for=", ".join(waiting),
         limit=PENDING_ACCESS_LISTED,
     )
-    merged = tuple(sorted((*delta, *later), key=lambda a: (a.user, a.account_id, a.role)))
+    merged = tuple(sorted((*delta, *later), key=access.access_order))
     return AccessPrediction(delta=merged, pending_unlisted=0 if later else count)
 
 
