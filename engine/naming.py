@@ -205,3 +205,12 @@ def role_arn(*, account_id: str, role: str) -> str:
 
 def saml_provider_arn(*, account_id: str, name: str) -> str:
     return f"arn:aws:iam::{account_id}:saml-provider/{name}"
+
+
+# Not allowed in an AD sAMAccountName; every AD group needs one, derived from its cn.
+SAM_ILLEGAL_CHARS = frozenset('"[]:;|=+*?<>/\\,')
+
+
+def sam_account_name(name: str) -> str:
+    """The sAMAccountName the directory provider derives from a group's cn."""
+    return "".join("_" if c in SAM_ILLEGAL_CHARS else c for c in name)

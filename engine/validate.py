@@ -34,19 +34,15 @@ from engine.spec import (
 from engine.validate_names import (
     DIRECTORY_KINDS,
     MAX_CN_LENGTH,
-    SAM_ILLEGAL_CHARS,
     RoleGroup,
     check_names,
     check_role_value_pattern,
-    sam_account_name,
 )
 
 __all__ = [
     "MAX_CN_LENGTH",
-    "SAM_ILLEGAL_CHARS",
     "format_problems",
     "has_errors",
-    "sam_account_name",
     "validate",
 ]
 

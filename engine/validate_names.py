@@ -18,29 +18,22 @@ from dataclasses import dataclass, field
 
 from engine import naming
 from engine.model import DirectoryKind
+from engine.naming import SAM_ILLEGAL_CHARS, sam_account_name
 from engine.spec import AccountSpec, DesiredState, Location, Problem, RoleSpec, Settings, Severity
 
 __all__ = [
     "MAX_CN_LENGTH",
-    "SAM_ILLEGAL_CHARS",
     "RoleGroup",
     "check_names",
     "check_role_value_pattern",
-    "sam_account_name",
     "verbatim",
 ]
 
 MAX_CN_LENGTH = 64  # AD's rangeUpper of `cn`; kept for LDAP too so a state can move between them
-SAM_ILLEGAL_CHARS = frozenset('"[]:;|=+*?<>/\\,')  # not allowed in an AD sAMAccountName
 DIRECTORY_KINDS = (DirectoryKind.ACTIVE_DIRECTORY, DirectoryKind.LDAP)
 
 _PROBE_ACCOUNT = "123456789012"
 _PROBE_ROLE = "Probe"
-
-
-def sam_account_name(name: str) -> str:
-    """The sAMAccountName the directory provider derives from a group's cn."""
-    return "".join("_" if c in SAM_ILLEGAL_CHARS else c for c in name)
 
 
 def verbatim(text: str) -> str:

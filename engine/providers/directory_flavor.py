@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from engine.model import DirectoryKind
-from engine.validate_names import sam_account_name
+from engine.naming import sam_account_name
 
 __all__ = [
     "AD",

@@ -14,7 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from engine.model import DirectoryKind
-from engine.naming import ALIAS_RE, ROLE_NAME_RE
+from engine.naming import ALIAS_RE, ROLE_NAME_RE, sam_account_name
 from engine.spec import (
     AccountSpec,
     DesiredState,
@@ -25,7 +25,6 @@ from engine.spec import (
     Severity,
 )
 from engine.validate import validate
-from engine.validate_names import sam_account_name
 
 
 @pytest.mark.parametrize(
