@@ -65,7 +65,10 @@ class Providers:
 def connect(
     *, state: DesiredState, systems: frozenset[System], connection: Connection
 ) -> Iterator[Providers]:
-    """Providers for `systems`, closed on exit. Raises ValueError on missing settings."""
+    """Providers for `systems`, closed on exit.
+
+    Raises `ConnectionProblem` (naming the system and the variable) when a system in scope
+    is not configured or its settings are malformed; nothing else escapes for bad input."""
     settings = state.settings
     calls = CallCounter()
     providers = Providers(calls=calls)

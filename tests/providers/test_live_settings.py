@@ -30,3 +30,21 @@ def test_a_bad_attempt_count_is_refused_by_name(value: str) -> None:
         ),
     ):
         pass
+
+
+@pytest.mark.parametrize(
+    ("system", "message"),
+    [
+        (System.OKTA, "okta: OKTA_ORG_URL is not set"),
+        (System.DIRECTORY, "directory: LDAP_URL is not set"),
+    ],
+)
+def test_a_missing_setting_is_a_connection_problem_naming_the_variable(
+    system: System, message: str
+) -> None:
+    """`connect` promises ConnectionProblem (the CLI's one-line error), not a ValueError."""
+    with (
+        pytest.raises(ConnectionProblem, match=message),
+        connect(state=small_state(), systems=frozenset({system}), connection=Connection(env={})),
+    ):
+        pass
