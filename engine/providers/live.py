@@ -207,11 +207,7 @@ def read_live(
     def read_okta() -> tuple[World, list[Finding]]:
         assert providers.okta is not None
         result = providers.okta.read_for(desired=desired, role_group_name=settings.role_group_name)
-        # A missing app is reported by the diff (with create_app taken into account).
-        findings = [
-            Finding(FindingKind.READ_ERROR, System.OKTA, "okta read", error)
-            for error in result.errors
-        ]
+        findings = list(result.findings())  # a missing app is the diff's to report
         world = result.to_world()
         if settings.directory.kind is not DirectoryKind.OKTA:
             world = directory_logins(world)

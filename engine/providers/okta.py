@@ -17,7 +17,6 @@ otherwise; `OktaRefused` for changes okta-aws must never make (editing an APP_GR
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -46,18 +45,7 @@ __all__ = [
     "OktaRead",
     "OktaRefused",
     "ReadScope",
-    "missing_app_message",
 ]
-
-
-def missing_app_message(label: str) -> str:
-    """How to fix a missing AWS app (the same advice the diff's finding gives)."""
-    return (
-        f"the AWS Account Federation app {label!r} was not found in Okta; add it from the "
-        "Okta Integration Network (Applications → Browse App Catalog → AWS Account "
-        "Federation) and name it in okta.app_label / okta.app_id, or set "
-        "okta.create_app: true to let okta-aws create it"
-    )
 
 
 @dataclass(frozen=True)
@@ -83,23 +71,13 @@ class OktaRead:
     def retry_count(self) -> int:
         return sum(s.retries for s in self.calls.values())
 
-    def findings(self, *, create_app: bool = False) -> tuple[Finding, ...]:
-        """READ_ERROR findings (blocking): failed calls, and a missing app unless it will
-        be created. (The diff reports a missing app too; use one of the two.)"""
-        found = [
+    def findings(self) -> tuple[Finding, ...]:
+        """A READ_ERROR finding (blocking) for each failed call. A missing app is not a
+        read error: the diff reports it, knowing whether `okta.create_app` is set."""
+        return tuple(
             Finding(FindingKind.READ_ERROR, System.OKTA, "okta read", error)
             for error in self.errors
-        ]
-        if self.complete and self.app is None and not create_app:
-            found.append(
-                Finding(
-                    FindingKind.READ_ERROR,
-                    System.OKTA,
-                    f"app {self.app_wanted}",
-                    missing_app_message(self.app_wanted),
-                )
-            )
-        return tuple(found)
+        )
 
     def to_world(self) -> World:
         """The Okta part of the live world; an incomplete read claims no system."""
@@ -110,16 +88,6 @@ class OktaRead:
             systems=(System.OKTA,) if self.complete else (),
         )
 
-    def merge_into(self, world: World) -> World:
-        """`world` (e.g. the AWS and directory parts) with this read's Okta part."""
-        part = self.to_world()
-        return dataclasses.replace(
-            world,
-            okta_app=part.okta_app,
-            okta_groups=part.okta_groups,
-            app_assignments=part.app_assignments,
-            systems=(world.systems - {System.OKTA}) | part.systems,
-        )
 
 
 class OktaProvider:

@@ -12,11 +12,12 @@ import pytest
 from engine.compile import compile_world
 from engine.model import AppAssignment, OktaGroupType, System, World
 from engine.plan import Action, Change, FindingKind, ResourceKind
-from engine.providers.live import Providers, read_live
+from engine.providers.live import Providers, merge_worlds, read_live
 from engine.providers.okta import OktaConnectionError, OktaProvider, ReadScope
 from engine.sandbox.okta_emulator import OktaEmulator, catalog
 from engine.spec import AccountSpec, DesiredState, GrantSpec, ManagementGroupSpec
 from tests.providers.okta_fixtures import (
+    OKTA_ONLY,
     TOKEN,
     converge,
     desired,
@@ -168,10 +169,12 @@ def test_missing_app_is_a_finding_that_says_how_to_create_it(provider: OktaProvi
     result = read(provider, world)
     assert result.app is None
     assert not result.assignments
-    (finding,) = result.findings()
+    assert result.findings() == ()  # a complete read: the diff reports the missing app
+    (finding,) = plan(provider, world).findings
     assert finding.kind is FindingKind.READ_ERROR and finding.blocking
     assert "Browse App Catalog" in finding.message and "create_app" in finding.message
-    assert result.findings(create_app=True) == ()
+    created = plan(provider, world, dataclasses.replace(OKTA_ONLY, create_app=True))
+    assert [f for f in created.findings if f.kind is FindingKind.READ_ERROR] == []
 
 
 def test_app_by_id_and_idp_metadata(emulator: OktaEmulator, provider: OktaProvider) -> None:
@@ -261,13 +264,13 @@ def test_read_merges_into_a_world_of_other_systems(
     import_directory(emulator, world)
     result = read(provider, world)
     other = World.build(accounts=["111111111111"], systems=(System.AWS, System.DIRECTORY))
-    merged = result.merge_into(other)
+    merged = merge_worlds([other, result.to_world()])
     assert merged.systems == {System.AWS, System.DIRECTORY, System.OKTA}
     assert merged.accounts == {"111111111111"}
     assert merged.okta_app == result.app
     assert set(merged.okta_groups.values()) == set(result.groups)
     failed = dataclasses.replace(result, errors=("boom",))
-    assert failed.merge_into(other).systems == {System.AWS, System.DIRECTORY}
+    assert merge_worlds([other, failed.to_world()]).systems == {System.AWS, System.DIRECTORY}
 
 
 def test_without_a_metadata_file_every_provider_gets_the_apps_idp_metadata(
