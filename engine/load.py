@@ -1,28 +1,38 @@
-"""Read a desired-state directory: every `*.yaml` below it, merged, with line numbers.
+"""Read a desired-state directory: every `*.yaml` and `*.yml` below it, merged, with lines.
 
 Users split large orgs over many files and reviewers read errors in CI logs, so every
 value keeps the file and line it came from. Loading happens in two passes: YAML syntax
 and the JSON Schema are checked per file (all files, all errors at once); only a fully
 schema-valid set of files is turned into the typed `spec.DesiredState`. Semantic checks
 (references, naming rules, duplicates) are `validate`'s job.
+
+The files come with a pull request, so nothing in them is trusted (docs/security.md):
+every file read, the desired-state files and `saml_provider.metadata_file`, must lie
+inside the desired-state folder once symlinks are resolved, be a regular file and be at
+most `MAX_FILE_BYTES` (10 MiB); the YAML parser's own bounds are in `load_yaml`; the SAML
+metadata is checked by `saml_metadata` before anything can upload it; and no message
+prints what a file holds beyond a short value on the line it names.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
+import stat
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from functools import cache, partial
 from pathlib import Path
 from typing import Any
 
-import yaml
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError, best_match
 
+from engine.load_yaml import MAX_FILE_BYTES, ParsedFile, brief, parse_file, printable
 from engine.model import DirectoryKind
+from engine.saml_metadata import check_metadata
 from engine.spec import (
     AccountSpec,
     AwsSpec,
@@ -37,12 +47,14 @@ from engine.spec import (
     SafetySpec,
     SamlProviderSpec,
     Settings,
+    Severity,
     Target,
 )
 
 SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schemas" / "desired-state.schema.json"
 
 JsonPath = tuple[str | int, ...]
+YAML_SUFFIXES = (".yaml", ".yml")
 
 
 class LoadError(Exception):
@@ -61,36 +73,6 @@ class LoadError(Exception):
         self.partial = partial
 
 
-@dataclass
-class _File:
-    """One parsed file: plain data plus the line of every key and list item."""
-
-    path: Path
-    display: str
-    data: Any
-    lines: dict[JsonPath, int] = field(default_factory=dict)
-    _below_entries: dict[JsonPath, list[tuple[JsonPath, int]]] | None = None
-
-    def loc(self, path: JsonPath) -> Location:
-        # Fall back to the nearest enclosing node that has a line.
-        while path and path not in self.lines:
-            path = path[:-1]
-        return Location(file=self.display, line=self.lines.get(path, 1))
-
-    def locs_below(self, entry: JsonPath) -> tuple[tuple[str, Location], ...]:
-        """Every line below a top-level entry (`("accounts", 3)`) as dotted relative paths."""
-        if self._below_entries is None:
-            # One pass over all lines, so large files stay linear in their size.
-            self._below_entries = {}
-            for path, line in self.lines.items():
-                if len(path) > 2:
-                    self._below_entries.setdefault(path[:2], []).append((path, line))
-        return tuple(
-            (".".join(str(p) for p in path[2:]), Location(self.display, line))
-            for path, line in self._below_entries.get(entry, ())
-        )
-
-
 @cache
 def _validator() -> Draft202012Validator:
     schema = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
@@ -98,127 +80,44 @@ def _validator() -> Draft202012Validator:
 
 
 def _display_path(path: Path) -> str:
+    """`path` relative to the working directory, for messages: its own name, not a
+    symlink's target (which may be anywhere), control characters escaped."""
+    shown = Path(os.path.realpath(path.parent)) / path.name
     try:
-        return str(path.resolve().relative_to(Path.cwd().resolve()))
+        return printable(str(shown.relative_to(Path.cwd().resolve())), limit=300)
     except ValueError:
-        return str(path)
-
-
-def _parse(path: Path, problems: list[Problem]) -> _File | None:
-    display = _display_path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        problems.append(Problem(Location(display, 1), f"not UTF-8 text: {exc.reason}"))
-        return None
-    loader = yaml.SafeLoader(text)
-    parsed = _File(path=path, display=display, data=None)
-    try:
-        node = loader.get_single_node()
-        # Constructing values can fail too (an unknown tag such as `!Ref`, `<<: 5`).
-        parsed.data = {} if node is None else _to_python(node, (), parsed, loader, problems)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark else 1
-        problems.append(Problem(Location(display, line), f"YAML syntax: {exc.problem}"))
-        return None
-    finally:
-        loader.dispose()
-    return parsed
-
-
-def _to_python(
-    node: yaml.Node, path: JsonPath, parsed: _File, loader: yaml.SafeLoader, problems: list[Problem]
-) -> Any:
-    parsed.lines.setdefault(path, node.start_mark.line + 1)
-    if isinstance(node, yaml.MappingNode):
-        result: dict[Any, Any] = {}
-        for key, (key_node, value_node) in _mapping_pairs(node, parsed, loader, problems).items():
-            parsed.lines[(*path, key)] = key_node.start_mark.line + 1
-            result[key] = _to_python(value_node, (*path, key), parsed, loader, problems)
-        return result
-    if isinstance(node, yaml.SequenceNode):
-        items = []
-        for index, item in enumerate(node.value):
-            parsed.lines[(*path, index)] = item.start_mark.line + 1
-            items.append(_to_python(item, (*path, index), parsed, loader, problems))
-        return items
-    return loader.construct_object(node, deep=True)
-
-
-_MERGE_TAG = "tag:yaml.org,2002:merge"
-
-
-def _mapping_pairs(
-    node: yaml.MappingNode, parsed: _File, loader: yaml.SafeLoader, problems: list[Problem]
-) -> dict[Any, tuple[yaml.Node, yaml.Node]]:
-    """The effective key → (key node, value node) pairs of a mapping, merge keys resolved.
-
-    As the YAML merge-key spec says: a key written in the mapping itself overrides a
-    merged one (that is not a duplicate), and with `<<: [*a, *b]` the earlier mapping
-    wins. (PyYAML's `flatten_mapping` lets the later one win, so it is not used.)
-    """
-    own: dict[Any, tuple[yaml.Node, yaml.Node]] = {}
-    sources: list[yaml.MappingNode] = []
-    for key_node, value_node in node.value:
-        if key_node.tag == _MERGE_TAG:
-            merged = value_node.value if isinstance(value_node, yaml.SequenceNode) else [value_node]
-            for source in merged:
-                if not isinstance(source, yaml.MappingNode):
-                    raise yaml.constructor.ConstructorError(
-                        "while constructing a mapping",
-                        node.start_mark,
-                        "expected a mapping or list of mappings for merging, "
-                        f"but found {source.id}",
-                        source.start_mark,
-                    )
-                sources.append(source)
-            continue
-        key = loader.construct_object(key_node, deep=True)
-        if key in own:
-            first = own[key][0].start_mark.line + 1
-            problems.append(
-                Problem(
-                    Location(parsed.display, key_node.start_mark.line + 1),
-                    f"duplicate key {key!r} (first at line {first})",
-                )
-            )
-            continue
-        own[key] = (key_node, value_node)
-    pairs: dict[Any, tuple[yaml.Node, yaml.Node]] = {}
-    for source in sources:
-        for key, pair in _mapping_pairs(source, parsed, loader, problems).items():
-            pairs.setdefault(key, pair)
-    pairs.update(own)
-    return pairs
+        return printable(str(path), limit=300)
 
 
 _UNEXPECTED = re.compile(r"'([^']+)' (?:was|were) unexpected")
 
 
-def _schema_problems(parsed: _File) -> Iterator[Problem]:
+def _schema_problems(parsed: ParsedFile) -> Iterator[Problem]:
     for error in sorted(_validator().iter_errors(parsed.data), key=lambda e: list(e.path)):
         yield _describe(error, parsed)
 
 
-def _describe(error: ValidationError, parsed: _File) -> Problem:
+def _describe(error: ValidationError, parsed: ParsedFile) -> Problem:
     path: JsonPath = tuple(error.absolute_path)
+    instance = error.instance
     if error.context:
         # oneOf/anyOf: the branch that got furthest explains the problem best.
         deepest = best_match(error.context)
         path = (*path, *deepest.relative_path)
         message = deepest.message
+        instance = deepest.instance
     else:
         message = error.message
+    message = _without_content(message, instance, top_level=not path)
     if error.validator == "additionalProperties" and isinstance(error.instance, dict):
         allowed = set(error.schema.get("properties", {}))
         extra = [k for k in error.instance if k not in allowed]
         if extra:
             path = (*path, extra[0])
-            message = f"unknown key {extra[0]!r}" + (
+            message = f"unknown key {brief(extra[0])}" + (
                 f" (allowed: {', '.join(sorted(allowed))})" if allowed else ""
             )
-    where = ".".join(str(p) for p in path) or "(top level)"
+    where = ".".join(printable(str(p), 60) for p in path) or "(top level)"
     if isinstance(error.instance, int) and path[-1:] == ("id",) and path[:1] == ("accounts",):
         message = (
             f"account id {error.instance} must be a quoted string of 12 digits "
@@ -227,31 +126,139 @@ def _describe(error: ValidationError, parsed: _File) -> Problem:
     return Problem(parsed.loc(path), f"{where}: {message}")
 
 
-def load(*, directory: Path) -> DesiredState:
-    """Load and merge every `*.yaml` under `directory`; raise LoadError with all problems."""
+def _without_content(message: str, instance: Any, *, top_level: bool) -> str:
+    """jsonschema's message with the offending value shown only if it is short.
+
+    jsonschema starts most messages with the repr of the whole value ("{…} is not of
+    type 'array'"): for a list, a mapping, a long string, or a file whose top level is
+    not a mapping at all, that would print the file. Those are described instead.
+    """
+    shown = repr(instance)
+    short = brief(instance, limit=0 if top_level else 60)
+    if shown == short:
+        return message
+    if message.startswith(shown):
+        return short + message[len(shown) :]
+    return message.replace(shown, short)
+
+
+def load(*, directory: Path, now: datetime | None = None) -> DesiredState:
+    """Load and merge every `*.yaml` and `*.yml` under `directory`; raise LoadError with
+    all problems.
+
+    Every file read must resolve inside `directory` and be a regular file of at most
+    `MAX_FILE_BYTES` (10 MiB); YAML alias expansion and nesting are bounded
+    (`load_yaml.MAX_ALIAS_NODES`, `load_yaml.MAX_DEPTH`). `now` (default: the clock)
+    judges the SAML signing certificate's expiry.
+    """
     if not directory.is_dir():
         raise LoadError([Problem(Location(str(directory), 0), "no such desired-state directory")])
-    paths = sorted(p for p in directory.rglob("*.yaml") if p.is_file())
-    if not paths:
-        raise LoadError([Problem(Location(str(directory), 0), "no *.yaml files found")])
     problems: list[Problem] = []
-    files = [f for f in (_parse(p, problems) for p in paths) if f is not None]
+    root = Path(os.path.realpath(directory))
+    paths = _desired_files(directory, root, problems)
+    if not paths and not problems:
+        raise LoadError([Problem(Location(str(directory), 0), "no *.yaml or *.yml files found")])
+    files: list[ParsedFile] = []
+    for path in paths:
+        display = _display_path(path)
+        raw = _read_confined(
+            path, root=root, loc=Location(display, 1), label="this file", problems=problems
+        )
+        parsed = None
+        if raw is not None:
+            parsed = parse_file(path=path, display=display, raw=raw, problems=problems)
+        if parsed is not None:
+            files.append(parsed)
     parse_failed = len(files) < len(paths) or bool(problems)
     for parsed in files:
         problems.extend(_schema_problems(parsed))
+    when = now or datetime.now(UTC)
     if problems:
         best_effort = None
         if not parse_failed:
-            best_effort = _build(directory=directory, files=files, problems=problems, lenient=True)
+            best_effort = _build(
+                directory=directory, files=files, problems=problems, now=when, lenient=True
+            )
         raise LoadError(problems, partial=best_effort)
-    state = _build(directory=directory, files=files, problems=problems)
+    state = _build(directory=directory, files=files, problems=problems, now=when)
     if problems or state is None:
         raise LoadError(problems)
     return state
 
 
+def _desired_files(directory: Path, root: Path, problems: list[Problem]) -> list[Path]:
+    """Every `*.yaml`/`*.yml` below `directory`, sorted; symlinked directories are not
+    followed (one pointing inside is read at its real place; one pointing outside is an
+    error, as are directories that cannot be listed)."""
+    found: list[Path] = []
+
+    def unlistable(exc: OSError) -> None:
+        where = Path(exc.filename) if exc.filename else directory
+        problems.append(
+            Problem(
+                Location(_display_path(where), 0),
+                f"cannot list this directory: {exc.strerror}",
+            )
+        )
+
+    for dirpath, dirnames, filenames in os.walk(directory, onerror=unlistable):
+        base = Path(dirpath)
+        for name in dirnames:
+            link = base / name
+            if link.is_symlink() and not Path(os.path.realpath(link)).is_relative_to(root):
+                problems.append(
+                    Problem(
+                        Location(_display_path(link), 0),
+                        "symlink to a directory outside the desired-state folder: refused "
+                        "(move its files inside the folder)",
+                    )
+                )
+        found += [base / name for name in filenames if name.endswith(YAML_SUFFIXES)]
+    return sorted(found)
+
+
+def _read_confined(
+    path: Path, *, root: Path, loc: Location, label: str, problems: list[Problem]
+) -> bytes | None:
+    """The bytes of `path` if it resolves inside `root` and is a regular file of at most
+    `MAX_FILE_BYTES`; else None with the reason at `loc`."""
+    real = Path(os.path.realpath(path))
+    if not real.is_relative_to(root):
+        problems.append(
+            Problem(
+                loc,
+                f"{label} lies outside the desired-state folder {_display_path(root)} "
+                "once symlinks are resolved: refused (keep every file inside the folder)",
+            )
+        )
+        return None
+    limit = f"over the {MAX_FILE_BYTES // 2**20} MiB limit of a desired-state file"
+    try:
+        info = real.stat()
+        if not stat.S_ISREG(info.st_mode):
+            problems.append(Problem(loc, f"{label} is not a regular file"))
+            return None
+        if info.st_size > MAX_FILE_BYTES:
+            problems.append(Problem(loc, f"{label} is {info.st_size:,} bytes, {limit}"))
+            return None
+        with real.open("rb") as handle:
+            raw = handle.read(MAX_FILE_BYTES + 1)
+    except OSError as exc:
+        problems.append(Problem(loc, f"cannot read {label}: {exc.strerror or type(exc).__name__}"))
+        return None
+    if len(raw) > MAX_FILE_BYTES:  # grew since stat
+        problems.append(Problem(loc, f"{label} is more than {MAX_FILE_BYTES:,} bytes, {limit}"))
+        return None
+    return raw
+
+
 def _build(
-    *, directory: Path, files: list[_File], problems: list[Problem], lenient: bool = False
+    *,
+    directory: Path,
+    files: list[ParsedFile],
+    problems: list[Problem],
+    now: datetime,
+    lenient: bool = False,
 ) -> DesiredState | None:
     """The typed state. `lenient`: the files broke the schema, so an entry whose shape
     cannot be built is left out (the schema problems already name it) instead of
@@ -270,8 +277,15 @@ def _build(
                 "exactly one file holds settings",
             )
         )
+    notes: list[Problem] = []
     try:
-        settings = _settings(settings_files[0], problems)
+        settings = _settings(
+            settings_files[0],
+            problems,
+            root=Path(os.path.realpath(directory)),
+            now=now,
+            notes=notes,
+        )
     except _SHAPE_ERRORS:
         if not lenient:
             raise
@@ -303,7 +317,7 @@ def _build(
             collect(groups, partial(_group, parsed, index, entry))
     digest = hashlib.sha256()
     for parsed in files:
-        digest.update(parsed.display.encode() + b"\0" + parsed.path.read_bytes() + b"\0")
+        digest.update(parsed.display.encode() + b"\0" + parsed.raw + b"\0")
     if settings.saml_provider.metadata is not None:
         digest.update(settings.saml_provider.metadata.encode())
     return DesiredState(
@@ -314,6 +328,7 @@ def _build(
         management_groups=tuple(groups),
         files=tuple(f.display for f in files),
         digest=digest.hexdigest(),
+        notes=tuple(sorted(notes)),
     )
 
 
@@ -322,23 +337,23 @@ def _build(
 _SHAPE_ERRORS = (KeyError, TypeError, ValueError, AttributeError)
 
 
-def _settings(parsed: _File, problems: list[Problem]) -> Settings:
+def _settings(
+    parsed: ParsedFile,
+    problems: list[Problem],
+    *,
+    root: Path,
+    now: datetime,
+    notes: list[Problem],
+) -> Settings:
     raw: dict[str, Any] = parsed.data["settings"] or {}
     at = parsed.loc
     saml_raw = raw.get("saml_provider") or {}
-    metadata: str | None = None
     metadata_file = saml_raw.get("metadata_file")
-    if metadata_file:
-        metadata_path = parsed.path.parent / metadata_file
-        try:
-            metadata = metadata_path.read_text(encoding="utf-8")
-        except OSError as exc:
-            problems.append(
-                Problem(
-                    at(("settings", "saml_provider", "metadata_file")),
-                    f"cannot read SAML metadata file {metadata_file!r}: {exc.strerror}",
-                )
-            )
+    metadata = (
+        _metadata(parsed, metadata_file, problems, root=root, now=now, notes=notes)
+        if metadata_file
+        else None
+    )
     defaults = OktaSpec()
     okta_raw = raw.get("okta") or {}
     directory_raw = raw.get("directory") or {}
@@ -399,7 +414,38 @@ def _settings(parsed: _File, problems: list[Problem]) -> Settings:
     )
 
 
-def _role(parsed: _File, name: str, entry: dict[str, Any]) -> RoleSpec:
+def _metadata(
+    parsed: ParsedFile,
+    metadata_file: str,
+    problems: list[Problem],
+    *,
+    root: Path,
+    now: datetime,
+    notes: list[Problem],
+) -> str | None:
+    """The SAML metadata document named by the settings, read confined and checked;
+    its errors go to `problems`, its warnings and information to `notes`."""
+    loc = parsed.loc(("settings", "saml_provider", "metadata_file"))
+    label = f"SAML metadata file {brief(metadata_file)}"
+    path = parsed.path.parent / metadata_file
+    if "\0" in metadata_file:
+        problems.append(Problem(loc, f"{label} is not a valid path (it holds a NUL character)"))
+        return None
+    raw = _read_confined(path, root=root, loc=loc, label=label, problems=problems)
+    if raw is None:
+        return None
+    shown = _display_path(path)
+    for finding in check_metadata(document=raw, now=now).findings:
+        where = Location(shown, finding.line) if finding.line else loc
+        problem = Problem(where, finding.message, finding.severity)
+        (problems if finding.severity is Severity.ERROR else notes).append(problem)
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return None  # check_metadata said so
+
+
+def _role(parsed: ParsedFile, name: str, entry: dict[str, Any]) -> RoleSpec:
     return RoleSpec(
         name=name,
         managed_policies=tuple(entry.get("managed_policies") or ()),
@@ -411,7 +457,7 @@ def _role(parsed: _File, name: str, entry: dict[str, Any]) -> RoleSpec:
     )
 
 
-def _account(parsed: _File, index: int, entry: dict[str, Any]) -> AccountSpec:
+def _account(parsed: ParsedFile, index: int, entry: dict[str, Any]) -> AccountSpec:
     path: JsonPath = ("accounts", index)
     roles = tuple(str(r) for r in entry.get("roles") or ())
     return AccountSpec(
@@ -426,7 +472,7 @@ def _account(parsed: _File, index: int, entry: dict[str, Any]) -> AccountSpec:
     )
 
 
-def _group(parsed: _File, index: int, entry: dict[str, Any]) -> ManagementGroupSpec:
+def _group(parsed: ParsedFile, index: int, entry: dict[str, Any]) -> ManagementGroupSpec:
     path: JsonPath = ("management_groups", index)
     value_locs = parsed.locs_below(path)
     grant_locs: dict[str, list[tuple[str, Location]]] = {}

@@ -316,6 +316,10 @@ class OktaGroup:
     dn: str | None = None  # imported groups: the directory DN (normalized)
     description: str = ""
     members: frozenset[str] | None = None  # lower-cased logins; None: not read/managed
+    # Kind okta, role groups: the management groups (names as written) whose members make
+    # up this group's, since Okta cannot nest. Desired: from the grants. Live: copied from
+    # the desired world by the reader (Okta stores no such link), so `via` can name them.
+    member_groups: frozenset[str] = frozenset()
 
     @property
     def key(self) -> tuple[str, str]:

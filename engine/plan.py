@@ -117,12 +117,18 @@ class FindingKind(StrEnum):
     ROGUE_GROUP = "rogue_group"  # security: a look-alike group from outside the app filter
     UNMANAGED = "unmanaged"  # informational: something we saw and leave alone
     MISSING_USER = "missing_user"  # blocks: a listed login does not exist in the directory
+    MISSING_GROUP = "missing_group"  # blocks: an owner-managed group is missing (kind okta)
     PRUNE_SKIPPED = "prune_skipped"  # informational: would delete with --prune
     PENDING_ACCESS = "pending_access"  # informational: access changes too many to list
 
 
 BLOCKING_FINDINGS = frozenset(
-    {FindingKind.CONFLICT, FindingKind.READ_ERROR, FindingKind.MISSING_USER}
+    {
+        FindingKind.CONFLICT,
+        FindingKind.READ_ERROR,
+        FindingKind.MISSING_USER,
+        FindingKind.MISSING_GROUP,
+    }
 )
 
 

@@ -194,6 +194,9 @@ class DesiredState:
     management_groups: tuple[ManagementGroupSpec, ...] = ()
     files: tuple[str, ...] = ()  # the files merged, relative to the working directory
     digest: str = ""  # sha256 over the files' bytes, in name order: identifies this state
+    # What `load` found that is not an error: warnings (a signing certificate about to
+    # expire) and information (its notAfter), at the file and line they concern.
+    notes: tuple[Problem, ...] = ()
 
     def role(self, name: str) -> RoleSpec | None:
         return next((r for r in self.roles if r.name == name), None)
@@ -206,6 +209,7 @@ class DesiredState:
 class Severity(StrEnum):
     ERROR = "error"
     WARNING = "warning"
+    INFO = "info"  # worth showing in `validate`, never a reason to stop
 
 
 @dataclass(frozen=True, order=True)

@@ -14,6 +14,9 @@ from engine.load import LoadError, load
 from engine.model import DirectoryKind
 from engine.spec import DesiredState, Location
 
+REPO = Path(__file__).resolve().parents[2]
+# Real IdP metadata (the loader checks it): the example desired state's.
+METADATA = (REPO / "desired-state" / "okta-idp-metadata.xml").read_text(encoding="utf-8")
 SETTINGS = """\
 settings:
   saml_provider:
@@ -65,7 +68,7 @@ BASE = {
     "roles.yaml": ROLES,
     "accounts.yaml": ACCOUNTS,
     "groups.yaml": GROUPS,
-    "idp.xml": "<EntityDescriptor/>",
+    "idp.xml": METADATA,
 }
 
 
@@ -133,7 +136,7 @@ def test_every_value_keeps_its_line(root: Path) -> None:
 def test_merged_files_keep_their_own_file_names(root: Path) -> None:
     files = {
         "settings.yaml": SETTINGS,
-        "idp.xml": "<EntityDescriptor/>",
+        "idp.xml": METADATA,
         "catalogue/core.yaml": "roles:\n  Admin: {}\n",
         "catalogue/extra.yaml": "# extra roles\nroles:\n  ReadOnly: {}\n",
         "accounts/prod.yaml": 'accounts:\n  - {id: "111111111111", alias: prod}\n',
@@ -259,7 +262,8 @@ def test_no_file_holds_settings(root: Path) -> None:
         ("accounts:\n\t- x\n", "accounts.yaml:2: YAML syntax: found character '\\t' that"),
         (
             "accounts:\n  - id: !Ref prod\n",
-            "accounts.yaml:2: YAML syntax: could not determine a constructor for the tag '!Ref'",
+            "accounts.yaml:2: unsupported YAML tag '!Ref' on a value: only plain values, "
+            "lists and mappings are allowed",
         ),
         (
             "accounts:\n  - <<: 5\n    alias: prod\n",
@@ -279,7 +283,7 @@ def test_not_utf8_is_a_problem_not_a_crash(root: Path) -> None:
     with pytest.raises(LoadError) as info:
         load(directory=root)
     assert [str(p) for p in info.value.problems] == [
-        "accounts.yaml:1: not UTF-8 text: invalid continuation byte"
+        "accounts.yaml:2: not UTF-8 text: invalid continuation byte"  # the line of the byte
     ]
 
 
@@ -355,7 +359,7 @@ def test_missing_metadata_file_is_reported_at_its_line(root: Path) -> None:
 def test_settings_defaults(root: Path) -> None:
     state = _load(root, BASE)
     assert state.settings.directory.kind is DirectoryKind.ACTIVE_DIRECTORY
-    assert state.settings.saml_provider.metadata == "<EntityDescriptor/>"
+    assert state.settings.saml_provider.metadata == METADATA
     assert state.settings.okta.session_duration == 3600
     assert state.settings.role_group_name == "aws#{alias}#{role}#{account_id}"
 
