@@ -183,8 +183,9 @@ def effective_access(
     With `import_source`, the Okta groups are first predicted from the directory
     (`simulate_import`; `covered_ous` as there). A world without the Okta app grants
     nothing: sign-in goes through it. `via` holds the management groups through which
-    the user is in the role group (from directory nesting when the world knows it),
-    else the Okta group.
+    the user is in the role group (from directory nesting when the world knows it, or
+    with kind okta from the groups whose members fill the role group), else the Okta
+    group itself (a user put into it by hand).
     """
     return entitlements_of(
         access_index(world=world, import_source=import_source, covered_ous=covered_ous)
@@ -233,6 +234,7 @@ class _Vias:
 
     def __init__(self, world: World) -> None:
         self.groups = world.directory_groups
+        self.okta_groups = world.okta_groups
         self.nesting = _Nesting(world.directory_groups)
         self.singletons: dict[str, frozenset[str]] = {}
         self.unions: dict[frozenset[str], frozenset[str]] = {}
@@ -247,15 +249,16 @@ class _Vias:
         return self.singletons.setdefault(name, frozenset((name,)))
 
     def of(self, group: OktaGroup, *, users: frozenset[str]) -> dict[str, frozenset[str]]:
-        """`users` (members of `group`) → the groups each is a member through."""
-        directory_group = self.groups.get(group.dn) if group.dn is not None else None
+        """`users` (members of `group`) → the groups each is a member through.
+
+        Through the directory's nesting when the world knows the group's DN; with kind
+        okta, through the management groups whose members fill the role group
+        (`member_groups`), as far as this world knows their members.
+        """
         by_user: dict[str, frozenset[str]] = {}
-        for child_dn in directory_group.member_groups if directory_group is not None else ():
-            child = self.groups.get(child_dn)
-            if child is None:
-                continue
-            through = self._one(child.name)
-            reached = self.nesting.users(child_dn) & users
+        for name, reached in self._contributors(group):
+            through = self._one(name)
+            reached = reached & users
             overlap = reached & by_user.keys()
             # Set operations over whole groups, not a Python loop per user.
             by_user.update(dict.fromkeys(reached - overlap, through))
@@ -266,6 +269,18 @@ class _Vias:
         if direct:
             by_user.update(dict.fromkeys(direct, self._one(group.name)))
         return by_user
+
+    def _contributors(self, group: OktaGroup) -> Iterator[tuple[str, frozenset[str]]]:
+        """(name, users) of each group that puts its users into `group`."""
+        directory_group = self.groups.get(group.dn) if group.dn is not None else None
+        for child_dn in directory_group.member_groups if directory_group is not None else ():
+            child = self.groups.get(child_dn)
+            if child is not None:
+                yield child.name, self.nesting.users(child_dn)
+        for name in group.member_groups:
+            contributor = self.okta_groups.get((group.source, name.lower()))
+            if contributor is not None and contributor.members:
+                yield contributor.name, contributor.members
 
 
 class _Resolver:

@@ -6,7 +6,11 @@ role), one role group per (account, role) named by the role-group syntax, the
 management groups and their Member Of links (grants with `"*"` and `account_tags`
 expanded), the Okta app's settings and its group assignments. With
 `directory.kind: okta` there is no directory: the groups become Okta groups and, since
-Okta cannot nest, a role group's members are the union of its management groups'.
+Okta cannot nest, a role group's members are the union of its management groups'. That
+union is only half known here: a management group whose `members` are omitted is run by
+its owners in Okta, so compile records every contributing group (`member_groups`) and the
+listed members it knows (`members`); the diff adds the owner-managed groups' live members
+(`diff_okta`), and compile stays a pure function of the YAML.
 
 Compile assumes `validate` passed. Entries validation reports (a grant naming an
 unknown account, or an account that lacks the role; a role missing from the
@@ -16,6 +20,7 @@ user unambiguously asked for.
 
 from __future__ import annotations
 
+import dataclasses
 from collections import defaultdict
 from collections.abc import Iterator
 
@@ -99,7 +104,8 @@ def compile_world(*, state: DesiredState, metadata: str | None = None) -> World:
                 source=kind.okta_source,
                 type=OktaGroupType.OKTA_GROUP,
                 description=_role_group_description(state=state, slot=slot, alias=account.alias),
-                members=_union_of_members(grantees[slot]),
+                members=_listed_members(grantees[slot]),
+                member_groups=frozenset(g.name for g in grantees[slot]),
             )
             for slot, account in slots.items()
         ] + [
@@ -170,6 +176,25 @@ def compile_world(*, state: DesiredState, metadata: str | None = None) -> World:
         account_aliases={a.id: a.alias for a in state.accounts},
         directory_kind=kind,
     )
+
+
+def with_role_group_sources(*, live: World, desired: World) -> World:
+    """`live` with its Okta role groups (kind okta) naming the management groups that stand
+    behind them, as `desired` says (`OktaGroup.member_groups`).
+
+    Okta keeps no link between a role group and the groups whose members fill it (it
+    cannot nest): that link is okta-aws's rule, written in the grants. Readers attach it
+    so that live access names the management groups as `via`, as the directory kinds
+    do, rather than the role group itself.
+    """
+    if desired.directory_kind is not DirectoryKind.OKTA:
+        return live
+    groups = dict(live.okta_groups)
+    for key, want in desired.okta_groups.items():
+        have = groups.get(key)
+        if have is not None and have.member_groups != want.member_groups:
+            groups[key] = dataclasses.replace(have, member_groups=want.member_groups)
+    return dataclasses.replace(live, okta_groups=groups)
 
 
 def _role_slots(state: DesiredState) -> dict[RoleSlot, AccountSpec]:
@@ -258,17 +283,12 @@ def _logins(group: ManagementGroupSpec) -> frozenset[str] | None:
     return None if group.members is None else frozenset(m.lower() for m in group.members)
 
 
-def _union_of_members(groups: list[ManagementGroupSpec]) -> frozenset[str] | None:
-    """Members of an Okta role group (kind okta): all its management groups' users.
-
-    If any contributing group's membership is not managed here we cannot know the
-    union, and setting a partial one would evict that group's users: the role group's
-    membership is then not managed either (None).
-    """
+def _listed_members(groups: list[ManagementGroupSpec]) -> frozenset[str]:
+    """The users an Okta role group (kind okta) gets from the management groups whose
+    members are listed. Owner-managed groups' members are not known here: the diff takes
+    them from Okta (`diff_okta`). Leaving the role group unmanaged instead would drop
+    every other group's grant of the same role (issue 16)."""
     members: set[str] = set()
     for group in groups:
-        logins = _logins(group)
-        if logins is None:
-            return None
-        members |= logins
+        members |= _logins(group) or frozenset()
     return frozenset(members)

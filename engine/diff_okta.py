@@ -10,7 +10,10 @@ common, so this part is the most careful about what it owns:
 - a desired assignment whose imported group Okta has not seen yet waits for the next
   directory import rather than failing;
 - groups that look like role groups but come from a source outside the app filter are
-  reported as rogue (a change of app filter would silently grant AWS access through them).
+  reported as rogue (a change of app filter would silently grant AWS access through them);
+- kind okta: a role group's members are the union of its management groups' (Okta cannot
+  nest), taking an owner-managed group's (members omitted) from Okta as read now, so each
+  reconcile follows its owners; anyone else in a role group is drift and is removed.
 
 Pure: no I/O, no globals.
 """
@@ -171,22 +174,24 @@ def _diff_members(
     ctx: DiffContext, *, key: tuple[str, str], want: OktaGroup, have: OktaGroup | None
 ) -> None:
     if want.members is None:
-        return
-    wanted = frozenset(u.lower() for u in want.members)
+        return  # owner-managed: its members are read, never compared
+    wanted, known = _wanted_members(ctx, want)
     present = frozenset(u.lower() for u in (have.members or ())) if have else frozenset()
     created = ctx.existing(change_id(ResourceKind.OKTA_GROUP, key, Action.CREATE))
-    for login in sorted(wanted - present):
+    for login in sorted(wanted.keys() - present):
         ctx.add(
             Change(
                 kind=ResourceKind.OKTA_GROUP_MEMBER,
                 action=Action.CREATE,
                 key=(key[1], login),
                 after=UserMember(group=want.name, login=login),
-                reason=f"{login} belongs in {want.name}",
+                reason=wanted[login],
                 depends_on=created,
             )
         )
-    for login in sorted(present - wanted):
+    if not known:
+        return  # an owner-managed group's members were not read: extras may be theirs
+    for login in sorted(present - wanted.keys()):
         ctx.add(
             Change(
                 kind=ResourceKind.OKTA_GROUP_MEMBER,
@@ -194,9 +199,53 @@ def _diff_members(
                 key=(key[1], login),
                 before=UserMember(group=want.name, login=login),
                 destructive=True,
-                reason=f"{login} does not belong in {want.name} (its member list is ours)",
+                reason=(
+                    f"in no management group granting {want.name} (added by hand)"
+                    if want.member_groups
+                    else "not listed in the desired state (its member list is ours)"
+                ),
             )
         )
+
+
+def owner_managed_label(name: str) -> str:
+    """How a plan names a management group whose members its owners run in Okta."""
+    return f"{name} (members managed in Okta)"
+
+
+def _wanted_members(ctx: DiffContext, want: OktaGroup) -> tuple[dict[str, str], bool]:
+    """Who belongs in `want` → why; and whether that is fully known.
+
+    A group's listed members (`want.members`: for a role group of kind okta, compile's
+    union of its listed management groups' members), plus, for a role group, the members
+    in Okta now of each management group granted it whose members are left to its
+    owners, so every reconcile follows what those owners do. An owner-managed group Okta
+    does not have contributes no one (the live read reports it as a blocking finding);
+    one whose members were not read makes the union unknown (no removals then).
+    """
+    why: dict[str, list[str]] = {login.lower(): [] for login in want.members or ()}
+    known = True
+    for name in sorted(want.member_groups, key=str.casefold):
+        group_key = (OKTA_SOURCE, name.lower())
+        contributor = ctx.desired.okta_groups.get(group_key)
+        if contributor is None:
+            continue
+        if contributor.members is not None:
+            # Already in `want.members`; looked at only to say where each comes from.
+            logins, label = contributor.members & why.keys(), contributor.name
+        else:
+            live = ctx.live.okta_groups.get(group_key)
+            if live is not None and live.members is None:
+                known = False
+            logins = (live.members or frozenset()) if live is not None else frozenset()
+            label = owner_managed_label(contributor.name)
+        for login in logins:
+            why.setdefault(login.lower(), []).append(label)
+    wanted = {
+        login: "via " + ", ".join(labels) if labels else "listed in the desired state"
+        for login, labels in why.items()
+    }
+    return wanted, known
 
 
 def _desired_group_keys(ctx: DiffContext) -> frozenset[tuple[str, str]]:

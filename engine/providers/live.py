@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from engine.apply import Executor
+from engine.compile import with_role_group_sources
 from engine.model import DirectoryKind, System, World
 from engine.plan import Finding, FindingKind
 from engine.providers.aws import AwsProvider
@@ -169,6 +170,27 @@ def _missing_user_findings(state: DesiredState, missing: frozenset[str]) -> list
     return findings
 
 
+def missing_group_findings(state: DesiredState, world: World) -> list[Finding]:
+    """Kind okta: management groups left to their owners (members omitted) that Okta
+    does not have. Their members cannot be read, so the grant would reach nobody (and
+    creating the group empty would only hide that): blocking, at the group's file:line."""
+    if state.settings.directory.kind is not DirectoryKind.OKTA or System.OKTA not in world.systems:
+        return []
+    source = DirectoryKind.OKTA.okta_source
+    return [
+        Finding(
+            FindingKind.MISSING_GROUP,
+            System.OKTA,
+            f"okta group {group.name}",
+            f"{group.loc}: {group.name!r} leaves its members to their owners (members "
+            "omitted) but Okta has no such group, so its members cannot be read; create "
+            "it in Okta, or list its members in the desired state",
+        )
+        for group in state.management_groups
+        if group.members is None and (source, group.name.lower()) not in world.okta_groups
+    ]
+
+
 def read_live(
     *,
     state: DesiredState,
@@ -237,11 +259,14 @@ def read_live(
         # There is no directory to read: Okta's groups are the directory.
         world = dataclasses.replace(world, systems=world.systems | {System.DIRECTORY})
     world = dataclasses.replace(
-        world,
+        with_role_group_sources(live=world, desired=desired),
         account_aliases=dict(desired.account_aliases),
         directory_kind=settings.directory.kind,
     )
-    findings = tuple(f for _, part in parts for f in part)
+    findings = (
+        *(f for _, part in parts for f in part),
+        *missing_group_findings(state, world),
+    )
     metadata = None
     needs_metadata = settings.saml_provider.metadata is None
     if needs_metadata and providers.okta is not None and world.okta_app is not None:

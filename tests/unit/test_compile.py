@@ -26,7 +26,9 @@ from engine.model import (
 )
 from engine.naming import derive_group_filter
 
-METADATA = '<EntityDescriptor entityID="http://www.okta.com/exk1"/>\n'
+# Real IdP metadata: the loader checks it before anything could upload it.
+EXAMPLE_METADATA = Path(__file__).resolve().parents[2] / "desired-state" / "okta-idp-metadata.xml"
+METADATA = EXAMPLE_METADATA.read_text(encoding="utf-8")
 
 SETTINGS = """\
 settings:
@@ -417,13 +419,16 @@ def test_names_needing_dn_escapes_are_escaped(tmp_path: Path) -> None:
     assert admin.member_groups == {r"cn=\#1 team,ou=mgmt,dc=ex,dc=test"}
 
 
-def okta_group(name: str, members: set[str] | None, description: str = "") -> OktaGroup:
+def okta_group(
+    name: str, members: set[str] | None, description: str = "", *, via: set[str] | None = None
+) -> OktaGroup:
     return OktaGroup(
         name=name,
         source="okta",
         type=OktaGroupType.OKTA_GROUP,
         description=description,
         members=None if members is None else frozenset(members),
+        member_groups=frozenset(via or ()),
     )
 
 
@@ -438,22 +443,28 @@ def test_kind_okta_compiles_to_okta_groups_with_flattened_members(tmp_path: Path
                 "aws#prod-pay#Admin#111111111111",
                 {"alice", "bob", "erin"},
                 rg_description("Admin", "prod-pay", "111111111111"),
+                via={"Ops", "Auditors"},
             ),
             okta_group(
                 "aws#prod-pay#ReadOnly#111111111111",
                 {"alice", "bob"},
                 rg_description("ReadOnly", "prod-pay", "111111111111"),
+                via={"Ops"},
             ),
             okta_group(
                 "aws#dev-pay#ReadOnly#222222222222",
                 {"alice", "bob", "dave"},
                 rg_description("ReadOnly", "dev-pay", "222222222222"),
+                via={"Ops", "Finance"},
             ),
-            # Contractors' membership is not managed here: neither is this union.
+            # Contractors' members are left to its owners: the listed ones (Auditors')
+            # are known here, Contractors' are added from Okta by the diff (issue 16:
+            # this role group was unmanaged, and erin's grant silently vanished).
             okta_group(
                 "aws#prod-data#Admin#333333333333",
-                None,
+                {"erin"},
                 rg_description("Admin", "prod-data", "333333333333"),
+                via={"Auditors", "Contractors"},
             ),
             okta_group("Ops", {"alice", "bob"}, "On call"),
             okta_group("Auditors", {"erin"}),
