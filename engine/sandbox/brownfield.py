@@ -45,7 +45,8 @@ Okta
   (`AWS Console Pilot`, an OKTA_GROUP) → kept: assignments the engine does not own are
   never removed.
 - kind okta: users, the management group with the stale member and the converged
-  accounts' role groups are OKTA_GROUPs instead.
+  accounts' role groups are OKTA_GROUPs instead; every management group whose members
+  are omitted exists in Okta with people in it (its owners run it there).
 
 The directory half is spelled out in `brownfield_directory`. Okta logins equal the
 directory logins: users carry no userPrincipalName/mail, so the import takes
@@ -320,6 +321,13 @@ def _seed_okta_groups(
                 last_name="Example",
             )
             ids[login.lower()] = user.id
+    # Groups whose members are left to their owners are theirs in Okta: they exist, with
+    # people in them (the first like the directory's, the others like a department's).
+    owned = [g for g in state.management_groups if g.members is None]
+    for index, owner_managed in enumerate(owned):
+        made = okta.add_group(name=owner_managed.name, description=owner_managed.description)
+        for login in ("yvonne", "zoe") if index == 0 else ("walter", "wendy"):
+            okta.add_member(group_id=made.id, user_id=ids[login])
     stale = next((g for g in state.management_groups if g.members), None)
     if stale is None:
         return []
