@@ -20,7 +20,7 @@ from deepdiff import DeepDiff
 
 from engine.dn import normalize_dn
 from engine.model import DirectoryGroup, OktaAppSettings, System, World
-from engine.naming import NamingError, compile_group_filter, parse_group_name
+from engine.naming import GroupFilter, NamingError, compile_group_filter, parse_group_name
 from engine.plan import (
     Action,
     AttributeChange,
@@ -100,7 +100,7 @@ class DiffContext:
         return key
 
     @cached_property
-    def group_filter(self) -> re.Pattern[str] | None:
+    def group_filter(self) -> GroupFilter | None:
         """The group filter we converge to (else live's), compiled; None if unusable."""
         settings = desired_app_settings(self)
         if settings is None:

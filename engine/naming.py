@@ -9,13 +9,27 @@ apply exactly the same string rules, so they live here and nowhere else.
 Matching follows Java's `Matcher.find()` (a match anywhere in the name) because an
 unanchored filter is treated that way by Okta; our derived filters are anchored, so
 for them `find` and `matches` agree.
+
+The group filter is a user's regex run on every live group name, so it is bounded
+twice: validation refuses a nested quantifier such as `(\\w+)+` (exponential
+backtracking, in Java as in Python) at the filter's line, and every match runs with
+the `regex` module's time limit (`MATCH_TIMEOUT`), so a filter set by hand in Okta, or
+a backtracking shape the check does not know, costs at most that per name. A name the
+filter could not be evaluated on within the limit maps to no role and is remembered by
+the compiled filter (`GroupFilter.timed_out`), so the plan reports it instead of
+hanging or guessing. The `regex` module is also closer to Java's dialect than `re`
+(possessive quantifiers, atomic groups, `\\p{…}` classes).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import string
 from dataclasses import dataclass
+from functools import lru_cache
+
+import regex
 
 DEFAULT_ROLE_GROUP_NAME = "aws#{alias}#{role}#{account_id}"
 PLACEHOLDERS = frozenset({"alias", "role", "account_id"})
@@ -31,6 +45,10 @@ ACCOUNT_ID_CLASS = r"\d{12}"
 ROLE_NAME_RE = re.compile(r"^[\w+=,.@-]{1,64}\Z", re.ASCII)
 ALIAS_RE = re.compile(r"^[a-z0-9]([a-z0-9]|-(?!-)){1,61}[a-z0-9]\Z")
 ACCOUNT_ID_RE = re.compile(r"^[0-9]{12}\Z")
+
+# Seconds one group-filter match may take. A sane filter decides a 255-character name
+# in microseconds; a backtracking one can take minutes per name.
+MATCH_TIMEOUT = 0.1
 
 _OKTA_NAMED_GROUP = re.compile(r"\(\?\{\{(\w+)\}\}")
 _PYTHON_NAMED_GROUP = re.compile(r"\(\?P<(\w+)>")
@@ -115,11 +133,59 @@ def python_to_okta(pattern: str) -> str:
     return _PYTHON_NAMED_GROUP.sub(lambda m: "(?{{" + m.group(1) + "}}", pattern)
 
 
-def compile_group_filter(okta_pattern: str) -> re.Pattern[str]:
-    """Compile an Okta-dialect group filter; it must capture `role` and `accountid`."""
+class GroupFilterTimeout(NamingError):
+    """The group filter took longer than MATCH_TIMEOUT on one name."""
+
+
+@dataclass(frozen=True, eq=False)
+class GroupFilter:
+    """An Okta-dialect group filter compiled for time-bounded matching.
+
+    `text` is the filter as Okta holds it. The names it timed out on are kept (a
+    compiled filter is shared, see `compile_group_filter`): every stage of one run
+    then gives the same answer for a name, and pays the time limit for it once.
+    """
+
+    text: str
+    pattern: regex.Pattern[str]
+    _slow: set[str] = dataclasses.field(default_factory=set, repr=False)
+
+    @property
+    def groupindex(self) -> dict[str, int]:
+        return dict(self.pattern.groupindex)
+
+    def search(self, name: str) -> regex.Match[str] | None:
+        """`Matcher.find()` on `name`; GroupFilterTimeout past MATCH_TIMEOUT."""
+        if name in self._slow:
+            raise self._timeout(name)
+        try:
+            return self.pattern.search(name, timeout=MATCH_TIMEOUT)
+        except TimeoutError:
+            self._slow.add(name)
+            raise self._timeout(name) from None
+
+    def timed_out(self, name: str) -> bool:
+        """Whether matching `name` ran past the time limit (it then maps to no role)."""
+        return name in self._slow
+
+    def _timeout(self, name: str) -> GroupFilterTimeout:
+        shown = name if len(name) <= 80 else name[:77] + "..."
+        return GroupFilterTimeout(
+            f"the group filter '{self.text}' took longer than {MATCH_TIMEOUT} s on the "
+            f"name {shown!r} (it backtracks): simplify the filter"
+        )
+
+
+@lru_cache(maxsize=64)
+def compile_group_filter(okta_pattern: str) -> GroupFilter:
+    """Compile an Okta-dialect group filter; it must capture `role` and `accountid`.
+
+    Cached by text: the readers, the diff and the access computation of one run share
+    one compiled filter and so one record of the names it timed out on.
+    """
     try:
-        compiled = re.compile(okta_to_python(okta_pattern))
-    except re.error as exc:
+        compiled = regex.compile(okta_to_python(okta_pattern))
+    except (regex.error, ValueError, OverflowError) as exc:
         raise NamingError(f"group_filter {okta_pattern!r} is not a valid regex: {exc}") from exc
     missing = sorted({"role", "accountid"} - set(compiled.groupindex))
     if missing:
@@ -127,11 +193,23 @@ def compile_group_filter(okta_pattern: str) -> re.Pattern[str]:
             f"group_filter {okta_pattern!r} must capture "
             + " and ".join("(?{{" + m + "}}…)" for m in missing)
         )
-    return compiled
+    return GroupFilter(text=okta_pattern, pattern=compiled)
 
 
-def parse_group_name(*, name: str, group_filter: re.Pattern[str]) -> RoleRef | None:
-    """(account id, role) as Okta extracts them from a group name, or None if no match."""
+def parse_group_name(*, name: str, group_filter: GroupFilter) -> RoleRef | None:
+    """(account id, role) as Okta extracts them from a group name, or None if no match.
+
+    A name the filter times out on is None too: ask `group_filter.timed_out(name)`
+    where an unknown answer matters (`match_group_name` raises instead).
+    """
+    try:
+        return match_group_name(name=name, group_filter=group_filter)
+    except GroupFilterTimeout:
+        return None
+
+
+def match_group_name(*, name: str, group_filter: GroupFilter) -> RoleRef | None:
+    """`parse_group_name`, raising GroupFilterTimeout when the filter runs too long."""
     match = group_filter.search(name)
     if match is None:
         return None
@@ -139,6 +217,80 @@ def parse_group_name(*, name: str, group_filter: re.Pattern[str]) -> RoleRef | N
     if not account_id or not role:
         return None
     return RoleRef(account_id=account_id, role=role)
+
+
+_QUANTIFIER = re.compile(r"[*+?]|\{(\d*)(,?)(\d*)\}")
+
+
+def nested_quantifier(okta_pattern: str) -> str | None:
+    """The first repeated group whose body also repeats, as written (`(\\w+)+`); None.
+
+    Such a filter backtracks exponentially on a name that almost matches, in Okta's
+    Java engine as in ours. A repeat here is a quantifier allowing more than one
+    count (`*`, `+`, `{2,}`, `{1,3}`; not `?` or `{12}`). A scan of the pattern text:
+    escapes and character classes are skipped, groups are tracked on a stack.
+    """
+    text = okta_to_python(okta_pattern)
+    stack: list[tuple[int, bool]] = []  # (start of the group, its body repeats)
+    repeats = False  # the body read so far at the current level repeats
+    i = 0
+    while i < len(text):
+        ch = text[i]
+        if ch == "(":
+            stack.append((i, repeats))
+            repeats = False
+            i += 1
+            continue
+        if ch == ")" and stack:
+            start, outer = stack.pop()
+            body_repeats = repeats
+            found, i = _repeat_at(text, i + 1)
+            if found and body_repeats:
+                return python_to_okta(text[start:i])
+            repeats = outer or body_repeats or found
+            continue
+        # One atom: an escape, a character class or a character, maybe repeated.
+        if ch == "\\":
+            i += 2
+        elif ch == "[":
+            i = _class_end(text, i)
+        else:
+            i += 1
+        found, i = _repeat_at(text, i)
+        repeats = repeats or found
+    return None
+
+
+def _repeat_at(text: str, i: int) -> tuple[bool, int]:
+    """Whether a quantifier allowing more than one count starts at `i`; the index after
+    it (and after a lazy `?` or possessive `+`)."""
+    match = _QUANTIFIER.match(text, i)
+    if match is None:
+        return False, i
+    end = match.end()
+    if end < len(text) and text[end] in "?+":
+        end += 1
+    token = match.group()
+    if token in "*+":
+        return True, end
+    if token == "?":
+        return False, end
+    low, comma, high = match.groups()
+    if not comma:
+        return False, end  # {n}: an exact count
+    return (not high or int(high) > max(1, int(low or 0))), end
+
+
+def _class_end(text: str, i: int) -> int:
+    """The index after the character class opening at `i` (`]` first is literal)."""
+    j = i + 1
+    if j < len(text) and text[j] == "^":
+        j += 1
+    if j < len(text) and text[j] == "]":
+        j += 1
+    while j < len(text) and text[j] != "]":
+        j += 2 if text[j] == "\\" else 1
+    return j + 1
 
 
 def derive_role_value_pattern(*, saml_provider_name: str) -> str:

@@ -18,7 +18,7 @@ import difflib
 from collections.abc import Iterable, Iterator
 
 from engine import naming
-from engine.dn import InvalidDnError, build_dn, normalize_dn
+from engine.dn import InvalidDnError, build_dn, dn_is_under, normalize_dn, parse_rdns
 from engine.model import DirectoryKind, normalize_app_filter
 from engine.spec import (
     AccountSpec,
@@ -333,8 +333,88 @@ class _Checker:
             self.error(
                 group.loc_of("dn" if group.dn is not None else "name"),
                 f"management group {group.name!r} has the same DN as {first.name!r} "
-                f"({first.loc}): {dn}",
+                f"({first.loc}): {dn!r}",
             )
+        if group.dn is not None:
+            self._check_adopted_place(group, group.dn, key)
+
+    def _check_adopted_place(self, group: ManagementGroupSpec, dn: str, key: str) -> None:
+        """A dn may adopt a group from elsewhere (a department group), nothing we own.
+
+        Adopting a role group would make the management group's members members of
+        the role itself; adopting a group in the management-groups OU would hand a
+        group okta-aws owns to rules meant for somebody else's; a user or an OU is no
+        group at all. Each would let the desired state reach a role group other than
+        through a management group's grant.
+        """
+        what = f"management group {group.name!r}: dn {dn!r}"
+        loc = group.loc_of("dn")
+        places = self._directory_places()
+        for setting, base in places.items():
+            if key == base or dn_is_under(base, base=key):
+                self.error(
+                    loc,
+                    f"{what} {'is' if key == base else 'contains'} directory.{setting}, a "
+                    "container, not a group; adopt a group from elsewhere (e.g. a "
+                    "department group) or drop dn",
+                )
+                return
+        if "role_groups_ou" in places and dn_is_under(dn, base=places["role_groups_ou"]):
+            self.error(
+                loc,
+                f"{what} lies in directory.role_groups_ou, where every group is a role "
+                "group: its members would hold the role directly, not through a grant. "
+                "Adopt a group from elsewhere (e.g. a department group) and grant it roles",
+            )
+        elif "management_groups_ou" in places and dn_is_under(
+            dn, base=places["management_groups_ou"]
+        ):
+            self.error(
+                loc,
+                f"{what} lies in directory.management_groups_ou, where okta-aws creates "
+                "and owns management groups by name; drop dn to let okta-aws manage the "
+                "group there by its name, or adopt a group from elsewhere",
+            )
+        elif self._is_user_place(dn, places):
+            self.error(
+                loc,
+                f"{what} names a user (it lies under directory.users_base); a management "
+                "group adopts a group, and users are listed in members",
+            )
+
+    def _directory_places(self) -> dict[str, str]:
+        """The directory settings that parse, normalized, by setting name."""
+        d = self.settings.directory
+        places: dict[str, str] = {}
+        for setting, value in (
+            ("role_groups_ou", d.role_groups_ou),
+            ("management_groups_ou", d.management_groups_ou),
+            ("users_base", d.users_base),
+        ):
+            try:
+                if value:
+                    places[setting] = normalize_dn(value)
+            except InvalidDnError:
+                continue  # reported with the settings
+        return places
+
+    @staticmethod
+    def _is_user_place(dn: str, places: dict[str, str]) -> bool:
+        """Whether `dn` is where a user is: an LDAP `uid=` entry, or under users_base.
+
+        A users_base that also holds a managed OU (say the domain root) says nothing
+        about what lies below it; there the plan's read decides (it adopts groups only).
+        """
+        rdns = parse_rdns(dn)
+        if rdns and rdns[0][0][0] == "uid":
+            return True
+        base = places.get("users_base")
+        if base is None or not dn_is_under(dn, base=base):
+            return False
+        managed = (places.get("role_groups_ou"), places.get("management_groups_ou"))
+        return not any(
+            ou is not None and (ou == base or dn_is_under(ou, base=base)) for ou in managed
+        )
 
     def _check_members(self, group: ManagementGroupSpec) -> None:
         seen: dict[str, Location] = {}

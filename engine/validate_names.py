@@ -12,11 +12,11 @@ Pure: no I/O.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from engine import naming
+from engine.dn import InvalidDnError, rdn_value
 from engine.model import DirectoryKind
 from engine.naming import SAM_ILLEGAL_CHARS, sam_account_name
 from engine.spec import AccountSpec, DesiredState, Location, Problem, RoleSpec, Settings, Severity
@@ -144,11 +144,21 @@ class _NameChecks:
                     f"({illegal}); its sAMAccountName will be {sam!r}",
                 )
 
-    def _group_filter(self) -> tuple[re.Pattern[str], str, Location] | None:
+    def _group_filter(self) -> tuple[naming.GroupFilter, str, Location] | None:
         """The effective group filter, its Okta text and where it comes from."""
         okta = self.settings.okta
         if okta.group_filter is not None:
             loc = self.settings.loc_of("okta.group_filter")
+            nested = naming.nested_quantifier(okta.group_filter)
+            if nested is not None:
+                self.error(
+                    loc,
+                    f"okta.group_filter {verbatim(okta.group_filter)} repeats {verbatim(nested)}, "
+                    "a group whose body repeats too: such a nested quantifier backtracks "
+                    "exponentially on a name that almost matches, and Okta runs the filter "
+                    "on every group; repeat once (e.g. '\\w+' for '(\\w+)+')",
+                )
+                return None
             try:
                 return naming.compile_group_filter(okta.group_filter), okta.group_filter, loc
             except naming.NamingError as exc:
@@ -163,11 +173,19 @@ class _NameChecks:
         if found is None:
             return
         compiled, text, filter_loc = found
-        shown = verbatim(text)
+        try:
+            self._check_role_group_names(compiled, text, filter_loc)
+            self._check_lookalikes(compiled, text)
+        except naming.GroupFilterTimeout as exc:
+            self.error(filter_loc, str(exc))
+
+    def _check_role_group_names(
+        self, compiled: naming.GroupFilter, text: str, filter_loc: Location
+    ) -> None:
         derived = self.settings.okta.group_filter is None
         failures: list[tuple[RoleGroup, str]] = []
         for rg in self.role_groups:
-            ref = naming.parse_group_name(name=rg.name, group_filter=compiled)
+            ref = naming.match_group_name(name=rg.name, group_filter=compiled)
             if ref is None:
                 failures.append((rg, "does not match it, so Okta maps it to no role"))
             elif (ref.account_id, ref.role) != (rg.account.id, rg.role):
@@ -180,17 +198,42 @@ class _NameChecks:
                 failures.append(
                     (rg, f"parses as account {ref.account_id}, role {ref.role!r}: {why}")
                 )
-        self._report_filter_failures(failures, shown, filter_loc)
-        for group in self.state.management_groups:
-            if compiled.search(group.name) is None:
-                continue
-            ref = naming.parse_group_name(name=group.name, group_filter=compiled)
-            parsed = f" (as account {ref.account_id}, role {ref.role!r})" if ref else ""
-            self.error(
-                group.loc_of("name"),
-                f"management group {group.name!r} matches the group filter {shown}{parsed}: Okta "
-                "would take it for a role group; rename it",
+        self._report_filter_failures(failures, verbatim(text), filter_loc)
+
+    def _check_lookalikes(self, compiled: naming.GroupFilter, text: str) -> None:
+        """Management groups, by name or by the cn of their dn, must not pass for role
+        groups: their members would hold a role without any grant."""
+        filters = [(compiled, verbatim(text))]
+        if self.settings.okta.group_filter is not None:
+            # A custom filter may be narrower than the syntax: a name the syntax renders
+            # is still a role group's name to a reader and to the next filter.
+            syntax = self.settings.role_group_name
+            filters.append(
+                (
+                    naming.compile_group_filter(naming.derive_group_filter(syntax=syntax)),
+                    f"derived from role_group_name {verbatim(syntax)}",
+                )
             )
+        for group in self.state.management_groups:
+            names = [("name", f"management group {group.name!r}", group.name)]
+            cn = _cn_of(group.dn) if group.dn is not None else None
+            if cn is not None:
+                names.append(
+                    ("dn", f"management group {group.name!r}: the cn {cn!r} of its dn", cn)
+                )
+            for where, label, name in names:
+                for group_filter, shown in filters:
+                    if group_filter.search(name) is None:
+                        continue
+                    ref = naming.match_group_name(name=name, group_filter=group_filter)
+                    parsed = f" (as account {ref.account_id}, role {ref.role!r})" if ref else ""
+                    self.error(
+                        group.loc_of(where),
+                        f"{label} matches the group filter {shown}{parsed}: Okta would take "
+                        "it for a role group, and its members would hold the role without a "
+                        f"grant; {'rename it' if where == 'name' else 'adopt another group'}",
+                    )
+                    break
 
     def _report_filter_failures(
         self, failures: list[tuple[RoleGroup, str]], shown: str, filter_loc: Location
@@ -277,3 +320,11 @@ def _expansion_problem(pattern: str, provider: str, account_id: str, role: str) 
     if naming.split_role_arn(value.role_arn) != (account_id, role):
         return f"yields role {value.role_arn!r} for account {account_id}, role {role!r}"
     return None
+
+
+def _cn_of(dn: str) -> str | None:
+    """The value of a DN's first RDN (the group name), None if the DN does not parse."""
+    try:
+        return rdn_value(dn)
+    except InvalidDnError:
+        return None  # reported with the group's dn

@@ -35,7 +35,7 @@ from ldap3.utils.conv import escape_filter_chars
 
 from engine.dn import escape_rdn_value, normalize_dn, parse_rdns, rdn_value
 from engine.model import DirectoryGroup, DirectoryUser, GroupRole
-from engine.naming import compile_group_filter, parse_group_name
+from engine.naming import GroupFilter, compile_group_filter, parse_group_name
 from engine.providers.directory_flavor import Flavor
 from engine.providers.directory_ldap import DirectoryError, Entry, Ldap
 
@@ -309,7 +309,7 @@ class Reader:
         group: _Group,
         kinds: dict[str, str],
         users: dict[str, DirectoryUser],
-        pattern: re.Pattern[str],
+        pattern: GroupFilter,
     ) -> DirectoryGroup:
         name = rdn_value(group.entry.dn)
         ref = (

@@ -174,3 +174,68 @@ def test_other_delimiters_or_prefixes_never_match(
         ),
     ):
         assert naming.parse_group_name(name=name, group_filter=compiled) is None, name
+
+
+# --- bounded matching (issue 10) --------------------------------------------------------
+
+# The filter of the report: 17.6 s on a 28-character name with Python's `re`.
+NESTED_FILTER = r"(?{{role}}(\w+)+)#(?{{accountid}}\d{12})$"
+# Exponential without a nested quantifier (overlapping alternatives under one repeat):
+# the static check cannot see it, the time limit must stop it.
+BACKTRACKING_FILTER = r"^(?{{role}}(a|aa)+)#(?{{accountid}}\d{12})$"
+
+
+@pytest.mark.parametrize(
+    ("pattern", "nested"),
+    [
+        (NESTED_FILTER, r"(\w+)+"),
+        (r"^x(?{{role}}(?:[a-z]+-)*)#(?{{accountid}}\d{12})$", "(?:[a-z]+-)*"),
+        (r"(a*)*", "(a*)*"),
+        (r"((a)+b)+", "((a)+b)+"),
+        (r"(x(y|z+))*", "(x(y|z+))*"),
+        (r"(a+){1,3}", "(a+){1,3}"),
+        (r"(a+){2,}", "(a+){2,}"),
+        (r"(?{{role}}(\w+)++)", r"(\w+)++"),  # possessive too: the scan does not tell them apart
+        # Exact counts, optional groups and escaped or classed parentheses are fine.
+        (r"^aws\#\S+\#(?{{role}}[\w\-]+)\#(?{{accountid}}\d+)$", None),
+        (r"(\d{12})+", None),
+        (r"(a+){3}", None),
+        (r"(a+)?", None),
+        (r"(a?)+", None),
+        (r"[(]+a+[)]+", None),
+        (r"\(a+\)+", None),
+        (r"[]()+]+(b)", None),
+        (BACKTRACKING_FILTER, None),
+    ],
+)
+def test_nested_quantifiers_are_found(pattern: str, nested: str | None) -> None:
+    assert naming.nested_quantifier(pattern) == nested
+
+
+@given(syntax=syntaxes())
+def test_derived_filters_have_no_nested_quantifier(syntax: str) -> None:
+    assert naming.nested_quantifier(naming.derive_group_filter(syntax=syntax)) is None
+
+
+def test_reported_filter_answers_without_hanging() -> None:
+    # With `re` this took 17.6 s; the `regex` engine fails it fast or hits the limit.
+    compiled = naming.compile_group_filter(NESTED_FILTER)
+    assert naming.parse_group_name(name="a" * 26 + "!x", group_filter=compiled) is None
+
+
+def test_a_name_past_the_time_limit_maps_to_no_role_and_is_remembered() -> None:
+    compiled = naming.compile_group_filter(BACKTRACKING_FILTER)
+    slow, fine = "a" * 60 + "#12345678901x", "aaa#123456789012"
+    assert naming.match_group_name(name=fine, group_filter=compiled) == RoleRef(
+        account_id="123456789012", role="aaa"
+    )
+    with pytest.raises(naming.GroupFilterTimeout, match="took longer than"):
+        naming.match_group_name(name=slow, group_filter=compiled)
+    assert compiled.timed_out(slow)
+    assert not compiled.timed_out(fine)
+    # Remembered: the lenient parse answers None at once, the strict one raises again,
+    # and a filter compiled again from the same text is the same object.
+    assert naming.parse_group_name(name=slow, group_filter=compiled) is None
+    with pytest.raises(naming.GroupFilterTimeout):
+        naming.match_group_name(name=slow, group_filter=compiled)
+    assert naming.compile_group_filter(BACKTRACKING_FILTER) is compiled

@@ -701,6 +701,146 @@ management_groups:
         ),
         expected=(("roles.yaml:3: warning", "role 'Admin': max_session_duration 3600"),),
     ),
+    # 9. no escalation through a management group's dn (issue 10) -----------------------
+    "dn-names-a-role-group": Case(
+        # The reproduction: adopting the role group itself put zoe straight into the role.
+        files={
+            "more/groups.yaml": """\
+management_groups:
+  - name: Sneaky
+    dn: "CN=aws#prod#Admin#111111111111,OU=Role Groups,DC=example,DC=test"
+    members: [zoe]
+"""
+        },
+        expected=(
+            ("more/groups.yaml:3", "lies in directory.role_groups_ou, where every group is a role"),
+            (
+                "more/groups.yaml:3",
+                "the cn 'aws#prod#Admin#111111111111' of its dn matches the group filter "
+                "'^aws\\#[a-z0-9-]+\\#(?{{role}}[\\w+=,.@\\-]+)\\#(?{{accountid}}\\d{12})$' "
+                "(as account 111111111111, role 'Admin')",
+            ),
+        ),
+    ),
+    "dn-names-a-role-group-lookalike-elsewhere": Case(
+        files={
+            "more/groups.yaml": """\
+management_groups:
+  - name: Sneaky
+    dn: "CN=aws#dev#Admin#222222222222,OU=Departments,DC=example,DC=test"
+"""
+        },
+        expected=(("more/groups.yaml:3", "would take it for a role group"),),
+    ),
+    "dn-in-the-management-groups-ou": Case(
+        files={
+            "more/groups.yaml": """\
+management_groups:
+  - name: Sneaky
+    dn: "CN=Admins,OU=Management Groups,DC=example,DC=test"
+"""
+        },
+        expected=(
+            ("more/groups.yaml:3", "has the same DN as 'Admins' (groups.yaml:2)"),
+            ("more/groups.yaml:3", "lies in directory.management_groups_ou"),
+        ),
+    ),
+    "dn-is-a-managed-ou": Case(
+        files={
+            "more/groups.yaml": """\
+management_groups:
+  - name: Sneaky
+    dn: "ou=role groups,dc=example,dc=test"
+"""
+        },
+        expected=(("more/groups.yaml:3", "is directory.role_groups_ou, a container"),),
+    ),
+    "dn-above-the-managed-ous": Case(
+        files={
+            "more/groups.yaml": "management_groups:\n  - {name: Sneaky, dn: 'DC=example,DC=test'}\n"
+        },
+        expected=(("more/groups.yaml:2", "contains directory.role_groups_ou, a container"),),
+    ),
+    "dn-names-a-user": Case(
+        files={
+            "more/groups.yaml": """\
+management_groups:
+  - name: Sneaky
+    dn: "CN=Zoe Doe,CN=Users,DC=example,DC=test"
+"""
+        },
+        expected=(("more/groups.yaml:3", "names a user (it lies under directory.users_base)"),),
+    ),
+    "dn-names-an-ldap-user": Case(
+        files={
+            "more/groups.yaml": """\
+management_groups:
+  - name: Sneaky
+    dn: "uid=zoe,OU=People,DC=example,DC=test"
+"""
+        },
+        expected=(("more/groups.yaml:3", "names a user"),),
+    ),
+    "dn-under-a-users-base-holding-everything-is-left-to-the-read": Case(
+        # users_base at the domain root says nothing about what an entry is: the plan's
+        # read adopts only groups.
+        edits=(
+            (
+                "settings.yaml",
+                "users_base: CN=Users,DC=example,DC=test",
+                "users_base: DC=example,DC=test",
+            ),
+        ),
+        files={
+            "more/groups.yaml": """\
+management_groups:
+  - name: Finance
+    dn: "CN=Finance,OU=Departments,DC=example,DC=test"
+"""
+        },
+    ),
+    "name-matches-the-syntax-but-not-a-narrow-filter": Case(
+        edits=(("settings.yaml", "group_filter: null", f"group_filter: {NARROW_FILTER}"),),
+        files={"more/groups.yaml": "management_groups:\n  - name: 'aws#x#Ad.min#555555555555'\n"},
+        expected=(
+            (
+                "more/groups.yaml:2",
+                "matches the group filter derived from role_group_name "
+                "'aws#{alias}#{role}#{account_id}' (as account 555555555555, role 'Ad.min')",
+            ),
+        ),
+    ),
+    # 10. bounded user regexes (issue 10) -----------------------------------------------
+    "group-filter-nested-quantifier": Case(
+        edits=(
+            (
+                "settings.yaml",
+                "group_filter: null",
+                r"group_filter: '(?{{role}}(\w+)+)#(?{{accountid}}\d{12})$'",
+            ),
+        ),
+        expected=(
+            (
+                "settings.yaml:11",
+                r"repeats '(\w+)+', a group whose body repeats too: such a nested quantifier "
+                "backtracks exponentially",
+            ),
+        ),
+    ),
+    "group-filter-past-the-time-limit": Case(
+        # No nested quantifier, yet exponential on a name that almost matches.
+        edits=(
+            (
+                "settings.yaml",
+                "group_filter: null",
+                r"group_filter: '^(?{{role}}(a|aa)+)#(?{{accountid}}\d{12})$'",
+            ),
+            ("settings.yaml", "  okta:\n", "  role_group_name: '{role}#{account_id}'\n  okta:\n"),
+            _append("roles.yaml", f"  {'a' * 50}b: {{}}\n"),
+            ("accounts.yaml", "roles: [ReadOnly]", f"roles: [ReadOnly, {'a' * 50}b]"),
+        ),
+        expected=(("settings.yaml:12", "took longer than 0.1 s on the name 'aaaa"),),
+    ),
 }
 
 
