@@ -62,7 +62,9 @@ def load_valid(*, directory: Path, err: TextIO) -> DesiredState | None:
         errors = [p for p in problems if p.severity is Severity.ERROR]
         print(f"{len(errors)} problem(s) in {directory}", file=err)
         return None
-    problems = semantic_problems(state=state)
+    # The loader's warnings (a SAML certificate about to expire) with the semantic ones.
+    warnings = [n for n in state.notes if n.severity is Severity.WARNING]
+    problems = [*semantic_problems(state=state), *warnings]
     _print_problems(problems, err)
     errors = [p for p in problems if p.severity is Severity.ERROR]
     if errors:
@@ -81,6 +83,9 @@ def validate(*, directory: Path, out: TextIO, err: TextIO) -> int:
         f"target {state.settings.target.value})",
         file=out,
     )
+    for note in state.notes:  # e.g. the SAML signing certificate's notAfter
+        if note.severity is Severity.INFO:
+            print(note, file=out)
     return EXIT_OK
 
 
