@@ -7,9 +7,13 @@ from dataclasses import dataclass, field
 
 import pytest
 
+from engine.access import effective_access
+from engine.compile import compile_world, with_role_group_sources
 from engine.diff_common import IMPORT_PENDING
 from engine.model import DirectoryKind, World
 from engine.plan import Action, AttributeChange, FindingKind, ResourceKind
+from engine.render import render_text
+from engine.spec import DesiredState, GrantSpec
 from tests.unit.worlds import (
     AD,
     AUDITORS,
@@ -34,6 +38,7 @@ from tests.unit.worlds import (
     plan_for,
     put,
     role_group_name,
+    small_state,
 )
 
 A = ResourceKind.APP_ASSIGNMENT.value
@@ -320,3 +325,164 @@ def test_okta_not_read_is_not_diffed() -> None:
     )
     plan = plan_for(desired=desired, live=live, prune=True)
     assert plan.empty and not plan.findings
+
+
+# --- kind okta: a role group shared with a group whose members its owners run (issue 16) ---
+
+READONLY_RG = role_group_name(PROD, "ReadOnly")
+RG_KEY = ("okta", READONLY_RG.lower())
+OWNERS = "via Auditors (members managed in Okta)"
+
+
+def _shared_state() -> DesiredState:
+    """small_state (kind okta) where Auditors, whose members are left to its owners,
+    also grants prod/ReadOnly, which DevOps (alice, bob) grants too."""
+    state = small_state(kind=OKTA)
+    groups = tuple(
+        dataclasses.replace(g, grants=(*g.grants, GrantSpec(role="ReadOnly", account="prod")))
+        if g.name == AUDITORS
+        else g
+        for g in state.management_groups
+    )
+    return dataclasses.replace(state, management_groups=groups)
+
+
+def _okta_live(*, auditors: set[str] | None, role_group: set[str]) -> tuple[World, World]:
+    desired = compile_world(state=_shared_state())
+    live = converged_live(desired)
+    live = put(
+        live,
+        dataclasses.replace(
+            live.okta_groups[("okta", "auditors")],
+            members=None if auditors is None else frozenset(auditors),
+        ),
+        dataclasses.replace(live.okta_groups[RG_KEY], members=frozenset(role_group)),
+    )
+    return desired, live
+
+
+def _member_changes(desired: World, live: World) -> dict[str, tuple[str, bool]]:
+    plan = plan_for(desired=desired, live=live)
+    return {
+        c.id: (c.reason, c.destructive)
+        for c in plan.changes
+        if c.kind is ResourceKind.OKTA_GROUP_MEMBER and c.key[0] == READONLY_RG.lower()
+    }
+
+
+def member(login: str, action: str) -> str:
+    return f"{OM}:{READONLY_RG.lower()}/{login}:{action}"
+
+
+@pytest.mark.parametrize(
+    ("auditors", "role_group", "expected"),
+    [
+        pytest.param(
+            {"erin", "frank"},
+            {"alice", "bob"},
+            {member("erin", "+"): (OWNERS, False), member("frank", "+"): (OWNERS, False)},
+            id="owner-managed members join, named as coming from their group",
+        ),
+        pytest.param(
+            {"erin"},
+            {"alice", "bob", "erin"},
+            {},
+            id="converged: listed and owner-managed members both there",
+        ),
+        pytest.param(
+            {"erin"},
+            {"bob", "erin", "mallory"},
+            {
+                member("alice", "+"): ("via DevOps", False),
+                member("mallory", "-"): (
+                    f"in no management group granting {READONLY_RG} (added by hand)",
+                    True,
+                ),
+            },
+            id="drift: a hand-removed user comes back, a hand-added one goes",
+        ),
+        pytest.param(
+            {"alice"},
+            {"bob"},
+            {member("alice", "+"): (f"via Auditors (members managed in Okta), {DEVOPS}", False)},
+            id="a user in both groups: both named",
+        ),
+        pytest.param(
+            set(),
+            {"alice", "bob", "erin"},
+            {
+                member("erin", "-"): (
+                    f"in no management group granting {READONLY_RG} (added by hand)",
+                    True,
+                )
+            },
+            id="the owners removed someone: the role group follows",
+        ),
+        pytest.param(
+            None,
+            {"alice", "erin"},
+            {member("bob", "+"): ("via DevOps", False)},
+            id="owner-managed members not read: nothing is removed",
+        ),
+    ],
+)
+def test_kind_okta_role_group_follows_owner_managed_members(
+    auditors: set[str] | None, role_group: set[str], expected: dict[str, tuple[str, bool]]
+) -> None:
+    desired, live = _okta_live(auditors=auditors, role_group=role_group)
+    assert _member_changes(desired, live) == expected
+
+
+def test_kind_okta_owner_managed_group_missing_in_okta_contributes_no_one() -> None:
+    desired, live = _okta_live(auditors=set(), role_group={"alice", "bob"})
+    live = drop(live, okta_group(AUDITORS, source="okta"))
+    plan = plan_for(desired=desired, live=live)
+    assert f"{OG}:okta/auditors:+" in change_ids(plan)
+    assert _member_changes(desired, live) == {}
+
+
+def test_kind_okta_plan_shows_where_a_member_comes_from() -> None:
+    desired, live = _okta_live(auditors={"erin"}, role_group={"alice", "bob"})
+    text = render_text(plan_for(desired=desired, live=live))
+    lines = [" ".join(line.split()) for line in text.splitlines()]
+    assert f"+ user erin → {READONLY_RG} ({OWNERS})" in lines
+    # The access delta shows the grant like any other, via the management group.
+    assert f"+ erin gains prod ({PROD}) / ReadOnly via Auditors" in lines
+
+
+def test_kind_okta_live_access_names_management_groups() -> None:
+    """`access --live` with kind okta: the reader attaches which management groups stand
+    behind each role group, so `via` names them as with a directory (not the role group);
+    a user in the role group by hand is shown through the role group itself."""
+    desired, live = _okta_live(auditors={"erin", "alice"}, role_group={"alice", "erin", "zed"})
+    live = put(
+        live,
+        dataclasses.replace(
+            live.okta_groups[("okta", "auditors")], members=frozenset({"erin", "alice", "zed"})
+        ),
+    )
+    bare = dataclasses.replace(
+        live,
+        okta_groups={
+            k: dataclasses.replace(g, member_groups=frozenset())
+            for k, g in live.okta_groups.items()
+        },
+    )
+    annotated = with_role_group_sources(live=bare, desired=desired)
+    assert annotated == live
+    via = {
+        e.user: e.via
+        for e in effective_access(world=annotated)
+        if (e.account_id, e.role) == (PROD, "ReadOnly")
+    }
+    assert via == {
+        "alice": frozenset({DEVOPS, AUDITORS}),
+        "erin": frozenset({AUDITORS}),
+        "zed": frozenset({AUDITORS}),
+    }
+    unannotated = {
+        e.user: e.via
+        for e in effective_access(world=bare)
+        if (e.account_id, e.role) == (PROD, "ReadOnly")
+    }
+    assert set(unannotated.values()) == {frozenset({READONLY_RG})}
