@@ -6,6 +6,10 @@ markdown table for a ticket or pull request. Rows are sorted so two runs over th
 world produce byte-identical output (diffable in git). CSV and JSON carry exactly the
 documented columns and nothing else, so parsers never trip over a title line; the
 human formats (table, markdown) start with the title, which names the target.
+
+Names come from live systems: every format escapes control characters (JSON with its
+own `\\uXXXX` escapes, so the data stays exact), and markdown escapes formatting, HTML
+and mentions, with the same escaper as the plan (`engine.escape`).
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from enum import StrEnum
 from rich.console import Console
 from rich.table import Table
 
+from engine.escape import json_safe, md_text, printable
 from engine.model import Entitlement
 from engine.naming import role_arn
 
@@ -104,7 +109,9 @@ def render_access(
         case AccessFormat.CSV:
             return _csv(rows)
         case AccessFormat.JSON:
-            return json.dumps([r.as_dict() for r in rows], indent=2, ensure_ascii=False) + "\n"
+            return json_safe(
+                json.dumps([r.as_dict() for r in rows], indent=2, ensure_ascii=False) + "\n"
+            )
         case AccessFormat.MARKDOWN:
             return _markdown(rows, title)
         case AccessFormat.TABLE:
@@ -116,26 +123,20 @@ def _csv(rows: list[AccessRow]) -> str:
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
     for row in rows:
-        writer.writerow(
-            [row.user, row.account_id, row.account_alias, row.role, row.role_arn, ";".join(row.via)]
-        )
+        cells = (row.user, row.account_id, row.account_alias, row.role, row.role_arn)
+        writer.writerow([printable(c) for c in (*cells, ";".join(row.via))])
     return buffer.getvalue()
 
 
-def _markdown_cell(text: str) -> str:
-    # A `|` would end the cell and a newline the row; backslashes escape the escapes.
-    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
-
-
 def _markdown(rows: list[AccessRow], title: str) -> str:
-    lines = [f"### {_markdown_cell(title)}", ""]
+    lines = [f"### {md_text(title)}", ""]
     if not rows:
         lines.append("_No access._")
         return "\n".join(lines) + "\n"
     lines += ["| User | Account | Role | Via |", "| --- | --- | --- | --- |"]
     for row in rows:
         cells = (row.user, row.account_label, row.role, ", ".join(row.via))
-        lines.append("| " + " | ".join(_markdown_cell(c) for c in cells) + " |")
+        lines.append("| " + " | ".join(md_text(c) for c in cells) + " |")
     lines += ["", f"{len(rows)} entitlement{'' if len(rows) == 1 else 's'}."]
     return "\n".join(lines) + "\n"
 
@@ -151,7 +152,7 @@ def _table(rows: list[AccessRow], title: str, *, width: int, color: bool) -> str
         emoji=False,
         markup=False,
     )
-    console.print(title)
+    console.print(printable(title))
     if not rows:
         console.print("No access.")
         return buffer.getvalue()
@@ -160,7 +161,8 @@ def _table(rows: list[AccessRow], title: str, *, width: int, color: bool) -> str
         # Long values wrap rather than being cut: a truncated role name misleads.
         table.add_column(header, overflow="fold")
     for row in rows:
-        table.add_row(row.user, row.account_label, row.role, ", ".join(row.via))
+        cells = (row.user, row.account_label, row.role, ", ".join(row.via))
+        table.add_row(*(printable(c) for c in cells))
     console.print(table)
     console.print(f"{len(rows)} entitlement{'' if len(rows) == 1 else 's'}.")
     return buffer.getvalue()

@@ -19,6 +19,7 @@ from engine import access, simulate
 from engine.diff_aws import diff_aws
 from engine.diff_common import (
     DiffContext,
+    change_id,
     effective_systems,
     managed_ous,
     role_of_directory_group,
@@ -29,6 +30,7 @@ from engine.model import (
     DirectoryGroup,
     DirectoryKind,
     GroupMember,
+    OktaApp,
     OktaGroup,
     System,
     UserMember,
@@ -46,8 +48,9 @@ from engine.plan import (
     PlanOptions,
     ResourceKind,
 )
+from engine.protection import unmapped_by_settings
 
-__all__ = ["AccessPrediction", "deletion_guard", "diff", "plan_access_delta"]
+__all__ = ["AccessPrediction", "access_unknown", "deletion_guard", "diff", "plan_access_delta"]
 
 
 def diff(*, desired: World, live: World, options: PlanOptions) -> Plan:
@@ -69,6 +72,7 @@ def diff(*, desired: World, live: World, options: PlanOptions) -> Plan:
         diff_directory(ctx)
     if System.OKTA in systems:
         diff_okta(ctx)
+    _keep_protected_mapped(ctx)
     _close_front_door_first(ctx)
     changes = order(changes=ctx.changes)
     predicted = plan_access_delta(
@@ -94,7 +98,51 @@ def diff(*, desired: World, live: World, options: PlanOptions) -> Plan:
         options=options,
         guard=deletion_guard(changes=changes, max_deletions=options.max_deletions),
         names=DisplayNames.from_worlds(desired, live),
+        access_unknown=access_unknown(desired=desired, live=live, options=options),
     )
+
+
+_SYSTEM_NAMES = {System.AWS: "AWS", System.DIRECTORY: "the directory", System.OKTA: "Okta"}
+_ACCOUNTS_NAMED = 5
+
+
+def access_unknown(*, desired: World, live: World, options: PlanOptions) -> str | None:
+    """Why the access delta cannot be complete, or None when it is.
+
+    Access is decided by AWS (the role and its provider exist and trust each other),
+    the directory (who is in which group; none with kind okta) and Okta (the app, its
+    groups and assignments). The delta is `access(after) − access(now)` over the live
+    world, so it is complete only when each of them was read whole: a system not read
+    (`--only`, a read error) or an AWS account not read leaves changes unseen. The
+    plan then says so instead of showing a delta that may read "none".
+    """
+    kind = desired.directory_kind or live.directory_kind
+    deciding = [s for s in System if s is not System.DIRECTORY or kind is not DirectoryKind.OKTA]
+    missing = [s for s in deciding if s not in live.systems]
+    parts = []
+    if missing:
+        names = [_SYSTEM_NAMES[s] for s in missing]
+        listed = names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+        verb = "was" if len(names) == 1 else "were"
+        asked = sorted(s.value for s in options.systems)
+        only = (
+            f" (--only {','.join(asked)})" if any(s not in options.systems for s in missing) else ""
+        )
+        parts.append(f"{listed} {verb} not read{only}")
+    if System.AWS in live.systems:
+        unread = sorted(desired.accounts - live.accounts)
+        if unread:
+            shown = ", ".join(unread[:_ACCOUNTS_NAMED])
+            more = (
+                f" and {len(unread) - _ACCOUNTS_NAMED} more"
+                if len(unread) > _ACCOUNTS_NAMED
+                else ""
+            )
+            s = "" if len(unread) == 1 else "s"
+            parts.append(
+                f"AWS account{s} {shown}{more} {'was' if len(unread) == 1 else 'were'} not read"
+            )
+    return "; ".join(parts) or None
 
 
 def deletion_guard(*, changes: tuple[Change, ...], max_deletions: int) -> str | None:
@@ -172,6 +220,35 @@ def plan_access_delta(
     )
     merged = tuple(sorted((*delta, *later), key=access.access_order))
     return AccessPrediction(delta=merged, pending_unlisted=0 if later else count)
+
+
+def _keep_protected_mapped(ctx: DiffContext) -> None:
+    """Block a settings change that would stop Okta mapping a protected role group to
+    its role: the app has one set of settings, so this cannot be skipped like a
+    deletion (`engine.protection`)."""
+    update = ctx.find(
+        change_id(ResourceKind.OKTA_APP, (ctx.desired.okta_app.label,), Action.UPDATE)
+        if ctx.desired.okta_app is not None
+        else ""
+    )
+    if update is None or not isinstance(update.before, OktaApp):
+        return
+    if not isinstance(update.after, OktaApp):
+        return
+    for name, why in unmapped_by_settings(
+        protection=ctx.protection,
+        live=ctx.live,
+        before=update.before.settings,
+        after=update.after.settings,
+    ):
+        ctx.finding(
+            FindingKind.CONFLICT,
+            System.OKTA,
+            f"protected role group {name}",
+            f"the desired app settings would take its access away ({why}); it is "
+            "protected (settings.safety.protected): keep the settings that map it, or "
+            "remove it from settings.safety.protected",
+        )
 
 
 def _close_front_door_first(ctx: DiffContext) -> None:

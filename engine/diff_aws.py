@@ -4,7 +4,9 @@ Ownership in AWS is the managed tag and nothing else (there is no state file): a
 resource is ours, an untagged one with a desired name is a conflict unless the entry
 says `adopt`, and every other untagged resource is invisible to us. Only accounts the
 desired state lists are looked at, so an account dropped from the desired state is left
-exactly as it is rather than emptied.
+exactly as it is rather than emptied; and only accounts that were read (`live.accounts`):
+an account whose read failed would otherwise look empty, and the plan would recreate
+what is already there. Nothing is planned for it; a blocking finding says so.
 
 Pure: no I/O, no globals.
 """
@@ -46,7 +48,15 @@ def _role_attributes(have: Role, want: Role) -> tuple[dict[str, Any], dict[str, 
 def diff_aws(ctx: DiffContext) -> None:
     """Plan SAML providers first, then roles (which depend on their account's provider),
     then the removal of providers no longer desired (which depends on the roles)."""
-    accounts = ctx.desired.accounts
+    accounts = ctx.desired.accounts & ctx.live.accounts
+    for account_id in sorted(ctx.desired.accounts - ctx.live.accounts):
+        ctx.finding(
+            FindingKind.READ_ERROR,
+            System.AWS,
+            f"account {_account(ctx, account_id)}",
+            "was not read, so nothing is planned for it (its roles and SAML provider "
+            "would otherwise look missing); fix the read and plan again",
+        )
     _diff_providers(ctx, accounts)
     _diff_roles(ctx, accounts)
     _prune_providers(ctx, accounts)
@@ -148,7 +158,7 @@ def _moves_off(ctx: DiffContext, role: Role) -> bool:
     want = ctx.desired.roles.get(role.key)
     if want is not None:
         return role.managed or want.adopt
-    return role.managed and ctx.options.prune and not ctx.is_protected(role.name)
+    return role.managed and ctx.options.prune and not ctx.protection.keeps_role(role)
 
 
 def _role_update_is_destructive(have: Role, want: Role) -> bool:

@@ -31,6 +31,7 @@ from engine.plan import (
     Resource,
     ResourceKind,
 )
+from engine.protection import Protection, build_protection
 
 PRUNE_REASON = "no longer in the desired state (--prune)"
 ADOPT_REASON = "adopt (add managed tag)"
@@ -77,12 +78,15 @@ class DiffContext:
         self.findings.append(Finding(kind=kind, system=system, subject=subject, message=message))
 
     @cached_property
-    def _protected(self) -> frozenset[str]:
-        # Role names and directory cns are both case-insensitive where they live.
-        return frozenset(p.casefold() for p in self.options.protected)
-
-    def is_protected(self, name: str) -> bool:
-        return name.casefold() in self._protected
+    def protection(self) -> Protection:
+        """What `protected` keeps (`engine.protection`): role names and directory cns
+        are both case-insensitive where they live."""
+        return build_protection(
+            protected=self.options.protected,
+            desired=self.desired,
+            live=self.live,
+            slot_of=self.role_of_group_name,
+        )
 
     @cached_property
     def managed_ous(self) -> frozenset[str]:
@@ -128,28 +132,27 @@ class DiffContext:
         depends_on: tuple[str, ...] = (),
         reason: str = PRUNE_REASON,
         authoritative: bool = False,
+        kept_note: str = "",
     ) -> Change | None:
         """Delete an owned resource the desired state no longer mentions, if allowed.
 
-        `protected` names are never deleted, and nothing is deleted without `prune`
-        unless `authoritative` (an extra in something the desired state does mention);
-        both leave a PRUNE_SKIPPED finding so the reviewer sees what was left alone.
+        What `protected` keeps is never deleted (`engine.protection`), and nothing is
+        deleted without `prune` unless `authoritative` (an extra in something the
+        desired state does mention); both leave a PRUNE_SKIPPED finding so the reviewer
+        sees what was left alone (`kept_note` adds what happens meanwhile).
         """
-        if self.is_protected(name):
-            self.finding(
-                FindingKind.PRUNE_SKIPPED,
-                kind.system,
-                subject,
-                "protected (settings.safety.protected): never deleted, although the "
-                "desired state no longer has it",
-            )
+        kept = self.protection.keeps(
+            kind=kind, key=key, resource=before, name=name, slot_of=self.role_of_group_name
+        )
+        if kept is not None:
+            self.finding(FindingKind.PRUNE_SKIPPED, kind.system, subject, kept)
             return None
         if not self.options.prune and not authoritative:
             self.finding(
                 FindingKind.PRUNE_SKIPPED,
                 kind.system,
                 subject,
-                "no longer in the desired state; would be deleted with --prune",
+                "no longer in the desired state; would be deleted with --prune" + kept_note,
             )
             return None
         return self.add(

@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from engine.diff_common import DiffContext, attribute_details, change_id
+from engine.diff_rogue import rogue_members
 from engine.model import DirectoryGroup, GroupMember, GroupRole, System, UserMember
 from engine.plan import Action, Change, FindingKind, ResourceKind
 
@@ -44,6 +45,7 @@ def diff_directory(ctx: DiffContext) -> None:
     _diff_groups(ctx)
     _diff_links(ctx)
     _diff_users(ctx)
+    rogue_members(ctx)  # whatever else reaches a role group: reported (and removed)
 
 
 def _diff_groups(ctx: DiffContext) -> None:
@@ -59,6 +61,7 @@ def _diff_groups(ctx: DiffContext) -> None:
                     before=have,
                     name=have.name,
                     subject=f"{_describe(have)} {have.name}",
+                    kept_note=_leaves_now(ctx, key),
                 )
             continue
         if have is None:
@@ -98,6 +101,43 @@ def _diff_groups(ctx: DiffContext) -> None:
             )
 
 
+def _role_groups_dropping(ctx: DiffContext, member: str) -> list[str]:
+    """Names of the role groups the desired state keeps that `member` is in now: their
+    member lists are ours, so `member` leaves them in this plan."""
+    live = ctx.live.directory_groups
+    return sorted(
+        want.name
+        for key, want in ctx.desired.directory_groups.items()
+        if want.role is GroupRole.ROLE
+        and not want.adopted
+        and key in live
+        and not live[key].adopted
+        and member in _dns(ctx, live[key].member_groups)
+    )
+
+
+def _leaves_now(ctx: DiffContext, member: str) -> str:
+    """For a management group kept until --prune: the access it loses meanwhile."""
+    dropping = _role_groups_dropping(ctx, member)
+    if not dropping:
+        return ""
+    return (
+        ". Meanwhile it leaves the role groups the desired state keeps "
+        f"({', '.join(dropping)}) now, so its members lose that access"
+    )
+
+
+def _link_removal_reason(ctx: DiffContext, *, member: str, role_group: str) -> str:
+    name = _name_of(ctx, member)
+    if member in ctx.desired.directory_groups:
+        return (
+            f"{name} is not granted {role_group} in the desired state "
+            "(role groups are authoritative)"
+        )
+    kept = "" if ctx.options.prune else "; the group itself stays until --prune deletes it"
+    return f"{name} is no longer in the desired state, so it leaves {role_group}{kept}"
+
+
 def _diff_links(ctx: DiffContext) -> None:
     """Member Of links of our role groups: desired vs live, one change per link."""
     live = ctx.live.directory_groups
@@ -132,8 +172,7 @@ def _diff_links(ctx: DiffContext) -> None:
                     key=(key, member),
                     before=GroupMember(group_dn=key, member_dn=member),
                     destructive=True,
-                    reason=f"{_name_of(ctx, member)} is not granted {want.name} in the "
-                    "desired state (role groups are authoritative)",
+                    reason=_link_removal_reason(ctx, member=member, role_group=want.name),
                 )
             )
     _delete_groups_after_their_links(ctx)

@@ -209,10 +209,20 @@ class Plan:
     desired_digest: str = ""  # spec.DesiredState.digest
     guard: str | None = None  # why apply must refuse (e.g. over max_deletions), if it must
     names: DisplayNames = field(default_factory=DisplayNames)  # for renderings only
+    # Why the access delta cannot be complete: a system that decides access was not read
+    # (--only, a read error), e.g. "the directory and Okta were not read (--only aws)".
+    # None when every one was read: the delta is then the whole truth.
+    access_unknown: str | None = None
 
     @property
     def deletions(self) -> int:
         return sum(1 for c in self.changes if c.destructive)
+
+    @property
+    def access_removals(self) -> tuple[Change, ...]:
+        """The changes that can take access away: every deletion and destructive update.
+        When the access delta is unknown, these are what a reviewer checks by hand."""
+        return tuple(c for c in self.changes if c.destructive or c.action is Action.DELETE)
 
     @property
     def complete(self) -> bool:

@@ -10,7 +10,12 @@ so renderings can be golden-tested and diffed between runs.
 Text is plain unless `color=True` (the CLI passes whether stdout is a TTY): then rich
 colours it (green +, yellow ~, red -, security findings bold red). Markdown wraps each
 system's lines in a collapsible ```diff block, writing `~` as `!` so GitHub highlights
-updates, and escapes every name that came from a live system.
+updates. Names come from live systems and pull requests: every output escapes control
+characters, and markdown escapes formatting, HTML and mentions (`engine.escape`).
+
+When the plan could not see everything that decides access (`Plan.access_unknown`),
+the access section says so, never "none", and lists the changes that can take access
+away for the reviewer to check by hand.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from rich.console import Console
 from rich.text import Text
 
 from engine.dn import InvalidDnError, rdn_value
+from engine.escape import json_safe, md_code, md_text, printable
 from engine.model import (
     AppAssignment,
     DirectoryGroup,
@@ -37,16 +43,7 @@ from engine.model import (
     System,
     UserMember,
 )
-from engine.plan import (
-    AccessChange,
-    Action,
-    Change,
-    Finding,
-    FindingKind,
-    Plan,
-    Resource,
-    ResourceKind,
-)
+from engine.plan import AccessChange, Action, Change, Finding, FindingKind, Plan, Resource
 from engine.saved_plan import plan_to_json
 
 __all__ = ["render_json", "render_markdown", "render_text"]
@@ -169,10 +166,6 @@ def _note(change: Change) -> str:
         notes.append("adopt: add managed tag")
     if change.destructive and change.action is Action.UPDATE:
         notes.append("destructive")
-    if change.kind is ResourceKind.OKTA_GROUP_MEMBER and change.reason:
-        # Kind okta: which management group puts a user into a role group (Okta cannot
-        # nest, so the plan is the only place a reviewer sees it).
-        notes.append(change.reason)
     return "; ".join(notes)
 
 
@@ -295,51 +288,89 @@ def _target(plan: Plan) -> str:
 def _entry_lines(entry: _Entry, *, width: int, sign: str) -> list[tuple[str, str]]:
     """(text, style) lines of one entry. A change too wide for one line is split into
     its old and new value on lines of their own, never cut: reviewers must see it all."""
-    note = f"   ({entry.note})" if entry.note else ""
+    # Escaped before measuring: the width is that of what the terminal will show.
+    note = f"   ({printable(entry.note)})" if entry.note else ""
+    body = printable(entry.body)
     style = _STYLE[entry.sign]
     lines: list[tuple[str, str]] = []
     if entry.inline is None:
-        lines.append((f"{sign} {entry.body}{note}", style))
+        lines.append((f"{sign} {body}{note}", style))
     else:
-        old, new = entry.inline
-        head = f"{sign} {entry.body}{entry.sep}{old} → {new}{note}"
+        old, new = (printable(v) for v in entry.inline)
+        head = f"{sign} {body}{entry.sep}{old} → {new}{note}"
         if len(head) <= width:
             lines.append((head, style))
         else:
-            lines += [(f"{sign} {entry.body}{note}", style)]
+            lines += [(f"{sign} {body}{note}", style)]
             lines += [(f"      - {old}", "red"), (f"      + {new}", "green")]
     for d in entry.details:
+        path, old, new = printable(d.path), printable(d.old), printable(d.new)
         if d.marker != "~":
-            value = d.new if d.marker == "+" else d.old
-            lines.append((f"    {d.marker} {d.path}: {value}", _STYLE[Action(d.marker)]))
+            value = new if d.marker == "+" else old
+            lines.append((f"    {d.marker} {path}: {value}", _STYLE[Action(d.marker)]))
             continue
-        line = f"    ~ {d.path}: {d.old} → {d.new}"
+        line = f"    ~ {path}: {old} → {new}"
         if len(line) <= width:
             lines.append((line, ""))
         else:
-            lines += [(f"    ~ {d.path}:", ""), (f"        - {d.old}", "red")]
-            lines.append((f"        + {d.new}", "green"))
+            lines += [(f"    ~ {path}:", ""), (f"        - {old}", "red")]
+            lines.append((f"        + {new}", "green"))
     return lines
+
+
+def _removal_label(change: Change, names: _Names) -> str:
+    """A change that can take access away, on one line: `- role Admin in prod (1111…)`."""
+    resource = change.resource
+    label = f"{change.action.value} {_subject(resource, names)}"
+    if isinstance(resource, Role | SamlProvider):
+        label += f" in {names.account(resource.account_id)}"
+    if change.action is Action.UPDATE:
+        label += " (destructive)"
+    return label
+
+
+ACCESS_SEEN = "As far as the systems read show:"
+ACCESS_CHECK = "Changes that can take access away (check who loses what by hand):"
+ACCESS_NO_REMOVALS = "No change in this plan takes access away."
+
+
+def _access_text(plan: Plan, names: _Names) -> list[tuple[str, str]]:
+    """The access section: the delta, or (when it cannot be complete) why, what the
+    systems read show, and the changes that can take access away. Never "none" then."""
+    out: list[tuple[str, str]] = []
+    rows = [(a, printable(a.user), printable(what)) for a, what in _access_rows(plan, names)]
+    if plan.access_unknown:
+        out.append((f"Access changes: unknown: {printable(plan.access_unknown)}", "bold yellow"))
+        if rows:
+            out.append((f"  {ACCESS_SEEN}", ""))
+    elif rows:
+        out.append(("Access changes", "bold"))
+    elif not plan.empty:
+        out.append(("Access changes: none", "bold"))
+    if rows:
+        user_w = max(len(user) for _, user, _ in rows)
+        what_w = max(len(what) for _, _, what in rows)
+        for a, user, what in rows:
+            sign, verb = ("+", "gains") if a.gained else ("-", "loses")
+            line = f"  {sign} {user:<{user_w}}   {verb}  {what:<{what_w}}"
+            via = f"   via {printable(', '.join(a.via))}" if a.via else ""
+            later = f"   (after the {printable(a.waits_for)})" if a.waits_for else ""
+            out.append(((line + via + later).rstrip(), "green" if a.gained else "red"))
+    if plan.access_unknown:
+        removals = plan.access_removals
+        if removals:
+            out.append((f"  {ACCESS_CHECK}", "bold"))
+            out += [(f"    {printable(_removal_label(c, names))}", "red") for c in removals]
+        else:
+            out.append((f"  {ACCESS_NO_REMOVALS}", ""))
+    return out
 
 
 def _text_lines(plan: Plan, *, width: int) -> list[tuple[str, str]]:
     names = _Names(plan)
-    out: list[tuple[str, str]] = []
-    rows = _access_rows(plan, names)
-    if rows:
-        out.append(("Access changes", "bold"))
-        user_w = max(len(a.user) for a, _ in rows)
-        what_w = max(len(what) for _, what in rows)
-        for a, what in rows:
-            sign, verb = ("+", "gains") if a.gained else ("-", "loses")
-            line = f"  {sign} {a.user:<{user_w}}   {verb}  {what:<{what_w}}"
-            via = f"   via {', '.join(a.via)}" if a.via else ""
-            later = f"   (after the {a.waits_for})" if a.waits_for else ""
-            out.append(((line + via + later).rstrip(), "green" if a.gained else "red"))
-    elif not plan.empty:
-        out.append(("Access changes: none", "bold"))
+    out = _access_text(plan, names)
     for section in _sections(plan, names):
-        out.append((section.title, "bold"))
+        out.append((printable(section.title), "bold"))
         for entry in section.entries:
             for text, style in _entry_lines(entry, width=width - 2, sign=entry.sign.value):
                 out.append(("  " + text, style))
@@ -347,12 +378,13 @@ def _text_lines(plan: Plan, *, width: int) -> list[tuple[str, str]]:
         out.append(("Findings", "bold"))
         for f in _ranked_findings(plan.findings):
             marker, label, style = _finding_label(f)
-            out.append((f"  {marker} {label} [{f.system.value}] {f.subject}: {f.message}", style))
+            said = printable(f"{f.subject}: {f.message}")
+            out.append((f"  {marker} {label} [{f.system.value}] {said}", style))
     out.append((_summary(plan), "bold"))
     refusal = _refusal(plan)
     if refusal:
-        out.append((refusal, "bold red"))
-    out.append((_target(plan), "dim"))
+        out.append((printable(refusal), "bold red"))
+    out.append((printable(_target(plan)), "dim"))
     return out
 
 
@@ -382,27 +414,12 @@ def render_text(plan: Plan, *, color: bool = False, width: int = 100) -> str:
 
 # --- Markdown --------------------------------------------------------------------------
 
-# Inline-significant characters; line-start syntax (`#`, `-`, `1.`) cannot occur because
-# escaped text never starts a line. `@` so a name never mentions a GitHub user or team.
-_MD_SPECIAL = re.compile(r"([\\`*_\[\]|<>~&@])")
 _MD_SIGN = {Action.CREATE: "+", Action.UPDATE: "!", Action.DELETE: "-"}
-
-
-def _md(text: str) -> str:
-    """Literal text in markdown: names come from live systems and must not become HTML
-    or formatting inside a PR comment."""
-    return _MD_SPECIAL.sub(r"\\\1", " ".join(text.splitlines()))
-
-
-def _md_code(text: str) -> str:
-    text = " ".join(text.splitlines())
-    runs = [len(r) for r in re.findall(r"`+", text)]
-    fence = "`" * (max(runs, default=0) + 1)
-    pad = " " if text.startswith("`") or text.endswith("`") else ""
-    return f"{fence}{pad}{text}{pad}{fence}"
+_md, _md_code = md_text, md_code
 
 
 def _md_block(lines: Sequence[str]) -> list[str]:
+    lines = [printable(line) for line in lines]
     runs = [len(r) for line in lines for r in re.findall(r"`{3,}", line)]
     fence = "`" * max(3, max(runs, default=0) + 1)
     return [f"{fence}diff", *lines, fence]
@@ -444,6 +461,39 @@ def _markdown_access_by_slot(rows: list[tuple[AccessChange, str]]) -> list[str]:
     return out
 
 
+def _access_markdown(plan: Plan, names: _Names) -> list[str]:
+    """The access section in markdown; as `_access_text` says."""
+    rows = _access_rows(plan, names)
+    if not rows and plan.empty and not plan.access_unknown:
+        return []
+    out = ["", "#### Access changes", ""]
+    if plan.access_unknown:
+        out += ["> [!WARNING]", f"> **Unknown:** {_md(plan.access_unknown)}", ""]
+        if rows:
+            out += [ACCESS_SEEN, ""]
+    if len(rows) > MARKDOWN_ACCESS_LINES:
+        out += _markdown_access_by_slot(rows)
+    else:
+        for a, what in rows:
+            sign, verb = ("➕", "gains") if a.gained else ("➖", "loses")
+            via = f" via {', '.join(_md_code(v) for v in a.via)}" if a.via else ""
+            later = f" _(after the {_md(a.waits_for)})_" if a.waits_for else ""
+            out.append(f"- {sign} **{_md(a.user)}** {verb} {_md_code(what)}{via}{later}")
+    if not plan.access_unknown:
+        if not rows:
+            out.append("No user gains or loses access.")
+        return out
+    removals = plan.access_removals
+    if rows:
+        out.append("")
+    if removals:
+        out += [ACCESS_CHECK, ""]
+        out += [f"- {_md_code(_removal_label(c, names))}" for c in removals]
+    else:
+        out.append(ACCESS_NO_REMOVALS)
+    return out
+
+
 def render_markdown(plan: Plan) -> str:
     """The plan for a pull-request comment: summary line, access delta, one collapsible
     ```diff section per system, findings, target."""
@@ -452,19 +502,7 @@ def render_markdown(plan: Plan) -> str:
     refusal = _refusal(plan)
     if refusal:
         out += ["", "> [!CAUTION]", f"> {_md(refusal)}"]
-    rows = _access_rows(plan, names)
-    if rows or not plan.empty:
-        out += ["", "#### Access changes", ""]
-        if len(rows) > MARKDOWN_ACCESS_LINES:
-            out += _markdown_access_by_slot(rows)
-        else:
-            for a, what in rows:
-                sign, verb = ("➕", "gains") if a.gained else ("➖", "loses")
-                via = f" via {', '.join(_md_code(v) for v in a.via)}" if a.via else ""
-                later = f" _(after the {_md(a.waits_for)})_" if a.waits_for else ""
-                out.append(f"- {sign} **{_md(a.user)}** {verb} {_md_code(what)}{via}{later}")
-        if not rows:
-            out.append("No user gains or loses access.")
+    out += _access_markdown(plan, names)
     by_system: dict[System, list[_Section]] = {}
     for section in _sections(plan, names):
         by_system.setdefault(section.system, []).append(section)
@@ -513,7 +551,7 @@ def render_json(plan: Plan) -> str:
         else:
             lines.append(f"  {_json(key)}: {_json(value)}{comma}")
     lines.append("}")
-    return "\n".join(lines) + "\n"
+    return json_safe("\n".join(lines) + "\n")
 
 
 def _json(value: object) -> str:

@@ -118,6 +118,7 @@ def plan_to_json(plan: Plan) -> dict[str, Any]:
             "applyable": plan.applyable,
         },
         "guard": plan.guard,
+        "access_unknown": plan.access_unknown,
         "access_delta": [to_jsonable(a) for a in plan.access_delta],
         "findings": [{**to_jsonable(f), "blocking": f.blocking} for f in plan.findings],
         "changes": [_change_to_json(c) for c in plan.changes],
@@ -222,6 +223,9 @@ def plan_from_json(data: Any) -> Plan:
             ),
             desired_digest=from_jsonable(str, doc.get("desired_digest"), where="$.desired_digest"),
             guard=from_jsonable(str | None, doc.get("guard"), where="$.guard"),
+            access_unknown=from_jsonable(
+                str | None, doc.get("access_unknown"), where="$.access_unknown"
+            ),
             names=from_jsonable(DisplayNames, doc.get("names", {}), where="$.names"),
         )
     except SnapshotError as error:
