@@ -7,6 +7,11 @@ ranges (AD cuts at 1,500 values), which result codes mean "already a member" / "
 member", and AD's `sAMAccountName`, which every group needs and which may not contain
 some characters. Keeping all of it in this one table means the read and execute code
 is written once, and a third flavor would be one more entry here.
+
+The sandbox and the tests seed and persist directories of both kinds from the same
+table (the user and container classes, how users are named, whether a `member` must
+name an existing entry, how the server spells DNs), so they never keep a second copy
+of these differences.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from engine.dn import escape_rdn_value
 from engine.model import DirectoryKind
 from engine.naming import sam_account_name
 
@@ -61,6 +67,14 @@ class Flavor:
     user_classes: frozenset[str]  # lower-cased objectClasses of users
     non_user_classes: frozenset[str]  # classes that disqualify (AD computers are users)
     group_classes: frozenset[str]  # lower-cased objectClasses of groups
+    # How seeded directories (the sandbox's, the tests') look on this kind of server:
+    group_type: int | None  # AD's groupType of the groups we create (None: no such thing)
+    user_class: str  # structural objectClass of a person
+    principal_attribute: str | None  # AD's user@realm sign-in name (None: none)
+    user_rdn: str  # a person's naming attribute (AD: cn; LDAP: uid, the login itself)
+    container_class: str  # a `cn=` entry that only holds others (AD's CN=Users)
+    members_must_exist: bool  # a `member` value must name an existing entry
+    upper_case_dn_types: bool  # DNs come back as `CN=…,DC=…` rather than `cn=…,dc=…`
 
     def group_attributes(self, *, cn: str, description: str, attempt: int = 0) -> dict[str, Any]:
         """Attributes of a new group. `cn` is always sent: Samba checks its 64-character
@@ -72,10 +86,16 @@ class Flavor:
         if self.kind is DirectoryKind.ACTIVE_DIRECTORY:
             sam = sam_account_name(cn)
             attributes["sAMAccountName"] = f"{sam}_{attempt + 1}" if attempt else sam
-            attributes["groupType"] = AD_GLOBAL_SECURITY_GROUP
+        if self.group_type is not None:
+            attributes["groupType"] = self.group_type
         if self.placeholder is not None:
             attributes["member"] = [self.placeholder]
         return attributes
+
+    def user_dn(self, *, login: str, parent: str) -> str:
+        """The DN of a person seeded with `login` under `parent`."""
+        rdn_type = self.user_rdn.upper() if self.upper_case_dn_types else self.user_rdn
+        return f"{rdn_type}={escape_rdn_value(login)},{parent.strip()}"
 
     def is_user(self, object_classes: Iterable[str]) -> bool:
         classes = {c.lower() for c in object_classes}
@@ -100,6 +120,13 @@ AD = Flavor(
     user_classes=frozenset({"user", "inetorgperson"}),
     non_user_classes=frozenset({"computer"}),
     group_classes=frozenset({"group"}),
+    group_type=AD_GLOBAL_SECURITY_GROUP,
+    user_class="user",
+    principal_attribute="userPrincipalName",
+    user_rdn="cn",
+    container_class="container",
+    members_must_exist=True,
+    upper_case_dn_types=True,
 )
 
 LDAP = Flavor(
@@ -117,6 +144,13 @@ LDAP = Flavor(
     user_classes=frozenset({"inetorgperson", "posixaccount", "account", "person"}),
     non_user_classes=frozenset(),
     group_classes=frozenset({"groupofnames", "groupofuniquenames", "posixgroup"}),
+    group_type=None,
+    user_class="inetOrgPerson",
+    principal_attribute=None,
+    user_rdn="uid",
+    container_class="organizationalRole",
+    members_must_exist=False,  # slapd takes a member before (or without) its entry
+    upper_case_dn_types=False,
 )
 
 

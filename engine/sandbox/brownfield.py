@@ -86,7 +86,7 @@ from engine.sandbox.okta_emulator import (
 )
 from engine.sandbox.okta_emulator.catalog import saml_metadata
 from engine.sandbox.okta_emulator.state import App, GroupType
-from engine.sandbox.persist import DirectoryMode, Flavor, SandboxMeta
+from engine.sandbox.persist import DirectoryMode, SandboxMeta
 from engine.spec import DesiredState
 
 ROGUE_USER = "mallory"
@@ -103,14 +103,6 @@ class Brownfield:
     aws: AwsState
     entries: tuple[DirEntry, ...]
     okta: OktaState
-
-
-def flavor_of(kind: DirectoryKind) -> Flavor:
-    return {
-        DirectoryKind.ACTIVE_DIRECTORY: Flavor.ACTIVE_DIRECTORY,
-        DirectoryKind.LDAP: Flavor.LDAP,
-        DirectoryKind.OKTA: Flavor.NONE,
-    }[kind]
 
 
 def base_dn_of(dn: str) -> str:
@@ -254,7 +246,7 @@ def build_okta(
     domain = _domain(meta.base_dn) if meta.base_dn else "example.test"
     assigned = {a.group_name for a in world.app_assignments.values()}
     to_assign: list[str] = []
-    if meta.flavor is Flavor.NONE:
+    if meta.flavor is DirectoryKind.OKTA:
         to_assign = _seed_okta_groups(
             state=state, world=world, okta=okta, domain=domain, converged=converged
         )
@@ -356,26 +348,26 @@ def build_brownfield(*, state: DesiredState, mode: DirectoryMode) -> Brownfield:
     settings = state.settings
     world = compile_world(state=state)
     kind = settings.directory.kind
-    flavor = flavor_of(kind)
+    has_directory = kind is not DirectoryKind.OKTA
     accounts = [a.id for a in state.accounts]
     converged = set(accounts[: max(1, len(accounts) // 3)] if accounts else [])
-    base_dn = base_dn_of(settings.directory.role_groups_ou) if flavor is not Flavor.NONE else ""
+    base_dn = base_dn_of(settings.directory.role_groups_ou) if has_directory else ""
     meta = SandboxMeta(
         directory_mode=mode,
-        flavor=flavor,
+        flavor=kind,
         base_dn=base_dn,
         users_base=settings.directory.users_base,
-        imported_ous=imported_ous(state=state, world=world) if flavor is not Flavor.NONE else (),
+        imported_ous=imported_ous(state=state, world=world) if has_directory else (),
         access_role=settings.aws.access_role,
         managed_tag=settings.aws.managed_tag,
         okta_app_label=settings.okta.app_label or "Amazon Web Services",
-        okta_directory_app=kind.okta_source if flavor is not Flavor.NONE else "",
+        okta_directory_app=kind.okta_source if has_directory else "",
         created_from=state.digest,
     )
     entries: tuple[DirEntry, ...] = ()
-    if flavor is not Flavor.NONE:
+    if has_directory:
         entries = build_directory(
-            state=state, world=world, flavor=flavor, base_dn=base_dn, converged=converged
+            state=state, world=world, flavor=kind, base_dn=base_dn, converged=converged
         )
     okta = build_okta(state=state, world=world, meta=meta, entries=entries, converged=converged)
     return Brownfield(
@@ -389,6 +381,5 @@ __all__ = [
     "Brownfield",
     "base_dn_of",
     "build_brownfield",
-    "flavor_of",
     "old_metadata",
 ]

@@ -1,7 +1,9 @@
 """The brownfield directory: entries in the AD or LDAP flavour, derived from the desired state.
 
 Part of the recipe documented in `engine/sandbox/brownfield.py` (which items exist and
-why); this module only knows how to spell them as directory entries.
+why); this module only knows how to spell them as directory entries, and takes every
+difference between AD and LDAP (classes, naming, a group's required attributes) from the
+directory provider's table, `engine/providers/directory_flavor.py`.
 """
 
 from __future__ import annotations
@@ -9,10 +11,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from engine.dn import build_dn, escape_rdn_value, normalize_dn, parent_dn, parse_rdns
-from engine.model import DirectoryGroup, GroupRole, World
+from engine.dn import normalize_dn, parent_dn, parse_rdns
+from engine.model import DirectoryGroup, DirectoryKind, GroupRole, World
+from engine.providers.directory_flavor import flavor_for
 from engine.sandbox.directory_store import DirEntry, MockDirectory
-from engine.sandbox.persist import Flavor
 from engine.spec import DesiredState
 
 EXTRA_USERS = ("walter", "wendy", "xavier", "yvonne", "zoe")
@@ -20,15 +22,13 @@ STALE_MEMBER = "xavier"
 ADOPTED_GROUP_MEMBERS = ("walter", "wendy")
 UNMANAGED_MEMBERS = ("yvonne", "zoe")
 HAND_ADDED_ROLE_GROUP_MEMBER = "zoe"
-AD_GLOBAL_SECURITY_GROUP = "-2147483646"
-_SAM_FORBIDDEN = set('"[]:;|=+*?<>/\\,')
 
 
 class _Entries:
     """Builds entries in the flavour's schema, remembering each user's DN."""
 
-    def __init__(self, *, flavor: Flavor, users_base: str, baseline: frozenset[str]) -> None:
-        self.flavor = flavor
+    def __init__(self, *, flavor: DirectoryKind, users_base: str, baseline: frozenset[str]) -> None:
+        self.flavor = flavor_for(flavor)
         self.users_base = users_base
         self.baseline = baseline
         self.entries: dict[str, DirEntry] = {}
@@ -45,51 +45,37 @@ class _Entries:
             kind, value = parse_rdns(item)[0][0]
             if kind == "ou":
                 entry = DirEntry(item, "organizationalUnit", {"ou": (value,)})
-            elif self.flavor is Flavor.ACTIVE_DIRECTORY:
-                entry = DirEntry(item, "container", {"cn": (value,)})
             else:
-                entry = DirEntry(item, "organizationalRole", {"cn": (value,)})
+                entry = DirEntry(item, self.flavor.container_class, {"cn": (value,)})
             self.entries.setdefault(normalize_dn(item), entry)
 
     def user(self, login: str) -> None:
         if login in self.user_dns:
             return
         given = login.capitalize()
-        if self.flavor is Flavor.ACTIVE_DIRECTORY:
-            dn = build_dn(cn=login, parent=self.users_base)
-            attributes = {
-                "cn": (login,),
-                "sAMAccountName": (login,),
-                "givenName": (given,),
-                "sn": ("Example",),
-                "displayName": (f"{given} Example",),
-            }
-            entry = DirEntry(dn, "user", attributes)
-        else:
-            dn = f"uid={escape_rdn_value(login)},{self.users_base}"
-            attributes = {
-                "uid": (login,),
-                "cn": (f"{given} Example",),
-                "givenName": (given,),
-                "sn": ("Example",),
-            }
-            entry = DirEntry(dn, "inetOrgPerson", attributes)
-        self.entries[normalize_dn(dn)] = entry
+        dn = self.flavor.user_dn(login=login, parent=self.users_base)
+        attributes = {
+            "cn": (f"{given} Example",),  # AD: the naming attribute, the login (below)
+            "givenName": (given,),
+            "sn": ("Example",),
+            "displayName": (f"{given} Example",),
+            self.flavor.login_attribute: (login,),
+            self.flavor.user_rdn: (login,),
+        }
+        self.entries[normalize_dn(dn)] = DirEntry(dn, self.flavor.user_class, attributes)
         self.user_dns[login] = dn
 
     def group(self, *, dn: str, name: str, description: str, members: Iterable[str]) -> None:
-        attributes: dict[str, tuple[str, ...]] = {"cn": (name,)}
-        if description:
-            attributes["description"] = (description,)
+        """A group as the provider would create it (AD: sAMAccountName, groupType), with
+        `members` instead of LDAP's placeholder when there are any."""
+        made = self.flavor.group_attributes(cn=name, description=description)
         if tuple(members):
-            attributes["member"] = tuple(members)
-        if self.flavor is Flavor.ACTIVE_DIRECTORY:
-            sam = "".join("_" if ch in _SAM_FORBIDDEN else ch for ch in name)[:256]
-            attributes["sAMAccountName"] = (sam,)
-            attributes["groupType"] = (AD_GLOBAL_SECURITY_GROUP,)
-            self.entries[normalize_dn(dn)] = DirEntry(dn, "group", attributes)
-        else:
-            self.entries[normalize_dn(dn)] = DirEntry(dn, "groupOfNames", attributes)
+            made["member"] = list(members)
+        attributes = {
+            key: tuple(str(v) for v in value) if isinstance(value, list) else (str(value),)
+            for key, value in made.items()
+        }
+        self.entries[normalize_dn(dn)] = DirEntry(dn, self.flavor.group_class, attributes)
 
 
 @dataclass(frozen=True)
@@ -130,7 +116,7 @@ def plan_directory(*, state: DesiredState, world: World, converged: set[str]) ->
 
 
 def build_directory(
-    *, state: DesiredState, world: World, flavor: Flavor, base_dn: str, converged: set[str]
+    *, state: DesiredState, world: World, flavor: DirectoryKind, base_dn: str, converged: set[str]
 ) -> tuple[DirEntry, ...]:
     directory = state.settings.directory
     mock = MockDirectory(flavor=flavor, base_dn=base_dn)

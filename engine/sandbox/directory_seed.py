@@ -3,7 +3,8 @@
 Tests (and the sandbox) need directories that look lived-in: people to put in groups,
 hand-made groups next to managed ones, groups with thousands of members. These write
 straight through ldap3 as the administrator, with no engine logic, so a test's setup
-never depends on the provider it is testing. Bulk adds are pipelined (ldap3 ASYNC):
+never depends on the provider it is testing (only on its table of how AD and LDAP
+differ, `engine/providers/directory_flavor.py`). Bulk adds are pipelined (ldap3 ASYNC):
 Samba takes ~1.5 ms per contact and ~3.5 ms per user that way.
 """
 
@@ -14,16 +15,10 @@ from typing import Any
 
 import ldap3
 
-from engine.dn import build_dn, escape_rdn_value
-from engine.sandbox.directory_servers import (
-    SAMBA_REALM,
-    DirectoryKind,
-    DirectoryServer,
-    DirectoryServerError,
-)
+from engine.providers.directory_flavor import flavor_for
+from engine.sandbox.directory_servers import SAMBA_REALM, DirectoryServer, DirectoryServerError
 
 __all__ = [
-    "AD_GLOBAL_SECURITY_GROUP",
     "Entry",
     "add_entries",
     "add_group",
@@ -31,8 +26,6 @@ __all__ = [
     "add_ous",
     "add_users",
 ]
-
-AD_GLOBAL_SECURITY_GROUP = -2147483646
 
 Entry = tuple[str, str | list[str], dict[str, Any]]
 """One object to add: DN, object class(es), attributes."""
@@ -55,20 +48,17 @@ def add_users(server: DirectoryServer, *, logins: Iterable[str]) -> dict[str, st
     AD: `user` with sAMAccountName and userPrincipalName; LDAP: `inetOrgPerson` with
     uid. Requests are pipelined, so thousands take seconds, not minutes.
     """
+    flavor = flavor_for(server.kind)
     created: dict[str, str] = {}
     requests: list[Entry] = []
     for login in logins:
-        if server.kind is DirectoryKind.ACTIVE_DIRECTORY:
-            dn = build_dn(cn=login, parent=server.users_dn)
-            attrs: dict[str, Any] = {
-                "cn": login,
-                "sAMAccountName": login,
-                "userPrincipalName": f"{login}@{SAMBA_REALM.lower()}",
-            }
-            requests.append((dn, "user", attrs))
-        else:
-            dn = f"uid={escape_rdn_value(login)},{server.users_dn}"
-            requests.append((dn, "inetOrgPerson", {"uid": login, "cn": login, "sn": login}))
+        dn = flavor.user_dn(login=login, parent=server.users_dn)
+        attrs: dict[str, Any] = {"cn": login, flavor.login_attribute: login}
+        if flavor.principal_attribute is not None:
+            attrs[flavor.principal_attribute] = f"{login}@{SAMBA_REALM.lower()}"
+        if flavor.user_class == "inetOrgPerson":
+            attrs["sn"] = login  # a person must have a surname
+        requests.append((dn, flavor.user_class, attrs))
         created[login] = dn
     add_entries(server, entries=requests)
     return created
@@ -81,16 +71,18 @@ def add_group(server: DirectoryServer, *, dn: str, cn: str, members: Iterable[st
     needs at least one member; an empty `members` is passed on for the server to refuse.
     """
     members = list(members)
+    flavor = flavor_for(server.kind)
+    attrs: dict[str, Any] = {"cn": cn}
+    if flavor.group_type is not None:
+        attrs["groupType"] = flavor.group_type
+    may_be_empty = flavor.placeholder is None
+    if members and not may_be_empty:
+        attrs["member"] = members  # created with its members, as groupOfNames must be
     conn = server.connection()
     try:
-        if server.kind is DirectoryKind.ACTIVE_DIRECTORY:
-            attrs: dict[str, Any] = {"cn": cn, "groupType": AD_GLOBAL_SECURITY_GROUP}
-            ok = conn.add(dn, "group", attrs)
-            if ok and members:
-                add_members(server, group_dn=dn, member_dns=members)
-        else:
-            attrs = {"cn": cn, "member": members} if members else {"cn": cn}
-            ok = conn.add(dn, "groupOfNames", attrs)
+        ok = conn.add(dn, flavor.group_class, attrs)
+        if ok and members and may_be_empty:
+            add_members(server, group_dn=dn, member_dns=members)  # in batches
         if not ok:
             result = conn.result
             raise DirectoryServerError(

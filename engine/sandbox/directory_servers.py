@@ -29,13 +29,14 @@ import socket
 import stat
 import subprocess
 import time
-from enum import StrEnum
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 import ldap3
 from ldap3.core.exceptions import LDAPException
+
+from engine.model import DirectoryKind  # re-exported: servers exist for its AD and LDAP kinds
 
 __all__ = [
     "DirectoryKind",
@@ -58,11 +59,6 @@ SAMBA_PROVISION_DATA = Path("/usr/share/samba/setup/ad-schema")
 _TEMPLATE_INFO = "okta-aws-template.json"
 # Run-time state a started template leaves behind; a copy must not inherit it.
 _SAMBA_RUNTIME = ("run", "log", "msg.lock", "msg.sock", "samba.out", "provision.log")
-
-
-class DirectoryKind(StrEnum):
-    ACTIVE_DIRECTORY = "active_directory"
-    LDAP = "ldap"
 
 
 class DirectoryServerError(RuntimeError):

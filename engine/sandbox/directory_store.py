@@ -13,13 +13,16 @@ a real Samba AD DC or slapd, and back:
 Only the attributes the engine and Okta's agent look at are kept (`ATTRIBUTES`), and one
 structural object class per entry: the rest is server-generated. Entries of the baseline
 (the base DN, Samba's built-in users and groups, the admin) are never persisted.
+
+`flavor` is `settings.directory.kind` (AD or LDAP); what differs between the two servers
+comes from the directory provider's table (`engine/providers/directory_flavor.py`).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,10 +30,12 @@ from typing import Any
 import ldap3
 
 from engine.dn import escape_rdn_value, normalize_dn, parse_rdns, rdn_value
+from engine.model import DirectoryKind
+from engine.providers.directory_flavor import AD, LDAP, flavor_for
 from engine.sandbox.directory_seed import add_entries, add_members
 from engine.sandbox.directory_servers import DirectoryServer
 from engine.sandbox.okta_emulator import DirectoryRecords
-from engine.sandbox.persist import DIRECTORY_FILE, Flavor, read_json, write_json
+from engine.sandbox.persist import DIRECTORY_FILE, read_json, write_json
 
 _log = logging.getLogger(__name__)
 _FORMAT = "okta-aws-sandbox-directory"
@@ -45,9 +50,9 @@ STRUCTURAL_CLASSES = (
     "container",
     "organizationalRole",
 )
-GROUP_CLASSES = frozenset({"group", "groupOfNames"})
+GROUP_CLASSES = frozenset({AD.group_class, LDAP.group_class})
 ATTRIBUTES = {
-    Flavor.ACTIVE_DIRECTORY: (
+    DirectoryKind.ACTIVE_DIRECTORY: (
         "cn",
         "ou",
         "sAMAccountName",
@@ -60,7 +65,7 @@ ATTRIBUTES = {
         "groupType",
         "member",
     ),
-    Flavor.LDAP: (
+    DirectoryKind.LDAP: (
         "cn",
         "ou",
         "uid",
@@ -97,7 +102,7 @@ class DirEntry:
         return ()
 
 
-def save_entries(root: Path, *, flavor: Flavor, entries: Iterable[DirEntry]) -> None:
+def save_entries(root: Path, *, flavor: DirectoryKind, entries: Iterable[DirEntry]) -> None:
     body = {
         "flavor": flavor.value,
         "entries": [
@@ -120,7 +125,9 @@ def load_entries(root: Path) -> list[DirEntry]:
     ]
 
 
-def entry_from_ldap(*, dn: str, attributes: Mapping[str, Any], flavor: Flavor) -> DirEntry | None:
+def entry_from_ldap(
+    *, dn: str, attributes: Mapping[str, Any], flavor: DirectoryKind
+) -> DirEntry | None:
     """Our persisted form of an entry as a server or the mock returns it (None: not kept)."""
     lowered = {k.lower(): v for k, v in attributes.items()}
     classes = {_text(c).lower() for c in _as_list(lowered.get("objectclass"))}
@@ -152,20 +159,20 @@ def _text(value: Any) -> str:
     return value.decode("utf-8") if isinstance(value, bytes) else str(value)
 
 
-def canonical_dn(dn: str, *, flavor: Flavor) -> str:
+def canonical_dn(dn: str, *, flavor: DirectoryKind) -> str:
     """One spelling per DN, case kept: AD's upper-case types, slapd's lower-case ones.
 
     Servers escape differently (ldap3's mock and Samba write `aws\\#x`, slapd `aws#x`);
     Okta's import matches groups by DN, so its input is spelled one way whatever served it.
     """
-    upper = flavor is Flavor.ACTIVE_DIRECTORY
+    upper = flavor_for(flavor).upper_case_dn_types
     return ",".join(
         "+".join(f"{t.upper() if upper else t}={escape_rdn_value(v)}" for t, v in rdn)
         for rdn in parse_rdns(dn)
     )
 
 
-def canonical_records(records: DirectoryRecords, *, flavor: Flavor) -> DirectoryRecords:
+def canonical_records(records: DirectoryRecords, *, flavor: DirectoryKind) -> DirectoryRecords:
     """`records` with every DN (groups, members, users) in `canonical_dn` spelling."""
     return DirectoryRecords(
         groups=tuple(
@@ -185,56 +192,65 @@ def canonical_records(records: DirectoryRecords, *, flavor: Flavor) -> Directory
 # --- the in-process mock ---------------------------------------------------------------------
 
 
-def mock_admin_dn(*, flavor: Flavor, base_dn: str) -> str:
-    if flavor is Flavor.ACTIVE_DIRECTORY:
-        return f"CN=Administrator,CN=Users,{base_dn}"
-    return f"cn=admin,{base_dn}"
+Baseline = list[tuple[str, dict[str, Any]]]  # (DN, attributes); the administrator last
+
+
+def _fresh_samba(base_dn: str, password: str) -> Baseline:
+    """What a freshly provisioned Samba AD DC holds, as far as the mock needs it."""
+    return [
+        (base_dn, {"objectClass": ["domain"], "dc": rdn_value(base_dn)}),
+        (f"CN=Users,{base_dn}", {"objectClass": ["container"], "cn": "Users"}),
+        (
+            f"CN=Administrator,CN=Users,{base_dn}",
+            {
+                "objectClass": ["user"],
+                "cn": "Administrator",
+                "sAMAccountName": "Administrator",
+                "userPassword": password,
+            },
+        ),
+    ]
+
+
+def _fresh_slapd(base_dn: str, password: str) -> Baseline:
+    """What `engine/sandbox/directory_servers.start_slapd` seeds slapd with."""
+    return [
+        (base_dn, {"objectClass": ["domain"], "dc": rdn_value(base_dn)}),
+        (f"ou=people,{base_dn}", {"objectClass": ["organizationalUnit"], "ou": "people"}),
+        (f"ou=groups,{base_dn}", {"objectClass": ["organizationalUnit"], "ou": "groups"}),
+        (
+            f"cn=admin,{base_dn}",
+            {
+                "objectClass": ["organizationalRole", "simpleSecurityObject"],
+                "cn": "admin",
+                "userPassword": password,
+            },
+        ),
+    ]
+
+
+_FRESH_SERVER: dict[DirectoryKind, Callable[[str, str], Baseline]] = {
+    DirectoryKind.ACTIVE_DIRECTORY: _fresh_samba,
+    DirectoryKind.LDAP: _fresh_slapd,
+}
 
 
 class MockDirectory:
     """An ldap3 MOCK_SYNC directory with the baseline a fresh real server would have."""
 
-    def __init__(self, *, flavor: Flavor, base_dn: str) -> None:
-        if flavor is Flavor.NONE:
-            raise ValueError("kind okta has no directory")
+    def __init__(self, *, flavor: DirectoryKind, base_dn: str) -> None:
+        if flavor not in _FRESH_SERVER:
+            raise ValueError(f"directory.kind {flavor.value} has no directory")
+        baseline = _FRESH_SERVER[flavor](base_dn, MOCK_PASSWORD)
         self.flavor = flavor
         self.base_dn = base_dn
-        self.bind_dn = mock_admin_dn(flavor=flavor, base_dn=base_dn)
+        self.bind_dn = baseline[-1][0]
         self.password = MOCK_PASSWORD
         # AD's schema for both flavours: it also has inetOrgPerson, groupOfNames and uid,
         # and ldap3 raises on a search naming an attribute its schema lacks where a real
         # slapd simply ignores it (Okta's agent asks for userPrincipalName everywhere).
         self.server = ldap3.Server("okta-aws-sandbox-mock", get_info=ldap3.OFFLINE_AD_2012_R2)
         loader = ldap3.Connection(self.server, client_strategy=ldap3.MOCK_SYNC)
-        dc = rdn_value(base_dn)
-        if flavor is Flavor.ACTIVE_DIRECTORY:
-            baseline: list[tuple[str, dict[str, Any]]] = [
-                (base_dn, {"objectClass": ["domain"], "dc": dc}),
-                (f"CN=Users,{base_dn}", {"objectClass": ["container"], "cn": "Users"}),
-                (
-                    self.bind_dn,
-                    {
-                        "objectClass": ["user"],
-                        "cn": "Administrator",
-                        "sAMAccountName": "Administrator",
-                        "userPassword": self.password,
-                    },
-                ),
-            ]
-        else:  # as engine/sandbox/directory_servers.start_slapd seeds slapd
-            baseline = [
-                (base_dn, {"objectClass": ["domain"], "dc": dc}),
-                (f"ou=people,{base_dn}", {"objectClass": ["organizationalUnit"], "ou": "people"}),
-                (f"ou=groups,{base_dn}", {"objectClass": ["organizationalUnit"], "ou": "groups"}),
-                (
-                    self.bind_dn,
-                    {
-                        "objectClass": ["organizationalRole", "simpleSecurityObject"],
-                        "cn": "admin",
-                        "userPassword": self.password,
-                    },
-                ),
-            ]
         for dn, attributes in baseline:
             loader.strategy.add_entry(dn, attributes)
         self.baseline = frozenset(normalize_dn(dn) for dn, _ in baseline)
@@ -292,7 +308,9 @@ def server_dns(server: DirectoryServer) -> frozenset[str]:
         conn.unbind()
 
 
-def seed_server(server: DirectoryServer, *, entries: Sequence[DirEntry], flavor: Flavor) -> None:
+def seed_server(
+    server: DirectoryServer, *, entries: Sequence[DirEntry], flavor: DirectoryKind
+) -> None:
     """Write `entries` into a freshly started server (entries it already has are skipped)."""
     existing = server_dns(server)
     todo = [e for e in entries if normalize_dn(e.dn) not in existing]
@@ -307,7 +325,7 @@ def seed_server(server: DirectoryServer, *, entries: Sequence[DirEntry], flavor:
 
     if plain:
         add_entries(server, entries=[request(e, with_members=True) for e in plain])
-    if flavor is Flavor.LDAP:
+    if not flavor_for(flavor).members_must_exist:
         # groupOfNames must have a member, and slapd accepts members added before they exist.
         if groups:
             add_entries(server, entries=[request(e, with_members=True) for e in groups])
@@ -321,7 +339,7 @@ def seed_server(server: DirectoryServer, *, entries: Sequence[DirEntry], flavor:
 
 
 def dump_server(
-    server: DirectoryServer, *, baseline: frozenset[str], flavor: Flavor
+    server: DirectoryServer, *, baseline: frozenset[str], flavor: DirectoryKind
 ) -> list[DirEntry]:
     """Every entry of ours on the server: not in `baseline`, of a kept object class."""
     conn = server.connection()

@@ -25,6 +25,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from engine.model import DirectoryKind
+
 FORMAT_VERSION = 1
 META_FILE = "sandbox.json"
 AWS_FILE = "aws.json"
@@ -46,12 +48,7 @@ class DirectoryMode(StrEnum):
     NONE = "none"  # directory.kind okta: groups live in Okta, there is no directory
 
 
-class Flavor(StrEnum):
-    """The schema the directory's entries follow (from settings.directory.kind)."""
-
-    ACTIVE_DIRECTORY = "active_directory"  # user/group/organizationalUnit, sAMAccountName
-    LDAP = "ldap"  # inetOrgPerson/groupOfNames/organizationalUnit, uid
-    NONE = "none"
+_LEGACY_FLAVORS = {"none": DirectoryKind.OKTA.value}  # sandbox.json before one kind enum
 
 
 @dataclass(frozen=True)
@@ -59,7 +56,7 @@ class SandboxMeta:
     """`sandbox.json`: the choices `reset` made, needed by every later session."""
 
     directory_mode: DirectoryMode
-    flavor: Flavor
+    flavor: DirectoryKind  # settings.directory.kind at reset (okta: there is no directory)
     base_dn: str = ""
     users_base: str = ""
     # The OUs Okta's directory agent imports: the two managed OUs and those of adopted
@@ -85,7 +82,7 @@ class SandboxMeta:
         key, value = data["managed_tag"]
         return cls(
             directory_mode=DirectoryMode(data["directory_mode"]),
-            flavor=Flavor(data["flavor"]),
+            flavor=DirectoryKind(_LEGACY_FLAVORS.get(data["flavor"], data["flavor"])),
             base_dn=str(data["base_dn"]),
             users_base=str(data["users_base"]),
             imported_ous=tuple(str(ou) for ou in data["imported_ous"]),

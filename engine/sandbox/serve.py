@@ -6,6 +6,9 @@ emulator and a real LDAP server (slapd or Samba; the in-process mock has no addr
 loopback, and the environment to export printed on stdout. Okta's directory agent runs on
 a schedule in real life; `import_every` plays that schedule. Everything is persisted when
 the server stops (SIGINT/SIGTERM or `stop`).
+
+`SandboxWorld.serve` calls in here; this module knows the world only through the
+`ServedWorld` protocol, so the two never import each other.
 """
 
 from __future__ import annotations
@@ -13,19 +16,45 @@ from __future__ import annotations
 import shlex
 import signal
 import threading
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import Protocol, TextIO
 
-from engine.sandbox.persist import DirectoryMode, SandboxError
-
-if TYPE_CHECKING:
-    from engine.sandbox.world import SandboxWorld
+from engine.sandbox.modes import real_mode_for
+from engine.sandbox.okta_emulator import ImportResult
+from engine.sandbox.persist import DirectoryMode, SandboxError, SandboxMeta
 
 READY_LINE = "# sandbox ready: Ctrl-C (SIGINT) or SIGTERM stops it and saves the world"
 
 
+class Endpoints(Protocol):
+    """What serve prints of a running session (`world.SandboxEndpoints`)."""
+
+    @property
+    def kind(self) -> DirectoryMode: ...
+
+    def env(self) -> dict[str, str]: ...
+
+
+class ServedWorld(Protocol):
+    """What serve needs of the sandbox (`world.SandboxWorld`)."""
+
+    @property
+    def root(self) -> Path: ...
+
+    def meta(self) -> SandboxMeta: ...
+
+    def running(
+        self, *, directory: str, aws_port: int, okta_port: int
+    ) -> AbstractContextManager[Endpoints]: ...
+
+    def import_directory(self) -> ImportResult: ...
+
+
 def serve_world(
-    world: SandboxWorld,
+    world: ServedWorld,
     *,
     directory: str,
     import_every: float | None,
@@ -34,8 +63,6 @@ def serve_world(
     aws_port: int,
     okta_port: int,
 ) -> None:
-    from engine.sandbox.world import real_mode_for
-
     meta = world.meta()
     mode = DirectoryMode(directory)
     if mode is DirectoryMode.MOCK:
@@ -79,7 +106,7 @@ def serve_world(
         restore()
 
 
-def _install_handlers(stop: threading.Event) -> Any:
+def _install_handlers(stop: threading.Event) -> Callable[[], None]:
     """SIGINT/SIGTERM set `stop` (main thread only; elsewhere only `stop` stops serving)."""
     if threading.current_thread() is not threading.main_thread():
         return lambda: None

@@ -12,12 +12,12 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from engine.dn import normalize_dn, parent_dn
-from engine.model import metadata_digest
+from engine.model import DirectoryKind, metadata_digest
 from engine.sandbox.aws_state import load_aws
 from engine.sandbox.directory_store import load_entries
 from engine.sandbox.okta_emulator import OktaState
 from engine.sandbox.okta_emulator.state import GroupType
-from engine.sandbox.persist import OKTA_FILE, Flavor, SandboxMeta
+from engine.sandbox.persist import OKTA_FILE, SandboxMeta
 
 
 def _short_policy(arn: str) -> str:
@@ -59,7 +59,7 @@ def _aws_lines(root: Path, *, meta: SandboxMeta, aliases: Mapping[str, str]) -> 
 
 
 def _directory_lines(root: Path, *, meta: SandboxMeta) -> list[str]:
-    if meta.flavor is Flavor.NONE:
+    if meta.flavor is DirectoryKind.OKTA:
         return ["Directory: none (directory.kind okta)"]
     entries = load_entries(root)
     groups = [e for e in entries if e.is_group]

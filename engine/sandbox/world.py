@@ -32,6 +32,7 @@ import ldap3
 
 from engine.dn import normalize_dn
 from engine.lock import apply_lock
+from engine.model import DirectoryKind
 from engine.sandbox.aws_state import (
     ACCESS_KEY_ID,
     REGION,
@@ -43,10 +44,9 @@ from engine.sandbox.aws_state import (
     replay_aws,
     save_aws,
 )
-from engine.sandbox.brownfield import build_brownfield, flavor_of
+from engine.sandbox.brownfield import build_brownfield
 from engine.sandbox.directory_servers import (
     DirectoryServer,
-    missing_binaries,
     provision_samba_template,
     start_samba,
     start_slapd,
@@ -60,17 +60,18 @@ from engine.sandbox.directory_store import (
     seed_server,
     server_dns,
 )
+from engine.sandbox.modes import check_mode, require_binaries
 from engine.sandbox.moto_server import MotoServer
 from engine.sandbox.okta_emulator import ImportResult, OktaEmulator, records_from_ldap3
 from engine.sandbox.persist import (
     OKTA_FILE,
     DirectoryMode,
-    Flavor,
     SandboxError,
     SandboxMeta,
     read_meta,
     write_meta,
 )
+from engine.sandbox.serve import serve_world
 from engine.spec import DesiredState
 
 __all__ = [
@@ -85,8 +86,6 @@ _log = logging.getLogger(__name__)
 OKTA_TOKEN = "sandbox-okta-api-token"  # the emulator's dummy, not a secret
 SAMBA_TEMPLATE_DIR = "samba-template"  # kept across `reset`: provisioning takes seconds
 SESSION_LOCK = "session.lock"  # held by the one process using the sandbox
-_REAL_MODE = {Flavor.ACTIVE_DIRECTORY: DirectoryMode.SAMBA, Flavor.LDAP: DirectoryMode.SLAPD}
-_BINARIES = {DirectoryMode.SAMBA: "active_directory", DirectoryMode.SLAPD: "ldap"}
 
 
 @dataclass(frozen=True)
@@ -169,9 +168,9 @@ class SandboxWorld:
 
     def reset(self, *, state: DesiredState, directory: str = "auto") -> SandboxMeta:
         """Wipe `root` and write the brownfield world for `state` (no server is started)."""
-        flavor = flavor_of(state.settings.directory.kind)
-        mode = _check_mode(DirectoryMode(directory), flavor=flavor, at_reset=True)
-        _require_binaries(mode)
+        flavor = state.settings.directory.kind
+        mode = check_mode(DirectoryMode(directory), kind=flavor, at_reset=True)
+        require_binaries(mode)
         if self._busy:
             raise SandboxError("cannot reset while a sandbox session is running")
         world = build_brownfield(state=state, mode=mode)
@@ -206,10 +205,10 @@ class SandboxWorld:
         moto's IAM backends are process-global: starting a session resets them, so run one
         session at a time per process (nested sessions are refused)."""
         meta = self.meta()
-        mode = _check_mode(DirectoryMode(directory), flavor=meta.flavor, at_reset=False)
+        mode = check_mode(DirectoryMode(directory), kind=meta.flavor, at_reset=False)
         if mode is DirectoryMode.AUTO:
             mode = meta.directory_mode
-        _require_binaries(mode)
+        require_binaries(mode)
         with self._lock:
             if self._busy:
                 raise SandboxError("a sandbox session is already running in this process")
@@ -251,7 +250,7 @@ class SandboxWorld:
     ) -> _Session:
         # Read every file first: a damaged sandbox fails before anything starts.
         aws_state = load_aws(self.root)
-        entries = load_entries(self.root) if meta.flavor is not Flavor.NONE else []
+        entries = load_entries(self.root) if meta.flavor is not DirectoryKind.OKTA else []
         moto = MotoServer(port=aws_port).start()
         stack.callback(moto.stop)
         moto.reset()  # the backends are process-global: forget any earlier session
@@ -324,7 +323,7 @@ class SandboxWorld:
         session = self._session
         if session is None:
             raise SandboxError("import_directory needs a running sandbox session")
-        if session.meta.flavor is Flavor.NONE:
+        if session.meta.flavor is DirectoryKind.OKTA:
             return ImportResult((), (), (), (), 0)
         bases = list(ous if ous is not None else session.meta.imported_ous)
         conn = session.connection()
@@ -364,8 +363,6 @@ class SandboxWorld:
 
         Call from the main thread: signal handlers need it, and the directory servers die
         with the thread that started them."""
-        from engine.sandbox.serve import serve_world
-
         serve_world(
             self,
             directory=directory,
@@ -375,39 +372,3 @@ class SandboxWorld:
             aws_port=aws_port,
             okta_port=okta_port,
         )
-
-
-def real_mode_for(flavor: Flavor) -> DirectoryMode:
-    """The real server that hosts a flavour's entries (serve never uses the mock)."""
-    if flavor is Flavor.NONE:
-        return DirectoryMode.NONE
-    return _REAL_MODE[flavor]
-
-
-def _check_mode(mode: DirectoryMode, *, flavor: Flavor, at_reset: bool) -> DirectoryMode:
-    if flavor is Flavor.NONE:
-        if mode not in (DirectoryMode.AUTO, DirectoryMode.NONE):
-            raise SandboxError("directory.kind okta has no directory: use --directory auto")
-        return DirectoryMode.NONE
-    if mode is DirectoryMode.AUTO:
-        return DirectoryMode.MOCK if at_reset else DirectoryMode.AUTO
-    if mode is DirectoryMode.NONE:
-        raise SandboxError(
-            f"directory.kind {flavor.value} needs a directory (mock, slapd or samba)"
-        )
-    if mode is not DirectoryMode.MOCK and mode is not _REAL_MODE[flavor]:
-        raise SandboxError(
-            f"{mode.value} cannot host a {flavor.value} directory: use "
-            f"{_REAL_MODE[flavor].value} or mock"
-        )
-    return mode
-
-
-def _require_binaries(mode: DirectoryMode) -> None:
-    if mode in _BINARIES:
-        missing = missing_binaries(_BINARIES[mode])
-        if missing:
-            raise SandboxError(
-                f"--directory {mode.value} needs {', '.join(missing)} "
-                "(run `sudo bash .ci/install-system-deps`), or use --directory mock"
-            )

@@ -21,9 +21,10 @@ import boto3
 import ldap3
 import requests
 
+from engine.model import DirectoryKind
 from engine.sandbox.directory_store import canonical_records
 from engine.sandbox.okta_emulator import records_from_ldap3
-from engine.sandbox.persist import Flavor, SandboxMeta
+from engine.sandbox.persist import SandboxMeta
 
 _AWS_READS = re.compile(r"^(Get|List|AssumeRole$|GetCallerIdentity$)")
 
@@ -133,7 +134,7 @@ class Live:
         USN; slapd: every entry's entryCSN, which also shows additions and deletions)."""
         connection = self.ldap()
         try:
-            if self.meta.flavor is Flavor.ACTIVE_DIRECTORY:
+            if self.meta.flavor is DirectoryKind.ACTIVE_DIRECTORY:
                 connection.search(
                     "", "(objectClass=*)", ldap3.BASE, attributes=["highestCommittedUSN"]
                 )

@@ -20,7 +20,7 @@ import yaml
 
 from engine.dn import normalize_dn
 from engine.load import load
-from engine.model import saml_trust_policy
+from engine.model import DirectoryKind, saml_trust_policy
 from engine.sandbox.persist import (
     AWS_FILE,
     DIRECTORY_FILE,
@@ -285,6 +285,13 @@ def test_okta_kind_sessions_have_no_directory(tmp_path: Path) -> None:
         assert world.import_directory().created_groups == ()
         groups = okta(ends, "GET", "/api/v1/groups", q="DevOps")
         assert [g["type"] for g in groups] == ["OKTA_GROUP"]
+    assert world.meta().flavor is DirectoryKind.OKTA
+    # A kind-okta sandbox.json from before the one directory-kind enum said "none".
+    meta = json.loads((world.root / META_FILE).read_text(encoding="utf-8"))
+    assert meta["flavor"] == "okta"
+    meta["flavor"] = "none"
+    (world.root / META_FILE).write_text(json.dumps(meta), encoding="utf-8")
+    assert world.meta().flavor is DirectoryKind.OKTA
 
 
 def test_write_json_is_atomic_and_versioned(tmp_path: Path) -> None:

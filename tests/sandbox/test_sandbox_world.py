@@ -23,7 +23,7 @@ import yaml
 from engine.dn import normalize_dn
 from engine.load import load
 from engine.lock import LockHeld
-from engine.model import metadata_digest
+from engine.model import DirectoryKind, metadata_digest
 from engine.naming import render_role_group_name
 from engine.sandbox.brownfield import (
     EXTRA_USERS,
@@ -36,7 +36,7 @@ from engine.sandbox.brownfield import (
 )
 from engine.sandbox.command import sandbox
 from engine.sandbox.directory_store import MockDirectory
-from engine.sandbox.persist import DirectoryMode, Flavor
+from engine.sandbox.persist import DirectoryMode
 from engine.sandbox.world import SandboxEndpoints, SandboxWorld
 from engine.spec import DesiredState
 from engine.targets import SANDBOX_ROOT_ENV
@@ -373,11 +373,11 @@ def _ldap_kind(files: dict[str, Any]) -> None:
 def test_ldap_flavour_uses_ldap_schema_and_source(tmp_path: Path) -> None:
     state = edited_state(tmp_path, _ldap_kind)
     world = build_brownfield(state=state, mode=DirectoryMode.MOCK)
-    assert world.meta.flavor is Flavor.LDAP
+    assert world.meta.flavor is DirectoryKind.LDAP
     assert world.meta.okta_directory_app == "ldap_sun_one"
     classes = {e.object_class for e in world.entries}
     assert classes == {"inetOrgPerson", "groupOfNames", "organizationalUnit"}
-    mock = MockDirectory(flavor=Flavor.LDAP, base_dn=world.meta.base_dn)
+    mock = MockDirectory(flavor=DirectoryKind.LDAP, base_dn=world.meta.base_dn)
     mock.load(world.entries)
     assert {normalize_dn(e.dn) for e in mock.dump()} == {normalize_dn(e.dn) for e in world.entries}
     sources = {a.name for a in world.okta.apps.values()}
@@ -395,7 +395,7 @@ def _okta_kind(files: dict[str, Any]) -> None:
 def test_okta_kind_has_no_directory_and_no_rogue(tmp_path: Path) -> None:
     state = edited_state(tmp_path, _okta_kind)
     world = build_brownfield(state=state, mode=DirectoryMode.AUTO)
-    assert world.meta.flavor is Flavor.NONE
+    assert world.meta.flavor is DirectoryKind.OKTA
     assert world.entries == ()
     okta = world.okta
     by_name = {g.name: g for g in okta.groups.values()}
