@@ -27,6 +27,7 @@ from engine.diff_common import (
     change_id,
     desired_app_settings,
 )
+from engine.diff_rogue import filter_timeouts
 from engine.dn import dn_is_under
 from engine.model import (
     AppAssignment,
@@ -52,6 +53,7 @@ def diff_okta(ctx: DiffContext) -> None:
     if app_ready:
         _diff_assignments(ctx, app_deps)
     _rogue_groups(ctx)
+    filter_timeouts(ctx, names=(g.name for g in ctx.live.okta_groups.values()), system=System.OKTA)
 
 
 def _settings_update_is_destructive(have: OktaApp, want: OktaApp) -> bool:

@@ -115,6 +115,12 @@ CASES = [
         ),
         frozenset({f"{L}:{ADMIN_RG}/{CONTRACTORS_DN}:-"}),
         destructive=frozenset({f"{L}:{ADMIN_RG}/{CONTRACTORS_DN}:-"}),
+        findings=(
+            (
+                FindingKind.ROGUE_GROUP,
+                f"{CONTRACTORS_DN} in role group {role_group_name(PROD, 'Admin')}",
+            ),
+        ),
     ),
     Case(
         "missing Member Of link",
@@ -137,6 +143,9 @@ CASES = [
         lambda w: edit_group(w, ADMIN_RG, member_users=frozenset({"erin"})),
         frozenset({f"{U}:{ADMIN_RG}/erin:-"}),
         destructive=frozenset({f"{U}:{ADMIN_RG}/erin:-"}),
+        findings=(
+            (FindingKind.ROGUE_GROUP, f"user erin in role group {role_group_name(PROD, 'Admin')}"),
+        ),
     ),
     Case(
         "adopted group's listed members are managed",

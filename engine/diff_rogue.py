@@ -1,0 +1,145 @@
+"""What reaches a role group other than through a management group, found in the diff.
+
+Access to a role must come from a grant: a management group the desired state declares,
+Member Of the role group. Anything else among a role group's members gives AWS access
+that no reviewed line describes: a group nested by hand, a role group nested in another
+(its members gain this role too), a user added directly (what adopting a role group by
+`dn` used to do). Each is reported as a ROGUE_GROUP security finding, so the reviewer
+sees who put it there, and its link is removed as drift of a group we own: by
+`diff_directory` for the role groups the desired state has (their member lists are
+authoritative), here for those it no longer has (kept until `--prune`, but not as a way
+in for someone else meanwhile). Management groups okta-aws created and the desired state
+dropped are its own, not rogue: their links go with the usual prune rules.
+
+A live group name the group filter could not be evaluated on within its time limit
+(`naming.MATCH_TIMEOUT`) is reported as a blocking conflict: nobody can say whether it
+maps to a role, so the access delta could not be complete.
+
+Pure: no I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from engine.diff_common import DiffContext, change_id
+from engine.model import DirectoryGroup, GroupMember, GroupRole, System, UserMember
+from engine.naming import MATCH_TIMEOUT, parse_group_name
+from engine.plan import Action, Change, FindingKind, ResourceKind
+
+__all__ = ["filter_timeouts", "rogue_members"]
+
+
+def rogue_members(ctx: DiffContext) -> None:
+    """A ROGUE_GROUP finding per group or user in a live role group other than a
+    management group; removal of such links from role groups the desired state dropped."""
+    managers = _management_groups(ctx)
+    for key in sorted(ctx.live.directory_groups):
+        group = ctx.live.directory_groups[key]
+        if group.role is not GroupRole.ROLE or group.adopted:
+            continue
+        what = _grants(group)
+        # A role group the desired state dropped keeps its links until --prune deletes
+        # it; the rogue ones go now. (One the desired state has loses them in
+        # diff_directory, one being deleted loses them with it.)
+        deleted = change_id(ResourceKind.DIRECTORY_GROUP, (key,), Action.DELETE)
+        kept = key not in ctx.desired.directory_groups and ctx.find(deleted) is None
+        for member in sorted({ctx.dn_key(m) for m in group.member_groups} - managers):
+            name = _name_of(ctx, member)
+            ctx.finding(
+                FindingKind.ROGUE_GROUP,
+                System.DIRECTORY,
+                f"{name} in role group {group.name}",
+                f"{member!r} is Member Of role group {group.name} without being a management "
+                f"group of the desired state: its members hold {what} through no grant. "
+                "okta-aws removes the link; find out who made it",
+            )
+            if kept:
+                _remove_link(ctx, key=key, member=member, role_group=group.name)
+        for login in sorted(group.member_users or ()):
+            ctx.finding(
+                FindingKind.ROGUE_GROUP,
+                System.DIRECTORY,
+                f"user {login} in role group {group.name}",
+                f"a direct member of role group {group.name}: holds {what} through no grant "
+                "(users join management groups, never role groups). okta-aws removes them "
+                "from it; find out who added them",
+            )
+            if kept:
+                _remove_user(ctx, key=key, login=login, role_group=group.name)
+    filter_timeouts(
+        ctx, names=(g.name for g in ctx.live.directory_groups.values()), system=System.DIRECTORY
+    )
+
+
+def filter_timeouts(ctx: DiffContext, *, names: Iterable[str], system: System) -> None:
+    """A blocking finding per name the group filter could not be evaluated on in time."""
+    group_filter = ctx.group_filter
+    if group_filter is None:
+        return
+    for name in sorted(set(names)):
+        parse_group_name(name=name, group_filter=group_filter)  # decides and remembers
+        if group_filter.timed_out(name):
+            ctx.finding(
+                FindingKind.CONFLICT,
+                system,
+                f"{system.value} group {name}",
+                f"the group filter took longer than {MATCH_TIMEOUT} s on this name, so "
+                "whether it maps to a role (and who holds that role through it) is unknown; "
+                "simplify okta.group_filter, or rename the group",
+            )
+
+
+def _management_groups(ctx: DiffContext) -> frozenset[str]:
+    """Keys of the groups that may be Member Of role groups: the desired state's
+    management groups (adopted ones too) and those okta-aws made (in its OU)."""
+    desired = {
+        key
+        for key, group in ctx.desired.directory_groups.items()
+        if group.role is GroupRole.MANAGEMENT
+    }
+    ours = {
+        key
+        for key, group in ctx.live.directory_groups.items()
+        if group.role is GroupRole.MANAGEMENT and not group.adopted
+    }
+    return frozenset(desired | ours)
+
+
+def _grants(group: DirectoryGroup) -> str:
+    if group.account_id is None or group.role_name is None:
+        return "whatever role Okta maps this group to"
+    return f"{group.role_name} in {group.account_id}"
+
+
+def _name_of(ctx: DiffContext, dn: str) -> str:
+    group = ctx.live.directory_groups.get(dn) or ctx.desired.directory_groups.get(dn)
+    return group.name if group is not None else dn
+
+
+def _remove_link(ctx: DiffContext, *, key: str, member: str, role_group: str) -> None:
+    change = Change(
+        kind=ResourceKind.GROUP_MEMBER,
+        action=Action.DELETE,
+        key=(key, member),
+        before=GroupMember(group_dn=key, member_dn=member),
+        destructive=True,
+        reason=f"{_name_of(ctx, member)} is no management group of the desired state "
+        f"(a way into {role_group} that no grant describes)",
+    )
+    if ctx.find(change.id) is None:
+        ctx.add(change)
+
+
+def _remove_user(ctx: DiffContext, *, key: str, login: str, role_group: str) -> None:
+    change = Change(
+        kind=ResourceKind.USER_MEMBER,
+        action=Action.DELETE,
+        key=(key, login),
+        before=UserMember(group=key, login=login),
+        destructive=True,
+        reason=f"{login} is a direct member of {role_group} (users join management "
+        "groups, never role groups)",
+    )
+    if ctx.find(change.id) is None:
+        ctx.add(change)
