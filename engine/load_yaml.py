@@ -141,9 +141,10 @@ def parse_file(
         line = raw.count(b"\n", 0, exc.start) + 1
         problems.append(Problem(at(display, line), f"not UTF-8 text: {exc.reason}"))
         return None
-    loader = _Loader(text)
     parsed = ParsedFile(path=path, display=display, raw=raw, data=None)
+    loader: _Loader | None = None
     try:
+        loader = _Loader(text)  # the reader refuses control characters right away
         node = loader.get_single_node()
         if node is None:
             parsed.data = {}
@@ -177,7 +178,8 @@ def parse_file(
         problems.append(Problem(at(display, 1), f"YAML: {type(exc).__name__}"))
         return None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     return parsed
 
 
@@ -208,6 +210,9 @@ def _measure_root(root: yaml.Node, display: str, issues: list[Problem]) -> None:
         )
 
 
+_TOO_DEEP = f"nested more than {MAX_DEPTH} levels deep (aliases included)"
+
+
 def _measure(
     node: yaml.Node,
     depth: int,
@@ -222,7 +227,7 @@ def _measure(
     known = memo.get(key)
     height = known[1] if known else 0
     if depth + height > MAX_DEPTH:
-        raise _Refused(_line(node), f"nested more than {MAX_DEPTH} levels deep (aliases included)")
+        raise _Refused(_line(node), _TOO_DEEP)
     if known:
         return known
     if node.tag not in _ALLOWED_TAGS[type(node)]:
@@ -251,6 +256,10 @@ def _measure(
     open_nodes.add(key)
     size, height = 1, 0
     for child in children:
+        seen = memo.get(id(child))
+        if seen and depth + 1 + seen[1] > MAX_DEPTH:
+            # An alias stacks a measured node this deep: point at where it is used.
+            raise _Refused(_line(node), _TOO_DEEP)
         child_size, child_height = _measure(child, depth + 1, memo, open_nodes, display, issues)
         size += child_size
         height = max(height, child_height + 1)

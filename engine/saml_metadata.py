@@ -170,7 +170,7 @@ class _Checker:
             elif local == "EntityDescriptor":
                 why = f"EntityDescriptor is not in the SAML metadata namespace {MD}"
             else:
-                why = f"the document is <{_short(local)}>, not an EntityDescriptor"
+                why = "the document is not an EntityDescriptor"  # its name is content
             self.add(root, why)
             return MetadataReport(findings=tuple(self.findings))
         entity_id = root.get("entityID") or None
@@ -244,9 +244,3 @@ class _Checker:
                 severity = Severity.INFO
                 message = f"{name} valid until {when}"
             self.findings.append(Finding(cert.line, f"SAML metadata: {message}", severity))
-
-
-def _short(text: str, limit: int = 40) -> str:
-    """An element name for a message, printable and short (it comes from the file)."""
-    text = "".join(c if c.isprintable() else "?" for c in text)
-    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -6,13 +6,17 @@ messages name files relative to it) and asserts exact locations and messages.
 
 from __future__ import annotations
 
+import os
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from engine.load import LoadError, load
+from engine.load_yaml import MAX_FILE_BYTES
 from engine.model import DirectoryKind
-from engine.spec import DesiredState, Location
+from engine.spec import DesiredState, Location, Severity
 
 REPO = Path(__file__).resolve().parents[2]
 # Real IdP metadata (the loader checks it): the example desired state's.
@@ -382,3 +386,296 @@ def test_digest_changes_when_a_file_is_renamed(root: Path) -> None:
     before = _load(root, BASE).digest
     (root / "groups.yaml").rename(root / "groups2.yaml")
     assert load(directory=root).digest != before
+
+
+# --- confinement: every file read lies inside the desired-state folder -----------------
+
+SECRET = "aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
+
+
+@pytest.fixture
+def secret(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A file outside the desired-state folder, as a runner's credentials would be."""
+    path = tmp_path_factory.mktemp("home") / "credentials"
+    path.write_text(f"[default]\n{SECRET}\n", encoding="utf-8")
+    return path
+
+
+def _metadata_at(path: str) -> str:
+    return SETTINGS.replace("metadata_file: idp.xml", f"metadata_file: {path}")
+
+
+OUTSIDE = (
+    "settings.yaml:4: SAML metadata file {name} lies outside the desired-state folder . "
+    "once symlinks are resolved: refused (keep every file inside the folder)"
+)
+
+
+@pytest.mark.parametrize("name", ["/etc/passwd", "../../../../../../etc/passwd", "../idp.xml"])
+def test_metadata_file_outside_the_folder_is_refused(root: Path, name: str) -> None:
+    (root.parent / "idp.xml").write_text(METADATA, encoding="utf-8")  # valid, but outside
+    errors = _load_errors(root, {**BASE, "settings.yaml": _metadata_at(name)})
+    assert errors == [OUTSIDE.format(name=repr(name))]
+
+
+def test_metadata_file_symlinked_out_of_the_folder_is_refused(root: Path, secret: Path) -> None:
+    _write(root, {k: v for k, v in BASE.items() if k != "idp.xml"})
+    (root / "idp.xml").symlink_to(secret)
+    errors = _load_errors(root, {})
+    assert errors == [OUTSIDE.format(name="'idp.xml'")]
+
+
+def test_metadata_file_in_a_subfolder_and_through_a_symlink_inside_is_read(root: Path) -> None:
+    _write(root, {**BASE, "saml/okta.xml": METADATA})
+    (root / "saml" / "current.xml").symlink_to("okta.xml")
+    state = _load(root, {"settings.yaml": _metadata_at("saml/current.xml")})
+    assert state.settings.saml_provider.metadata == METADATA
+
+
+def test_yaml_symlinked_out_of_the_folder_is_refused_without_its_content(
+    root: Path, secret: Path
+) -> None:
+    _write(root, BASE)
+    (root / "creds.yaml").symlink_to(secret)
+    errors = _load_errors(root, {})
+    assert errors == [
+        "creds.yaml:1: this file lies outside the desired-state folder . once symlinks are "
+        "resolved: refused (keep every file inside the folder)"
+    ]
+
+
+def test_symlinked_directory_out_of_the_folder_is_refused(root: Path, secret: Path) -> None:
+    _write(root, BASE)
+    (secret.parent / "more.yaml").write_text("roles:\n  Extra: {}\n", encoding="utf-8")
+    (root / "shared").symlink_to(secret.parent)
+    errors = _load_errors(root, {})
+    assert errors == [
+        "shared:0: symlink to a directory outside the desired-state folder: refused "
+        "(move its files inside the folder)"
+    ]
+
+
+def test_symlinks_inside_the_folder_are_read_where_they_point(root: Path) -> None:
+    _write(root, {**BASE, "teams/pay/roles.yaml": "roles:\n  Pay: {}\n"})
+    (root / "pay").symlink_to("teams/pay")  # a directory link: its files are read once
+    (root / "more.yaml").symlink_to("teams/pay/roles.yaml")  # a file link: read as itself
+    state = load(directory=root)
+    assert [(r.name, r.loc) for r in state.roles if r.name == "Pay"] == [
+        ("Pay", _at("more.yaml", 2)),  # twice: validate says "defined again"
+        ("Pay", _at("teams/pay/roles.yaml", 2)),
+    ]
+    assert "pay/roles.yaml" not in state.files
+
+
+def test_broken_symlink_is_an_error_not_skipped(root: Path) -> None:
+    _write(root, BASE)
+    (root / "gone.yaml").symlink_to("nowhere.yaml")
+    assert _load_errors(root, {}) == [
+        "gone.yaml:1: cannot read this file: No such file or directory"
+    ]
+
+
+# --- messages never print a file's content ---------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # A file whose top level is not a mapping: described, never printed.
+        (f"{SECRET}\n", "x.yaml:1: (top level): a str of 64 characters is not of type 'object'"),
+        (
+            f"- {SECRET}\n- two\n",
+            "x.yaml:1: (top level): a list of 2 item(s) is not of type 'object'",
+        ),
+        # A whole section of the wrong type, or a long value: described.
+        (
+            f"accounts:\n  key: {SECRET}\n",
+            "x.yaml:1: accounts: a mapping of 1 key(s) is not of type 'array'",
+        ),
+        (
+            f"roles:\n  Admin: {{description: 1, managed_policies: ['{SECRET}']}}\n",
+            "x.yaml:2: roles.Admin.managed_policies.0: a str of 64 characters does not match",
+        ),
+        # A short value the user typed on that line is shown, as before.
+        ('accounts:\n  - {id: "12", alias: prod}\n', "x.yaml:2: accounts.0.id: '12' does not"),
+    ],
+    ids=["top-level-string", "top-level-list", "section-mapping", "long-value", "short-value"],
+)
+def test_schema_messages_do_not_print_content(root: Path, text: str, expected: str) -> None:
+    errors = _load_errors(root, {**BASE, "x.yaml": text})
+    assert all(SECRET not in e for e in errors), errors
+    assert any(e.startswith(expected) for e in errors), errors
+
+
+def test_yaml_errors_do_not_quote_the_line(root: Path) -> None:
+    errors = _load_errors(root, {**BASE, "x.yaml": f"a: {SECRET}\n  b: c\n"})
+    assert errors == ["x.yaml:2: YAML syntax: mapping values are not allowed here"]
+
+
+# --- bounded parsing and one-line errors for any file ----------------------------------
+
+LOADER_CASES = REPO / "tests" / "data" / "invalid" / "loader"
+# file under tests/data/invalid/loader → the one problem it gets (as `case.yaml`)
+LOADER_EXPECTED = {
+    "alias-bomb": "case.yaml:9: YAML aliases expand this file by more than 100,000 values "
+    "(an alias bomb?): write the values out or use fewer aliases",
+    "alias-recursive": "case.yaml:2: a YAML alias refers to a node that contains it",
+    "anchor-undefined": "case.yaml:2: YAML syntax: found undefined alias 'nowhere'",
+    "bool-invalid": "case.yaml:2: not a valid boolean (quote it to make it a string)",
+    "date-invalid": "case.yaml:4: not a valid date (quote it to make it a string)",
+    "escape-byte": "case.yaml:3: U+001B is not allowed in YAML (write control characters as "
+    'escapes such as "\\t" inside double quotes)',
+    "int-too-long": "case.yaml:2: not a valid integer (quote it to make it a string)",
+    "key-complex": "case.yaml:3: a list used as a mapping key: keys must be plain values",
+    "merge-of-a-list-of-scalars": "case.yaml:3: YAML syntax: expected a mapping or list of "
+    "mappings for merging, but found scalar",
+    "nesting-through-aliases": "case.yaml:3: nested more than 50 levels deep (aliases included)",
+    "nesting-too-deep": "case.yaml:2: YAML syntax: nested more than 50 levels deep",
+    "not-utf8": "case.yaml:3: not UTF-8 text: invalid continuation byte",
+    "nul-byte": "case.yaml:2: U+0000 is not allowed in YAML (write control characters as "
+    'escapes such as "\\t" inside double quotes)',
+    "tag-binary": "case.yaml:3: unsupported YAML tag '!!binary' on a value: only plain values, "
+    "lists and mappings are allowed",
+    "tag-omap": "case.yaml:1: unsupported YAML tag '!!omap' on a list: only plain values, "
+    "lists and mappings are allowed",
+    "tag-on-list": "case.yaml:1: unsupported YAML tag '!foo' on a list: only plain values, "
+    "lists and mappings are allowed",
+    "tag-on-value": "case.yaml:2: unsupported YAML tag '!Ref' on a value: only plain values, "
+    "lists and mappings are allowed",
+    "tag-python": "case.yaml:2: unsupported YAML tag '!!python/object/apply:os.system' on a "
+    "list: only plain values, lists and mappings are allowed",
+    "tag-set": "case.yaml:1: unsupported YAML tag '!!set' on a mapping: only plain values, "
+    "lists and mappings are allowed",
+}
+
+
+def test_loader_cases_table_lists_every_file() -> None:
+    assert {p.stem for p in LOADER_CASES.glob("*.yaml")} == set(LOADER_EXPECTED)
+
+
+@pytest.mark.parametrize("stem", sorted(LOADER_EXPECTED))
+def test_loader_case_is_one_line_at_its_line(root: Path, stem: str) -> None:
+    _write(root, BASE)
+    (root / "case.yaml").write_bytes((LOADER_CASES / f"{stem}.yaml").read_bytes())
+    with pytest.raises(LoadError) as info:
+        load(directory=root)
+    assert [str(p) for p in info.value.problems] == [LOADER_EXPECTED[stem]]
+    assert info.value.partial is None
+
+
+def test_file_over_the_size_limit_is_refused_unread(root: Path) -> None:
+    _write(root, BASE)
+    with (root / "big.yaml").open("wb") as handle:
+        handle.truncate(MAX_FILE_BYTES + 1)  # sparse: nothing to parse even if it were read
+    assert _load_errors(root, {}) == [
+        "big.yaml:1: this file is 10,485,761 bytes, over the 10 MiB limit of a desired-state file"
+    ]
+
+
+def test_metadata_over_the_size_limit_is_refused(root: Path) -> None:
+    _write(root, BASE)
+    with (root / "idp.xml").open("wb") as handle:
+        handle.truncate(MAX_FILE_BYTES + 1)
+    assert _load_errors(root, {}) == [
+        "settings.yaml:4: SAML metadata file 'idp.xml' is 10,485,761 bytes, over the 10 MiB "
+        "limit of a desired-state file"
+    ]
+
+
+def test_unreadable_file_is_one_line(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Tests run as root, where chmod 000 does not stop a read: refuse the open instead.
+    real_open = Path.open
+
+    def refusing_open(self: Path, *args: Any, **kwargs: Any) -> Any:
+        if self.name == "roles.yaml":
+            raise PermissionError(13, "Permission denied")
+        return real_open(self, *args, **kwargs)
+
+    _write(root, BASE)
+    monkeypatch.setattr(Path, "open", refusing_open)
+    assert _load_errors(root, {}) == ["roles.yaml:1: cannot read this file: Permission denied"]
+
+
+def test_fifo_is_refused_not_read(root: Path) -> None:
+    # Opening a FIFO would block until someone writes to it.
+    _write(root, BASE)
+    os.mkfifo(root / "pipe.xml")
+    errors = _load_errors(root, {"settings.yaml": _metadata_at("pipe.xml")})
+    assert errors == ["settings.yaml:4: SAML metadata file 'pipe.xml' is not a regular file"]
+    os.mkfifo(root / "pipe.yaml")
+    assert _load_errors(root, {}) == ["pipe.yaml:1: this file is not a regular file"]
+
+
+def test_directory_named_like_a_yaml_file_is_walked_into(root: Path) -> None:
+    state = _load(root, {**BASE, "more.yaml/roles.yaml": "roles:\n  Extra: {}\n"})
+    assert "more.yaml/roles.yaml" in state.files
+
+
+def test_yml_files_are_read_too(root: Path) -> None:
+    files = {k: v for k, v in BASE.items() if k != "groups.yaml"}
+    state = _load(root, {**files, "groups.yml": GROUPS, "extra/roles.yml": "roles:\n  X: {}\n"})
+    assert [g.name for g in state.management_groups] == ["Admins"]
+    assert state.role("X") is not None
+    assert {"groups.yml", "extra/roles.yml"} <= set(state.files)
+
+
+def test_only_yml_files_is_not_no_files(root: Path) -> None:
+    state = _load(root, {f"{k[:-5]}.yml" if k.endswith(".yaml") else k: v for k, v in BASE.items()})
+    assert len(state.files) == 4
+
+
+# --- SAML metadata through the loader ---------------------------------------------------
+
+
+def test_binary_metadata_file_is_one_line(root: Path) -> None:
+    _write(root, BASE)
+    (root / "idp.xml").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\xff\xfe")
+    assert _load_errors(root, {}) == [
+        "idp.xml:1: SAML metadata: not UTF-8 text (invalid start byte): is it a binary file?"
+    ]
+
+
+def test_metadata_problems_name_the_metadata_file_and_line(root: Path) -> None:
+    broken = METADATA.replace('use="signing"', 'use="encryption"')
+    errors = _load_errors(root, {**BASE, "idp.xml": broken})
+    assert errors == [
+        'idp.xml:3: SAML metadata: no signing certificate (a KeyDescriptor with use="signing" '
+        "or no use, holding a ds:X509Certificate)"
+    ]
+
+
+def test_metadata_with_a_doctype_is_refused(root: Path) -> None:
+    evil = METADATA.replace(
+        '<?xml version="1.0" encoding="UTF-8"?>\n',
+        '<?xml version="1.0"?>\n<!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]>\n',
+    )
+    errors = _load_errors(root, {**BASE, "idp.xml": evil})
+    assert len(errors) == 1 and errors[0].startswith(
+        "idp.xml:2: SAML metadata: a DOCTYPE is not allowed"
+    )
+
+
+NOT_AFTER = datetime(2035, 1, 15, 9, 30, tzinfo=UTC)  # the example certificate's
+
+
+def test_certificate_expiry_is_a_note_while_valid(root: Path) -> None:
+    state = _load(root, BASE)
+    (note,) = state.notes
+    assert note.severity is Severity.INFO
+    assert note.loc == _at("idp.xml", 7)
+    assert note.message.endswith("valid until 2035-01-15T09:30:00Z")
+    _write(root, BASE)
+    soon = load(directory=root, now=NOT_AFTER - timedelta(days=5))
+    assert [n.severity for n in soon.notes] == [Severity.WARNING]
+    assert soon.notes[0].message.endswith("expires on 2035-01-15T09:30:00Z (in 5 days)")
+
+
+def test_expired_certificate_fails_the_load(root: Path) -> None:
+    _write(root, BASE)
+    with pytest.raises(LoadError) as info:
+        load(directory=root, now=NOT_AFTER + timedelta(seconds=1))
+    (problem,) = info.value.problems
+    assert str(problem).startswith("idp.xml:7: SAML metadata: signing certificate sha256:")
+    assert str(problem).endswith(
+        "expired on 2035-01-15T09:30:00Z; download the current metadata from the Okta app"
+    )
