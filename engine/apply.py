@@ -1,10 +1,15 @@
 """Execute a plan: in dependency order, one idempotent change at a time, every outcome kept.
 
 An apply must never half-work silently. Each change gets an outcome; a failed change
-stops the changes that depend on it (they are SKIPPED, with the reason) but not
-unrelated work; changes waiting for something outside our control (a directory import)
-are reported as WAITING. The caller then re-reads live state and re-diffs: only an empty
+(an executor that returns FAILED or raises anything) stops the changes that depend on it
+(they are SKIPPED, with the reason) but not unrelated work; changes waiting for
+something outside our control (a directory import), and those that depend on them, are
+reported as WAITING. The caller then re-reads live state and re-diffs: only an empty
 re-plan is "converged" (controller-runtime's level-based reconcile).
+
+An interrupt (SIGINT) is a clean stop: the calls already running finish (each is one
+idempotent change, so nothing is left half-made), nothing new starts, and the report
+says which changes were done and which were not started.
 
 Executors are passed in per system, so this module stays free of provider imports.
 """
@@ -13,7 +18,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -42,9 +47,13 @@ class ChangeResult:
         return self.outcome in SUCCESS
 
 
+NOT_STARTED = "not started: the apply was interrupted"
+
+
 @dataclass(frozen=True)
 class ApplyReport:
     results: tuple[ChangeResult, ...] = ()
+    interrupted: bool = False  # SIGINT: the changes not started are SKIPPED (NOT_STARTED)
 
     def count(self, outcome: Outcome) -> int:
         return sum(1 for r in self.results if r.outcome is outcome)
@@ -56,6 +65,10 @@ class ApplyReport:
     @property
     def writes(self) -> int:
         return sum(1 for r in self.results if r.outcome in WRITES)
+
+    @property
+    def not_started(self) -> tuple[ChangeResult, ...]:
+        return tuple(r for r in self.results if r.message == NOT_STARTED)
 
 
 @dataclass
@@ -80,8 +93,9 @@ def _run_one(
 ) -> ChangeResult:
     blocker = _blocked_by(change, progress)
     if blocker is not None:
-        why = "waits for" if blocker.outcome is Outcome.WAITING else "depends on failed"
-        return ChangeResult(change, Outcome.SKIPPED, f"{why} {blocker.change.id}")
+        if blocker.outcome is Outcome.WAITING:  # not an error: it waits too
+            return ChangeResult(change, Outcome.WAITING, f"waits for {blocker.change.id}")
+        return ChangeResult(change, Outcome.SKIPPED, f"depends on failed {blocker.change.id}")
     if change.waits_for:
         return ChangeResult(change, Outcome.WAITING, f"waits for {change.waits_for}")
     executor = executors.get(change.system)
@@ -91,10 +105,18 @@ def _run_one(
     try:
         outcome = executor.execute(change)
     except Exception as exc:  # any failure is reported against this change, never hidden
-        return ChangeResult(
-            change, Outcome.FAILED, f"{type(exc).__name__}: {exc}", time.monotonic() - started
-        )
+        return ChangeResult(change, Outcome.FAILED, one_line(exc), time.monotonic() - started)
+    if not isinstance(outcome, Outcome):  # an executor bug must not pass for a success
+        message = f"the executor returned {outcome!r}, not an outcome"
+        return ChangeResult(change, Outcome.FAILED, message, time.monotonic() - started)
     return ChangeResult(change, outcome, "", time.monotonic() - started)
+
+
+def one_line(error: BaseException, limit: int = 500) -> str:
+    """An exception as one line of bounded length (a server's multi-line error body
+    must not break the one-outcome-per-line report)."""
+    text = " ".join(f"{type(error).__name__}: {error}".split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def apply_changes(
@@ -108,16 +130,44 @@ def apply_changes(
 
     `on_result` is called (from the calling thread) with each result as it is known, so
     the CLI can print progress. Nothing raises for a failed change: read the report.
+    A KeyboardInterrupt stops cleanly (see the module docstring); a second one while the
+    running calls finish is not caught.
     """
     progress = _Progress()
     results: list[ChangeResult] = []
-    with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
+
+    def record(result: ChangeResult) -> None:
+        if result.change.id in progress.outcomes:
+            return
+        progress.outcomes[result.change.id] = result
+        results.append(result)
+        if on_result is not None:
+            on_result(result)
+
+    interrupted = False
+    pool = ThreadPoolExecutor(max_workers=max(1, concurrency))
+    futures: list[Future[ChangeResult]] = []
+    try:
         for stage in stages:
-            futures = [pool.submit(_run_one, change, executors, progress) for change in stage]
+            futures = []  # filled one by one: an interrupt mid-way still sees each submitted
+            for change in stage:
+                futures.append(pool.submit(_run_one, change, executors, progress))
             for future in futures:
-                result = future.result()
-                progress.outcomes[result.change.id] = result
-                results.append(result)
-                if on_result is not None:
-                    on_result(result)
-    return ApplyReport(results=tuple(results))
+                record(future.result())
+    except KeyboardInterrupt:
+        interrupted = True
+        for future in futures:
+            future.cancel()  # only those not yet running
+        for future in futures:
+            if not future.cancelled():
+                record(future.result())  # what is running finishes: never half a change
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+    if interrupted:
+        results.extend(
+            ChangeResult(change, Outcome.SKIPPED, NOT_STARTED)
+            for stage in stages
+            for change in stage
+            if change.id not in progress.outcomes
+        )
+    return ApplyReport(results=tuple(results), interrupted=interrupted)

@@ -1,8 +1,11 @@
 """`okta-aws` command line: argument parsing and exit codes, nothing else.
 
 The work happens in `engine.commands`; this module maps arguments onto it and its
-results onto the exit codes of DESIGN.md §1 (0 ok / no changes, 1 error or invalid,
-2 changes with `--detailed-exitcode`, 3 apply refused).
+results onto the exit codes of the README's Commands table (0 ok / no changes, 1 error
+or invalid, 2 changes with `--detailed-exitcode`, 3 apply refused, 130 interrupted after
+a clean stop). A bad flag or flag value is one line, `okta-aws plan: error: …`, exit 1
+like any other bad input (argparse's own exit 2 would read as "changes" to a CI job
+using --detailed-exitcode), before anything is read.
 """
 
 from __future__ import annotations
@@ -11,24 +14,45 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NoReturn, TextIO
 
 from engine import commands
 from engine.model import System
 
-EXIT_OK = 0
-EXIT_ERROR = 1
-EXIT_CHANGES = 2
-EXIT_REFUSED = 3
+EXIT_OK = commands.EXIT_OK
+EXIT_ERROR = commands.EXIT_ERROR
+EXIT_CHANGES = commands.EXIT_CHANGES
+EXIT_REFUSED = commands.EXIT_REFUSED
+EXIT_INTERRUPTED = commands.EXIT_INTERRUPTED
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors and exit 1 (subcommand parsers share the class)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_ERROR, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
 def _systems(value: str) -> frozenset[System]:
     names = [v.strip() for v in value.split(",") if v.strip()]
+    allowed = ", ".join(s.value for s in System)
+    if not names:  # `--only ""` would plan nothing and call that converged
+        raise argparse.ArgumentTypeError(f"needs at least one of {allowed}")
     try:
         return frozenset(System(n) for n in names)
     except ValueError as exc:
-        raise argparse.ArgumentTypeError(
-            f"--only takes a comma list of {', '.join(s.value for s in System)}"
-        ) from exc
+        raise argparse.ArgumentTypeError(f"takes a comma list of {allowed}") from exc
+
+
+def _count(value: str) -> int:
+    """A whole number ≥ 0 (`--max-deletions -1` would refuse every deletion silently)."""
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from None
+    if number < 0:
+        raise argparse.ArgumentTypeError(f"{value} is negative; give 0 or more")
+    return number
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -50,7 +74,7 @@ def _common(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="okta-aws",
         description="Okta → AWS federation across many accounts, as code.",
     )
@@ -70,14 +94,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="exit 2 when there are changes (0 none, 1 error)",
     )
     plan.add_argument("--prune", action="store_true", help="plan deletions of what we own")
-    plan.add_argument("--max-deletions", type=int, help="override safety.max_deletions")
+    plan.add_argument("--max-deletions", type=_count, help="override safety.max_deletions")
 
     apply = sub.add_parser("apply", help="execute the plan, re-read, verify converged")
     _common(apply)
     apply.add_argument("--plan", type=Path, dest="plan_file", help="apply this saved plan")
     apply.add_argument("--prune", action="store_true", help="delete what we own and no longer want")
     apply.add_argument("--auto-approve", action="store_true", help="do not ask for confirmation")
-    apply.add_argument("--max-deletions", type=int, help="override safety.max_deletions")
+    apply.add_argument("--max-deletions", type=_count, help="override safety.max_deletions")
 
     snapshot = sub.add_parser("snapshot", help="write the live world as JSON")
     _common(snapshot)
@@ -115,10 +139,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    out = sys.stdout
-    err = sys.stderr
+    try:
+        return _run(args, out=sys.stdout, err=sys.stderr)
+    except KeyboardInterrupt:
+        # apply says itself what it had done; any other command writes nothing until its
+        # end (plan --out, snapshot --out: one write, after the read).
+        print("interrupted: stopped", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+def _run(args: argparse.Namespace, *, out: TextIO, err: TextIO) -> int:
     if args.command == "validate":
-        return commands.validate(directory=args.dir, out=out, err=err)
+        return commands.validate(directory=args.dir, target=args.target, out=out, err=err)
     if args.command == "plan":
         return commands.plan(
             directory=args.dir,

@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TextIO
 
-from engine.apply import ApplyReport, ChangeResult, apply_changes
+from engine.apply import ApplyReport, ChangeResult, apply_changes, one_line
 from engine.compile import compile_world
 from engine.diff import diff
 from engine.load import LoadError, load
@@ -25,9 +25,16 @@ from engine.order import stages
 from engine.plan import Outcome, Plan, PlanOptions
 from engine.providers.live import ConnectionProblem, Providers, connect, read_live
 from engine.render import render_json, render_markdown, render_text
-from engine.saved_plan import PlanFormatError, check_fresh, plan_from_text
+from engine.sandbox.persist import SandboxError
+from engine.saved_plan import (
+    PlanFormatError,
+    check_fresh,
+    check_options,
+    check_same,
+    plan_from_text,
+)
+from engine.snapshot import SnapshotError, load_snapshot, write_snapshot
 from engine.snapshot import fingerprint as snapshot_fingerprint
-from engine.snapshot import load_snapshot, write_snapshot
 from engine.spec import DesiredState, Problem, Severity
 from engine.targets import Target, open_target
 from engine.validate import validate as semantic_problems
@@ -36,6 +43,11 @@ EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_CHANGES = 2
 EXIT_REFUSED = 3
+EXIT_INTERRUPTED = 130  # SIGINT, after a clean stop (128 + SIGINT, as shells report it)
+
+# What opening a target and reading it may raise, each a one-line reason: a connection
+# setting, the apply lock or sandbox session held by another command, a damaged sandbox.
+SESSION_ERRORS = (ConnectionProblem, LockHeld, SandboxError)
 
 
 def _print_problems(problems: list[Problem], err: TextIO) -> None:
@@ -73,20 +85,51 @@ def load_valid(*, directory: Path, err: TextIO) -> DesiredState | None:
     return state
 
 
-def validate(*, directory: Path, out: TextIO, err: TextIO) -> int:
+def validate(*, directory: Path, target: str | None = None, out: TextIO, err: TextIO) -> int:
     state = load_valid(directory=directory, err=err)
     if state is None:
         return EXIT_ERROR
     print(
         f"{directory}: valid ({len(state.accounts)} accounts, {len(state.roles)} roles, "
         f"{len(state.management_groups)} management groups; "
-        f"target {state.settings.target.value})",
+        f"target {target or state.settings.target.value})",
         file=out,
     )
     for note in state.notes:  # e.g. the SAML signing certificate's notAfter
         if note.severity is Severity.INFO:
             print(note, file=out)
     return EXIT_OK
+
+
+def _snapshot_world(path: Path, err: TextIO) -> World | None:
+    """The world of a `--live-snapshot` file, or None with the reason printed."""
+    try:
+        return load_snapshot(path=path).world
+    except SnapshotError as exc:
+        print(f"error: --live-snapshot {exc}", file=err)
+        return None
+
+
+def _writable(path: Path, *, flag: str, err: TextIO) -> bool:
+    """Whether `path` can be written to (its folder exists), checked before any reading
+    so a typo costs no live read; else the reason is printed."""
+    folder = path.parent
+    if not folder.is_dir():
+        print(f"error: {flag} {path}: the folder {folder} does not exist", file=err)
+        return False
+    if path.is_dir():
+        print(f"error: {flag} {path} is a folder, not a file", file=err)
+        return False
+    return True
+
+
+def _write(path: Path, text: str, *, flag: str, err: TextIO) -> bool:
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        print(f"error: {flag} {path}: cannot write it ({exc.strerror or exc})", file=err)
+        return False
+    return True
 
 
 def access(
@@ -110,7 +153,9 @@ def access(
     target_name = target or state.settings.target.value
     aliases = {a.id: a.alias for a in state.accounts}
     if live_snapshot is not None:
-        world = load_snapshot(path=live_snapshot).world
+        world = _snapshot_world(live_snapshot, err)
+        if world is None:
+            return EXIT_ERROR
         entitlements = effective_access(world=world)
         title = f"Access (live snapshot {live_snapshot}, target {target_name})"
     elif live:
@@ -254,7 +299,7 @@ def _read_whole_world(
         with _session(state=state, target=target, only=only, err=err) as (_, providers):
             read = read_live(state=state, desired=compile_world(state=state), providers=providers)
             summary = calls_summary(providers)
-    except (ConnectionProblem, LockHeld) as exc:
+    except SESSION_ERRORS as exc:
         print(f"error: {exc}", file=err)
         return None
     for finding in read.findings:
@@ -282,14 +327,18 @@ def plan(
     state = load_valid(directory=directory, err=err)
     if state is None:
         return EXIT_ERROR
+    if out_file is not None and not _writable(out_file, flag="--out", err=err):
+        return EXIT_ERROR
     options = plan_options(state=state, prune=prune, max_deletions=max_deletions, only=only)
     target_name = target or state.settings.target.value
     if live_snapshot is not None:
-        snapshot = load_snapshot(path=live_snapshot)
+        world = _snapshot_world(live_snapshot, err)
+        if world is None:
+            return EXIT_ERROR
         result = replace(
-            diff(desired=compile_world(state=state), live=snapshot.world, options=options),
+            diff(desired=compile_world(state=state), live=world, options=options),
             target=f"{target_name} (snapshot {live_snapshot})",
-            live_fingerprint=snapshot_fingerprint(snapshot.world),
+            live_fingerprint=snapshot_fingerprint(world),
             desired_digest=state.digest,
         )
         summary = ""
@@ -300,11 +349,11 @@ def plan(
                     state=state, providers=providers, options=options, target=target_name, err=err
                 ).plan
                 summary = calls_summary(providers)
-        except (ConnectionProblem, LockHeld) as exc:  # LockHeld: the sandbox is in use
+        except SESSION_ERRORS as exc:
             print(f"error: {exc}", file=err)
             return EXIT_ERROR
-    if out_file is not None:
-        out_file.write_text(render_json(result), encoding="utf-8")
+    if out_file is not None and not _write(out_file, render_json(result), flag="--out", err=err):
+        return EXIT_ERROR
     out.write(render_plan(result, fmt=fmt, color=wants_color(out)))
     if summary:
         print(summary, file=err)
@@ -327,6 +376,8 @@ def snapshot(
     state = load_valid(directory=directory, err=err)
     if state is None:
         return EXIT_ERROR
+    if not _writable(out_file, flag="--out", err=err):
+        return EXIT_ERROR
     target_name = target or state.settings.target.value
     read = _read_whole_world(
         state=state, target=target, only=only, refusal="snapshot not written", err=err
@@ -334,7 +385,11 @@ def snapshot(
     if read is None:
         return EXIT_ERROR
     world, summary = read
-    write_snapshot(world=world, path=out_file, target=target_name)
+    try:
+        write_snapshot(world=world, path=out_file, target=target_name)
+    except OSError as exc:
+        print(f"error: --out {out_file}: cannot write it ({exc.strerror or exc})", file=err)
+        return EXIT_ERROR
     print(f"wrote {out_file} (target {target_name}); {summary}", file=out)
     return EXIT_OK
 
@@ -345,6 +400,23 @@ def _confirm(*, plan: Plan, inp: TextIO, out: TextIO) -> bool:
     out.write(f"\nApply these changes to target {plan.target}? Only 'yes' is accepted: ")
     out.flush()
     return inp.readline().strip() == "yes"
+
+
+def _read_saved_plan(plan_file: Path, err: TextIO) -> tuple[Plan | None, int]:
+    """The saved plan, or None and the exit code with the reason printed: a file that
+    cannot be read is an error (1); one that is not a plan this engine wrote, a refusal
+    (3), since a damaged or hand-edited plan is exactly what must not be applied."""
+    try:
+        text = plan_file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        print(f"error: --plan {plan_file}: cannot read it ({reason})", file=err)
+        return None, EXIT_ERROR
+    try:
+        return plan_from_text(text), EXIT_OK
+    except PlanFormatError as exc:
+        print(f"refused: --plan {plan_file} is not a plan this engine wrote: {exc}", file=err)
+        return None, EXIT_REFUSED
 
 
 def apply(
@@ -365,13 +437,20 @@ def apply(
         return EXIT_ERROR
     saved: Plan | None = None
     if plan_file is not None:
-        try:
-            saved = plan_from_text(plan_file.read_text(encoding="utf-8"))
-        except (OSError, PlanFormatError) as exc:
-            print(f"error: cannot use plan {plan_file}: {exc}", file=err)
-            return EXIT_ERROR
-        prune = saved.options.prune
+        saved, code = _read_saved_plan(plan_file, err)
+        if saved is None:
+            return code
+        # The plan's own --prune and --only choose this apply's when the command line
+        # leaves them out; said otherwise on the command line, they must agree.
+        prune = prune or saved.options.prune
+        only = saved.options.systems if only == frozenset(System) else only
     options = plan_options(state=state, prune=prune, max_deletions=max_deletions, only=only)
+    if saved is not None:
+        refusal = check_options(saved=saved.options, wanted=options)
+        if refusal is not None:
+            print(f"refused: {refusal}", file=err)
+            return EXIT_REFUSED
+    progress = _Progress()
     try:
         with (
             _session(state=state, target=target, only=only, err=err) as (opened, providers),
@@ -384,6 +463,7 @@ def apply(
                 target=target or state.settings.target.value,
                 saved=saved,
                 auto_approve=auto_approve,
+                progress=progress,
                 out=out,
                 err=err,
                 inp=inp,
@@ -391,9 +471,26 @@ def apply(
     except LockHeld as exc:
         print(f"refused: {exc}", file=err)
         return EXIT_REFUSED
-    except ConnectionProblem as exc:
+    except (ConnectionProblem, SandboxError) as exc:
         print(f"error: {exc}", file=err)
         return EXIT_ERROR
+    except KeyboardInterrupt:
+        if progress.executing:
+            print(
+                "interrupted while applying: the changes printed above were made, others "
+                "may have been; run okta-aws plan to see what remains",
+                file=err,
+            )
+        else:
+            print("interrupted before any change was made: nothing was written", file=err)
+        return EXIT_INTERRUPTED
+
+
+@dataclass
+class _Progress:
+    """How far an apply got, for the message when it is interrupted."""
+
+    executing: bool = False  # set before the first write; never unset
 
 
 def _apply_locked(
@@ -404,25 +501,31 @@ def _apply_locked(
     target: str,
     saved: Plan | None,
     auto_approve: bool,
+    progress: _Progress,
     out: TextIO,
     err: TextIO,
     inp: TextIO,
 ) -> int:
-    """Plan afresh under the lock, refuse what must be refused, execute, verify."""
+    """Plan afresh under the lock, refuse what must be refused, execute, verify.
+
+    What runs is always the plan made here. A saved plan is only compared with it: it
+    must be fresh (same live world, desired state and target) and say exactly the same
+    (changes, access delta, findings), or nothing runs. So the guards and blocking
+    findings below are those of what runs, whatever the file says.
+    """
     current = observe(
         state=state, providers=providers, options=options, target=target, err=err
     ).plan
     if saved is not None:
-        stale = check_fresh(
+        refusal = check_fresh(
             plan=saved,
             live_fingerprint=current.live_fingerprint,
             desired_digest=current.desired_digest,
             target=target,
-        )
-        if stale is not None:
-            print(f"refused: the saved plan is stale: {stale}; plan again", file=err)
+        ) or check_same(saved=saved, fresh=current)
+        if refusal is not None:
+            print(f"refused: {refusal}", file=err)
             return EXIT_REFUSED
-        current = replace(current, changes=saved.changes)
     out.write(render_plan(current, fmt="text", color=wants_color(out)))
     if current.blocked:
         print("refused: the plan has blocking findings (see above)", file=err)
@@ -436,7 +539,10 @@ def _apply_locked(
     if not auto_approve and not _confirm(plan=current, inp=inp, out=out):
         print("refused: not confirmed (answer 'yes', or pass --auto-approve)", file=err)
         return EXIT_REFUSED
+    progress.executing = True
     report = execute_plan(plan=current, providers=providers, out=out, state=state)
+    if report.interrupted:
+        return report_interrupted(report=report, providers=providers, out=out, err=err)
     after = observe(state=state, providers=providers, options=options, target=target, err=err)
     return report_convergence(
         report=report, replan=after.plan, providers=providers, out=out, err=err
@@ -448,7 +554,10 @@ def execute_plan(
 ) -> ApplyReport:
     """Run the plan's changes stage by stage, printing each outcome as it is known."""
     if providers.okta is not None:
-        providers.okta.prepare(plan.changes)
+        try:
+            providers.okta.prepare(plan.changes)
+        except Exception as exc:  # a speed-up only: each change then looks up on its own
+            print(f"(Okta lookups not batched: {one_line(exc)})", file=out)
 
     def show(result: ChangeResult) -> None:
         note = f"  {result.message}" if result.message else ""
@@ -463,10 +572,34 @@ def execute_plan(
     )
 
 
+def report_interrupted(
+    *, report: ApplyReport, providers: Providers, out: TextIO, err: TextIO
+) -> int:
+    """SIGINT while applying: what was done is printed above; say what was not."""
+    not_started = report.not_started
+    done = len(report.results) - len(not_started)
+    print(f"\nInterrupted. {calls_summary(providers)}", file=out)
+    print(
+        f"interrupted: {done} change(s) ran to an outcome (above), {len(not_started)} "
+        "were not started; run apply again to finish (it plans afresh)",
+        file=err,
+    )
+    for result in not_started[:_LISTED]:
+        print(f"  not started: {result.change.id}", file=err)
+    if len(not_started) > _LISTED:
+        print(f"  … and {len(not_started) - _LISTED} more (okta-aws plan lists them)", file=err)
+    return EXIT_INTERRUPTED
+
+
+_LISTED = 20  # changes named one per line in a summary; beyond, a count
+
+
 def report_convergence(
     *, report: ApplyReport, replan: Plan, providers: Providers, out: TextIO, err: TextIO
 ) -> int:
-    """Converged means the re-plan is empty; changes waiting for an import are said so."""
+    """Converged means the re-plan is empty; changes waiting for an import are said so.
+    A change that failed or was skipped is never a success (exit 1), even when the
+    re-plan has nothing left: something did not do what the plan said."""
     counts = ", ".join(f"{report.count(o)} {o.value}" for o in Outcome if report.count(o))
     print(f"\nApplied: {counts}. {calls_summary(providers)}", file=out)
     waiting = [c for c in replan.changes if c.waits_for]
@@ -482,6 +615,14 @@ def report_convergence(
             file=err,
         )
         err.write(render_text(replan))
+        return EXIT_ERROR
+    if report.failed:
+        print(
+            f"NOT a clean apply (target {replan.target}): {len(report.failed)} change(s) "
+            "failed or were skipped (above), though the re-plan has nothing left to do; "
+            "find out why before relying on it",
+            file=err,
+        )
         return EXIT_ERROR
     if waiting:
         print(

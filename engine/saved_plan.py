@@ -1,11 +1,15 @@
 """Saved plans: a Plan as JSON (`plan --out plan.json`, `apply --plan plan.json`).
 
-What a reviewer approved must be what runs, so a saved plan holds everything `apply`
-executes (each change with its live `before` and desired `after` resource), the
-fingerprint of the live world it was computed from and the digest of the desired state
-it was computed for. `check_fresh` compares those with a fresh read before anything is
-executed: a plan made against a world that has since moved is refused (exit 3), never
-"mostly" applied.
+What a reviewer approved must be what runs. A saved plan is an artifact handed from one
+CI job to another, so it is not trusted: `apply --plan` never executes the file's
+changes. It plans afresh and runs that plan only when the file says exactly the same
+thing. `check_fresh` compares the file's live-world fingerprint, desired-state digest
+and target with the fresh read (a plan made against a world that has since moved is
+stale); `check_same` then compares the file's changes, access delta and findings with
+the fresh plan's. The diff is pure and deterministic, so equal inputs give an equal
+plan: this comparison, not a signature, is the defence against a tampered artifact (an
+edited `after`, an injected deletion). Either refusal is exit 3; nothing is "mostly"
+applied.
 
 The format is documented in `schemas/plan.schema.json` and versioned by
 `engine.plan.PLAN_FORMAT_VERSION`. Resources are tagged with their model class name
@@ -13,15 +17,19 @@ The format is documented in `schemas/plan.schema.json` and versioned by
 kind round-trips exactly. `summary`, each change's `id` and `system`, and each finding's
 `blocking` are derived data written for readers of the JSON (CI scripts, `jq`); on
 reading they are recomputed, and a change `id` that disagrees with its kind, key and
-action is rejected because `depends_on` refers to changes by id.
+action is rejected because `depends_on` refers to changes by id; so is a `depends_on`
+that names its own change, a change not in the plan, or forms a cycle.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from dataclasses import fields
 from typing import Any, get_args
 
 from engine.model import canonical_json
+from engine.order import PlanCycleError, order
 from engine.plan import (
     PLAN_FORMAT_VERSION,
     AccessChange,
@@ -43,6 +51,8 @@ __all__ = [
     "PLAN_KIND",
     "PlanFormatError",
     "check_fresh",
+    "check_options",
+    "check_same",
     "plan_from_json",
     "plan_from_text",
     "plan_to_json",
@@ -180,8 +190,35 @@ def _change_from_json(data: Any, where: str) -> Change:
     if change.before is None and change.after is None:
         raise PlanFormatError(f"{where}: a change has a before or an after")
     if raw.get("id", change.id) != change.id:
-        raise PlanFormatError(f"{where}.id: {raw.get('id')!r} does not match {change.id!r}")
+        raise PlanFormatError(f"{where}.id: {_quote(raw.get('id'))} does not match {change.id!r}")
     return change
+
+
+def _quote(value: Any, limit: int = 80) -> str:
+    """A value from the file, for a message: repr (control characters escaped), cut short."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _check_dependencies(changes: tuple[Change, ...]) -> None:
+    """`depends_on` names other changes of this plan, without cycles; ids are unique.
+    Anything else is a damaged or hand-edited file (the diff never writes it)."""
+    known: set[str] = set()
+    for i, change in enumerate(changes):
+        if change.id in known:
+            raise PlanFormatError(f"$.changes[{i}].id: {change.id!r} appears twice")
+        known.add(change.id)
+    for i, change in enumerate(changes):
+        for j, dependency in enumerate(change.depends_on):
+            where = f"$.changes[{i}].depends_on[{j}]"
+            if dependency == change.id:
+                raise PlanFormatError(f"{where}: change {change.id!r} depends on itself")
+            if dependency not in known:
+                raise PlanFormatError(f"{where}: {_quote(dependency)} is not a change of this plan")
+    try:
+        order(changes=changes)
+    except PlanCycleError as error:
+        raise PlanFormatError(f"$.changes: {error}") from None
 
 
 def _finding_from_json(data: Any, where: str) -> Finding:
@@ -206,6 +243,7 @@ def plan_from_json(data: Any) -> Plan:
             _change_from_json(c, f"$.changes[{i}]")
             for i, c in enumerate(_list(doc.get("changes"), "$.changes"))
         )
+        _check_dependencies(changes)
         return Plan(
             changes=changes,
             findings=tuple(
@@ -279,4 +317,116 @@ def check_fresh(
         )
     if not problems:
         return None
-    return "stale plan: " + "; ".join(problems) + ". Run plan again."
+    return "the saved plan is stale: " + "; ".join(problems) + ". Run plan again."
+
+
+def check_options(*, saved: PlanOptions, wanted: PlanOptions) -> str | None:
+    """None when the saved plan was made with the options this apply runs with; else
+    which differ. `max_deletions` is not compared: an apply may accept more deletions
+    than the plan's guard did (`apply --plan p.json --max-deletions N`), never fewer
+    checks, since the guard is computed on the fresh plan."""
+    differing = [
+        f"{f.name} (the plan: {_option(getattr(saved, f.name))}, this apply: "
+        f"{_option(getattr(wanted, f.name))})"
+        for f in fields(PlanOptions)
+        if f.name != "max_deletions" and getattr(saved, f.name) != getattr(wanted, f.name)
+    ]
+    if not differing:
+        return None
+    return (
+        "the saved plan was made with other options than this apply's: "
+        + "; ".join(differing)
+        + ". Apply it with the options it was made with, or plan again."
+    )
+
+
+def _option(value: Any) -> str:
+    if isinstance(value, frozenset):
+        return ",".join(sorted(str(v) for v in value)) or "(none)"
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def _change_label(item: dict[str, Any]) -> str:
+    return f"change {_quote(item.get('id'))}"
+
+
+def _access_label(item: dict[str, Any]) -> str:
+    verb = "gains" if item.get("gained") else "loses"
+    said = f"{item.get('user')} {verb} {item.get('role')} in {item.get('account_id')}"
+    return f"access change {_quote(said)}"
+
+
+def _finding_label(item: dict[str, Any]) -> str:
+    return f"finding {_quote(str(item.get('kind')) + ': ' + str(item.get('subject')))}"
+
+
+def _first_difference(
+    saved: list[dict[str, Any]], fresh: list[dict[str, Any]], label: Callable[[dict[str, Any]], str]
+) -> str | None:
+    """Where two lists of saved-plan records first differ, in words; None when equal."""
+    saved_text = [canonical_json(item) for item in saved]
+    fresh_text = [canonical_json(item) for item in fresh]
+    if saved_text == fresh_text:
+        return None
+    saved_set, fresh_set = set(saved_text), set(fresh_text)
+    fresh_labels = {label(item) for item in fresh}
+    for item, text in zip(saved, saved_text, strict=True):
+        if text not in fresh_set:
+            if label(item) in fresh_labels:
+                return f"{label(item)} differs from the plan made now"
+            return f"{label(item)} is not in the plan made now"
+    for item, text in zip(fresh, fresh_text, strict=True):
+        if text not in saved_set:
+            return f"{label(item)} of the plan made now is missing from it"
+    return "the same records are repeated or in another order"
+
+
+# Compared record by record, to name the first difference.
+_LISTS: dict[str, Callable[[dict[str, Any]], str]] = {
+    "changes": _change_label,
+    "access_delta": _access_label,
+    "findings": _finding_label,
+}
+# Not compared: checked by `check_fresh` (target, fingerprint, digest), chosen by the
+# command line and the desired state (options, and the guard that follows from them:
+# `apply --max-deletions` may accept what the plan's guard refused), derived (summary),
+# or only for display (names). Every other part of the document, including any added
+# later, must be equal.
+_NOT_COMPARED = frozenset(
+    {
+        "kind",
+        "format_version",
+        "target",
+        "live_fingerprint",
+        "desired_digest",
+        "options",
+        "guard",
+        "summary",
+        "names",
+    }
+)
+
+
+def check_same(*, saved: Plan, fresh: Plan) -> str | None:
+    """None when the saved plan's changes, access delta and findings (and whatever else
+    the plan says will happen) are exactly those of the plan made now, compared as the
+    JSON both would be saved as; else a one-line reason naming the first difference.
+
+    This is what makes a saved plan safe to pass between jobs: whatever the file says,
+    only the fresh plan runs, and only when the file says the same.
+    """
+    saved_doc, fresh_doc = plan_to_json(saved), plan_to_json(fresh)
+    difference: str | None = None
+    others = sorted((set(saved_doc) | set(fresh_doc)) - set(_LISTS) - _NOT_COMPARED)
+    for key in [*_LISTS, *others]:
+        label = _LISTS.get(key)
+        if label is not None:
+            difference = _first_difference(saved_doc[key], fresh_doc[key], label)
+        elif canonical_json(saved_doc.get(key)) != canonical_json(fresh_doc.get(key)):
+            difference = f"its {key} differs from the plan made now's"
+        if difference is not None:
+            return (
+                f"the saved plan is not the plan made now: {difference}; it was edited or "
+                "made by another version. Run plan again and review it."
+            )
+    return None

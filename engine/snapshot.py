@@ -310,8 +310,14 @@ def write_snapshot(*, world: World, path: Path, target: str) -> None:
 def load_snapshot(*, path: Path) -> Snapshot:
     """The snapshot at `path`; `SnapshotError` (naming the file) if it is not one."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as error:
+        text = path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise SnapshotError(f"{path}: cannot read it ({error.strerror or error})") from None
+    except UnicodeDecodeError:
+        raise SnapshotError(f"{path}: not JSON (not UTF-8 text)") from None
+    try:
+        data = json.loads(text)
+    except (json.JSONDecodeError, RecursionError) as error:
         raise SnapshotError(f"{path}: not JSON: {error}") from None
     try:
         return snapshot_from_json(data)

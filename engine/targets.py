@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
@@ -69,6 +69,7 @@ def open_target(*, name: str, state: DesiredState, err: TextIO) -> Iterator[Targ
     if name == "live":
         yield Target(name="live", connection=Connection(), lock_path=_live_lock_path())
         return
+    from engine.sandbox.persist import check_state_files, damaged
     from engine.sandbox.world import SandboxWorld
 
     root = sandbox_root()
@@ -80,7 +81,15 @@ def open_target(*, name: str, state: DesiredState, err: TextIO) -> Iterator[Targ
             file=err,
         )
         world.reset(state=state)
-    with world.running() as endpoints, _environ(endpoints.env()):
+    with ExitStack() as stack:
+        # A damaged `.sandbox/` (a truncated file, a file holding `[]`) is one line
+        # naming what to run; only the start is guarded, not the command's own work.
+        check_state_files(root)
+        try:
+            endpoints = stack.enter_context(world.running())
+        except (ValueError, KeyError, TypeError, AttributeError) as error:
+            raise damaged(root, error) from None
+        stack.enter_context(_environ(endpoints.env()))
         yield Target(
             name="sandbox",
             connection=Connection(

@@ -75,6 +75,33 @@ class OktaApiError(OktaError):
 MAX_RETRIES_ENV = "OKTA_CLIENT_RATELIMIT_MAXRETRIES"
 
 
+def _check_org_url(url: str) -> None:
+    """An org URL is scheme and host only. Whatever else it holds is refused without
+    repeating the value: credentials (`user:pass@`, which aiohttp would also reject with
+    a traceback) or a token in a query string must never reach a log."""
+    if "@" in url:
+        raise OktaConfigError(
+            "OKTA_ORG_URL must not hold credentials (user:password@…): give only the org's "
+            "address, e.g. https://example.okta.com, and the token in OKTA_API_TOKEN"
+        )
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018  # raises ValueError for a port that is not a number
+        usable = bool(
+            parts.scheme in ("https", "http")
+            and parts.hostname
+            and not parts.query
+            and not parts.fragment
+        )
+    except ValueError:  # e.g. an unclosed `[` of an IPv6 address
+        usable = False
+    if not usable:
+        raise OktaConfigError(
+            "OKTA_ORG_URL is not an org address like https://example.okta.com (a scheme "
+            "and a host name, no query or fragment); its value is not shown"
+        )
+
+
 @dataclass(frozen=True)
 class OktaConfig:
     """How to reach one Okta org. Build it with `from_env`; the token is never shown."""
@@ -119,6 +146,7 @@ class OktaConfig:
             options["max_retries"] = int(retries)
         if not url:
             raise OktaConfigError("OKTA_ORG_URL is not set (e.g. https://example.okta.com)")
+        _check_org_url(url)
         explicit_oauth = client_id is not None or private_key_file is not None
         if token is None and not explicit_oauth:
             token = source.get("OKTA_API_TOKEN") or None

@@ -20,6 +20,7 @@ def sandbox(
 ) -> int:
     """Run one sandbox action; every problem is reported, never raised."""
     from engine.lock import LockHeld
+    from engine.sandbox.persist import check_state_files
     from engine.sandbox.world import SandboxError, SandboxWorld
 
     world = SandboxWorld(sandbox_root())
@@ -28,6 +29,7 @@ def sandbox(
             if not world.exists():
                 print(f"no sandbox in {world.root}/ yet: run okta-aws sandbox reset", file=err)
                 return EXIT_ERROR
+            check_state_files(world.root)
             out.write(world.show())
             return EXIT_OK
         state = load_valid(directory=directory, err=err)
@@ -43,6 +45,7 @@ def sandbox(
             return EXIT_OK
         if not world.exists():
             world.reset(state=state)
+        check_state_files(world.root)  # damaged: one line saying to reset, not a traceback
         if action == "import":
             with world.running(directory=directory_mode):
                 result = world.import_directory()

@@ -107,16 +107,50 @@ def write_json(path: Path, *, format_name: str, body: dict[str, Any]) -> None:
     os.replace(handle.name, path)
 
 
+RESET = "run `okta-aws sandbox reset` (it starts the sandbox over)"
+
+
+def _json_object(path: Path) -> dict[str, Any]:
+    """The JSON object in `path`; SandboxError naming the file and saying what to run
+    when it is unreadable, truncated, or not an object (never a traceback)."""
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise SandboxError(f"{path} cannot be read ({exc.strerror or exc}): {RESET}") from None
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError, UnicodeDecodeError
+        reason = str(exc).split(":")[0] if isinstance(exc, UnicodeDecodeError) else str(exc)
+        raise SandboxError(f"{path} is not valid JSON ({reason}): {RESET}") from None
+    if not isinstance(document, dict):
+        raise SandboxError(
+            f"{path} is damaged (a JSON {type(document).__name__}, not an object): {RESET}"
+        )
+    return document
+
+
+def check_state_files(root: Path) -> None:
+    """Every state file under `root` that exists is a readable JSON object.
+
+    The files this module reads are checked again, in full, when read; the Okta
+    emulator's own file is read by the emulator, which would raise a bare JSON error."""
+    for name in (META_FILE, AWS_FILE, DIRECTORY_FILE, OKTA_FILE):
+        if (root / name).exists():
+            _json_object(root / name)
+
+
+def damaged(root: Path, error: Exception) -> SandboxError:
+    """A file's content the sandbox could not use, past the checks above."""
+    return SandboxError(
+        f"the sandbox in {root}/ is damaged ({type(error).__name__} while loading it): {RESET}"
+    )
+
+
 def read_json(path: Path, *, format_name: str) -> dict[str, Any]:
     """Read a file written by `write_json`; SandboxError if missing or of another version."""
     if not path.exists():
         raise SandboxError(f"{path} does not exist: run `okta-aws sandbox reset` first")
-    try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-    except ValueError as exc:
-        raise SandboxError(f"{path} is not valid JSON ({exc}): run `sandbox reset`") from exc
-    if not isinstance(document, dict) or document.get("format") != format_name:
-        raise SandboxError(f"{path} is not a sandbox {format_name} file: run `sandbox reset`")
+    document = _json_object(path)
+    if document.get("format") != format_name:
+        raise SandboxError(f"{path} is not a sandbox {format_name} file: {RESET}")
     if document.get("version") != FORMAT_VERSION:
         raise SandboxError(
             f"{path} has format version {document.get('version')}, this tool reads "
@@ -134,4 +168,4 @@ def read_meta(root: Path) -> SandboxMeta:
     try:
         return SandboxMeta.from_document(document)
     except (KeyError, ValueError, TypeError) as exc:
-        raise SandboxError(f"{root / META_FILE} is damaged ({exc}): run `sandbox reset`") from exc
+        raise SandboxError(f"{root / META_FILE} is damaged ({exc}): {RESET}") from None

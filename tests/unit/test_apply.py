@@ -1,4 +1,5 @@
-"""Apply's scheduling: order kept, failures isolated to their dependents, nothing hidden."""
+"""Apply's scheduling: order kept, failures isolated to their dependents, nothing hidden,
+and an interrupt stops cleanly with every change accounted for."""
 
 from __future__ import annotations
 
@@ -79,9 +80,10 @@ def test_waiting_change_is_not_executed_and_holds_back_dependents() -> None:
     b = provider_change("222222222222", depends_on=(a.id,))
     executor = ScriptedExecutor()
     report = apply_changes(stages=[[a], [b]], executors={System.AWS: executor})
-    assert [r.outcome for r in report.results] == [Outcome.WAITING, Outcome.SKIPPED]
-    assert "waits for" in report.results[1].message
-    assert executor.created == {}
+    # Waiting is not failing: the dependent waits too, and the report has no failure.
+    assert [r.outcome for r in report.results] == [Outcome.WAITING, Outcome.WAITING]
+    assert f"waits for {a.id}" in report.results[1].message
+    assert executor.created == {} and not report.failed
 
 
 @pytest.mark.parametrize("concurrency", [1, 4])
@@ -103,3 +105,73 @@ def test_system_without_executor_is_skipped_not_dropped() -> None:
     report = apply_changes(stages=[[a]], executors={})
     assert report.results[0].outcome is Outcome.SKIPPED
     assert "aws is not being applied" in report.results[0].message
+
+
+class OddExecutor:
+    """An executor with a bug of each kind apply must survive."""
+
+    def execute(self, change: Change) -> Outcome:
+        account = change.key[0]
+        if account == "111111111111":
+            raise ValueError("line one\nline two\n\tthree")
+        if account == "222222222222":
+            raise KeyError("x" * 2000)
+        return None  # type: ignore[return-value]  # the bug: no outcome at all
+
+
+def test_an_executor_that_raises_or_returns_nothing_fails_that_change_in_one_line() -> None:
+    changes = [provider_change(f"{i}" * 12) for i in (1, 2, 3)]
+    report = apply_changes(stages=[changes], executors={System.AWS: OddExecutor()})
+    assert [r.outcome for r in report.results] == [Outcome.FAILED] * 3
+    messages = [r.message for r in report.results]
+    assert messages[0] == "ValueError: line one line two three"
+    assert messages[1].startswith("KeyError: 'xxx") and len(messages[1]) == 500
+    assert messages[2] == "the executor returned None, not an outcome"
+    assert all("\n" not in m for m in messages) and len(report.failed) == 3
+
+
+class Interrupt:
+    """The terminal's Ctrl-C: a KeyboardInterrupt in the calling thread once `after`
+    results have been printed (where a real SIGINT lands: the main thread)."""
+
+    def __init__(self, after: int) -> None:
+        self.after = after
+        self.seen: list[ChangeResult] = []
+
+    def __call__(self, result: ChangeResult) -> None:
+        self.seen.append(result)
+        if len(self.seen) == self.after:
+            raise KeyboardInterrupt
+
+
+@pytest.mark.parametrize("concurrency", [1, 4])
+def test_an_interrupt_finishes_what_runs_starts_nothing_and_accounts_for_everything(
+    concurrency: int,
+) -> None:
+    first = [provider_change(f"{i:012d}") for i in range(1, 5)]
+    second = [provider_change(f"{i:012d}") for i in range(5, 9)]
+    executor = ScriptedExecutor()
+    interrupt = Interrupt(after=2)
+    report = apply_changes(
+        stages=[first, second],
+        executors={System.AWS: executor},
+        concurrency=concurrency,
+        on_result=interrupt,
+    )
+    assert report.interrupted
+    # Every change has exactly one result; the second stage never started.
+    assert sorted(r.change.id for r in report.results) == sorted(c.id for c in first + second)
+    assert {r.change.id for r in report.not_started} >= {c.id for c in second}
+    assert not any(c.id in executor.created for c in second)
+    # What ran is reported as done, what was not started is not claimed.
+    done = {r.change.id for r in report.results if r.ok}
+    assert done == set(executor.created) and len(done) >= 2
+    assert all(r.outcome is Outcome.SKIPPED for r in report.not_started)
+    assert {r.change.id for r in interrupt.seen} == done  # every done change was printed
+
+
+def test_an_uninterrupted_apply_has_nothing_not_started() -> None:
+    report = apply_changes(
+        stages=[[provider_change("1" * 12)]], executors={System.AWS: ScriptedExecutor()}
+    )
+    assert not report.interrupted and not report.not_started

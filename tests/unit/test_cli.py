@@ -1,9 +1,9 @@
 """The command line, offline: validate, access, and plan against live snapshots.
 
 These run `engine.cli.main` in-process on the example desired state and on snapshot
-files, checking what a CI job relies on: the output formats and the exit codes of
-DESIGN.md §1 (0 ok / no changes, 1 error or blocked, 2 changes with
-`--detailed-exitcode`).
+files, checking what a CI job relies on: the output formats and the exit codes of the
+README (0 ok / no changes, 1 error or blocked, 2 changes with `--detailed-exitcode`),
+and that bad flags and files are one-line errors, never a traceback.
 """
 
 from __future__ import annotations

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from collections.abc import Callable
 from functools import cache
 from pathlib import Path
@@ -39,6 +40,7 @@ from engine.model import (
     UserMember,
     World,
 )
+from engine.order import PlanCycleError, order
 from engine.plan import (
     AccessChange,
     Action,
@@ -55,6 +57,7 @@ from engine.render import render_json
 from engine.saved_plan import (
     PlanFormatError,
     check_fresh,
+    check_same,
     plan_from_json,
     plan_from_text,
     plan_to_json,
@@ -151,14 +154,32 @@ def changes(draw: st.DrawFn) -> Change:
         ),
         destructive=draw(st.booleans()),
         reason=draw(text),
-        depends_on=tuple(draw(st.lists(text, max_size=2))),
         waits_for=draw(st.none() | text),
     )
 
 
+@st.composite
+def change_lists(draw: st.DrawFn) -> tuple[Change, ...]:
+    """Changes with unique ids, each depending on some earlier ones: what a diff writes
+    (a saved plan whose `depends_on` names itself, an unknown id or a cycle is refused)."""
+    drawn = draw(st.lists(changes(), max_size=5, unique_by=lambda c: c.id))
+    linked: list[Change] = []
+    for change in drawn:
+        earlier = [c.id for c in linked]
+        depends = (
+            draw(st.lists(st.sampled_from(earlier), max_size=2, unique=True)) if earlier else []
+        )
+        linked.append(dataclasses.replace(change, depends_on=tuple(depends)))
+    try:
+        order(changes=linked)
+    except PlanCycleError:  # the front-door rule can close a loop through random links
+        return tuple(drawn)
+    return tuple(linked)
+
+
 plans = st.builds(
     Plan,
-    changes=st.lists(changes(), max_size=5).map(tuple),
+    changes=change_lists(),
     findings=st.lists(
         st.builds(Finding, st.sampled_from(FindingKind), st.sampled_from(System), text, text),
         max_size=3,
@@ -303,7 +324,29 @@ BAD: list[tuple[str, Callable[[dict[str, Any]], Any], str]] = [
         "$.findings[0].kind: 'oops' is not one of",
     ),
     ("bad options", lambda d: d["options"].update(prune=1), "$.options.prune: expected bool"),
+    (
+        "depends on itself",
+        lambda d: _role_change(d).update(depends_on=[_role_change(d)["id"]]),
+        "depends_on[0]: change 'role:",
+    ),
+    (
+        "depends on an unknown change",
+        lambda d: _role_change(d).update(depends_on=["role:nobody/x:+"]),
+        "depends_on[0]: 'role:nobody/x:+' is not a change of this plan",
+    ),
+    (
+        "an id twice",
+        lambda d: d["changes"].append(dict(_role_change(d))),
+        "appears twice",
+    ),
+    ("a cycle", lambda d: _make_cycle(d), "$.changes: dependency cycle among changes"),
 ]
+
+
+def _make_cycle(doc: dict[str, Any]) -> None:
+    first, second = doc["changes"][0], doc["changes"][1]
+    first["depends_on"] = [second["id"]]
+    second["depends_on"] = [first["id"]]
 
 
 @pytest.mark.parametrize(
@@ -376,7 +419,8 @@ def test_check_fresh(
     if not expected:
         assert message is None
         return
-    assert message is not None and message.startswith("stale plan: ")
+    assert message is not None and message.startswith("the saved plan is stale: ")
+    assert message.endswith(". Run plan again.") and message.count("plan again") == 1
     for part in expected:
         assert part in message
     if "desired" not in " ".join(expected):
@@ -403,3 +447,103 @@ def test_saved_plan_is_fresh_against_an_unchanged_reread_and_stale_after_drift(
     drifted = edit_role(live, PROD, "Admin", description="edited in the console")
     stale = check_fresh(plan=saved, live_fingerprint=fingerprint(drifted), desired_digest=DESIRED)
     assert stale is not None and "live state changed" in stale
+
+
+# --- the saved plan against the plan made now -------------------------------------------
+
+ADMIN = "arn:aws:iam::aws:policy/AdministratorAccess"
+SCRATCH, PRUNE = "active_directory from scratch", "active_directory prune"
+
+
+def _change(doc: dict[str, Any], change_id: str) -> dict[str, Any]:
+    found: dict[str, Any] = next(c for c in doc["changes"] if c["id"] == change_id)
+    return found
+
+
+def _escalate(doc: dict[str, Any]) -> None:
+    role = _change(doc, "role:111111111111/readonly:+")["after"]["value"]
+    role["managed_policies"] = [ADMIN]
+
+
+def _inject_deletion(doc: dict[str, Any]) -> None:
+    victim = Role(account_id="222222222222", name="Payroll", trust_policy="{}", managed=True)
+    injected = Change(kind=ResourceKind.ROLE, action=Action.DELETE, key=victim.key, before=victim)
+    doc["changes"].append(plan_to_json(Plan(changes=(injected,)))["changes"][0])
+
+
+def _drop_a_change(doc: dict[str, Any]) -> None:
+    needed = {d for c in doc["changes"] for d in c["depends_on"]}
+    doc["changes"].remove(next(c for c in doc["changes"] if c["id"] not in needed))
+
+
+def _flip_access(doc: dict[str, Any]) -> None:
+    doc["access_delta"][0]["gained"] = not doc["access_delta"][0]["gained"]
+
+
+def _swap_changes(doc: dict[str, Any]) -> None:
+    doc["changes"][0], doc["changes"][1] = doc["changes"][1], doc["changes"][0]
+
+
+TAMPERED: list[tuple[str, str, Callable[[dict[str, Any]], Any], str]] = [
+    ("escalation", SCRATCH, _escalate, r"change 'role:111111111111/readonly:\+' differs"),
+    (
+        "injected deletion",
+        SCRATCH,
+        _inject_deletion,
+        r"change 'role:222222222222/payroll:-' is not in the plan made now",
+    ),
+    ("dropped change", PRUNE, _drop_a_change, "of the plan made now is missing from it"),
+    ("hidden access loss", PRUNE, lambda d: d["access_delta"].pop(0), "access change '"),
+    ("flipped access", PRUNE, _flip_access, "is not in the plan made now"),
+    (
+        "hidden finding",
+        PRUNE,
+        lambda d: d["findings"].clear(),
+        "now: finding '[a-z_]+: .*' of the plan made now is missing from it",
+    ),
+    ("reordered", SCRATCH, _swap_changes, "repeated or in another order"),
+    (
+        "access said known",
+        PRUNE,
+        lambda d: d.update(access_unknown="the directory and Okta were not read"),
+        "its access_unknown differs",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("base", "edit", "expected"),
+    [case[1:] for case in TAMPERED],
+    ids=[case[0] for case in TAMPERED],
+)
+def test_a_saved_plan_that_says_anything_else_than_the_fresh_plan_is_refused(
+    base: str, edit: Callable[[dict[str, Any]], Any], expected: str
+) -> None:
+    fresh = REAL[base]
+    doc = plan_to_json(fresh)
+    edit(doc)
+    saved = plan_from_json(doc)
+    message = check_same(saved=saved, fresh=fresh)
+    assert message is not None and re.search(expected, message), message
+    assert message.startswith("the saved plan is not the plan made now: ")
+    assert "\n" not in message
+
+
+@pytest.mark.parametrize("name", list(REAL))
+def test_a_saved_plan_read_back_is_the_plan_made_now(name: str) -> None:
+    plan = REAL[name]
+    assert check_same(saved=plan_from_text(render_json(plan)), fresh=plan) is None
+
+
+def test_options_guard_and_names_are_not_what_is_compared() -> None:
+    """The command line and the desired state choose the options (an apply may raise
+    max_deletions), the guard follows from them, names only label: none of these is
+    what would run."""
+    fresh = REAL[PRUNE]
+    saved = dataclasses.replace(
+        fresh,
+        options=dataclasses.replace(fresh.options, max_deletions=1),
+        guard="16 destructive changes exceed max_deletions (1)",
+        names=DisplayNames(okta_app="Another label"),
+    )
+    assert check_same(saved=plan_from_text(render_json(saved)), fresh=fresh) is None
