@@ -1,9 +1,10 @@
 """Is the live world exactly the desired one — nothing lost, nothing duplicated?
 
-An empty re-plan says the engine sees no difference; this says the same thing without
-the engine's read path: every system is listed through its own API (boto3, ldap3,
-Okta's REST API) and compared, as lists (so a duplicate shows), with the compiled
-desired world plus the brownfield's items the engine must leave alone.
+An empty re-plan says the engine sees no difference; this says it without the engine:
+the independent observer (`observer.py`: the YAML read here, every system read through
+its own API) compares every attribute, and on top of it what the brownfield sandbox
+must still hold: the hand-made items the engine never owns (the legacy role that only
+`--prune` may delete, the pilot assignment) and each imported Okta group exactly once.
 """
 
 from __future__ import annotations
@@ -11,44 +12,36 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
-from engine.compile import compile_world
-from engine.load import load
-from engine.model import GroupRole
+import yaml
+
 from engine.sandbox.brownfield import LEGACY_ROLE, PILOT_GROUP
 from tests.e2e.live_systems import Live
+from tests.e2e.observer import Leftovers, assert_converged
 
 
-def assert_exactly_desired(desired_dir: Path, live: Live) -> None:
-    state = load(directory=desired_dir)
-    desired = compile_world(state=state)
-    settings = state.settings
+def first_account(desired_dir: Path) -> str:
+    """The id of the first account the YAML lists (the brownfield seeds it specially)."""
+    for path in sorted(desired_dir.rglob("*.yaml")):
+        accounts = (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("accounts")
+        if accounts:
+            return str(accounts[0]["id"])
+    raise AssertionError(f"no accounts in {desired_dir}")
 
-    # AWS: per account, the desired roles, the access role, and (first account) the
-    # brownfield's legacy role that only --prune may delete; one SAML provider.
-    for index, account in enumerate(state.accounts):
-        wanted = [r.name for (a, _), r in desired.roles.items() if a == account.id]
-        wanted.append(settings.aws.access_role)
-        if index == 0:
-            wanted.append(LEGACY_ROLE)
-        assert sorted(live.role_names(account.id)) == sorted(wanted), account.alias
-        assert live.saml_provider_names(account.id) == [settings.saml_provider.name]
 
-    # Directory: the managed OUs hold exactly the desired groups, once each.
-    groups = desired.directory_groups.values()
-    role_groups = sorted(g.name for g in groups if g.role is GroupRole.ROLE)
-    managed = sorted(g.name for g in groups if g.role is GroupRole.MANAGEMENT and not g.adopted)
-    assert role_groups and managed
-    assert sorted(live.group_names(settings.directory.role_groups_ou)) == role_groups
-    assert sorted(live.group_names(settings.directory.management_groups_ou)) == managed
-
-    # Okta: each imported group once; the app assigned exactly the desired management
-    # groups plus the hand-made pilot assignment the engine never owns.
+def assert_exactly_desired(desired_dir: Path, live: Live, *, prune: bool = False) -> None:
+    legacy = (first_account(desired_dir), LEGACY_ROLE)
+    assert_converged(
+        desired_dir=desired_dir,
+        env=live.env,
+        prune=prune,
+        leftovers=Leftovers(roles=frozenset([legacy]), assignments=frozenset([PILOT_GROUP])),
+    )
+    # What the engine must leave alone is still there (only --prune deletes the role).
+    roles = live.role_names(legacy[0])
+    assert (LEGACY_ROLE in roles) is not prune, roles
+    assert PILOT_GROUP in live.assigned_group_names()
+    # Okta's import made each directory group once.
     imported = Counter(
         g["profile"]["name"] for g in live.okta_all("/api/v1/groups") if g["type"] == "APP_GROUP"
     )
-    assert max(imported.values()) == 1, imported
-    everything = {g.name for g in groups}
-    assert everything <= set(imported), everything - set(imported)
-    assigned = live.assigned_group_names()
-    wanted_assigned = [a.group_name for a in desired.app_assignments.values()] + [PILOT_GROUP]
-    assert sorted(assigned) == sorted(wanted_assigned)
+    assert imported and max(imported.values()) == 1, imported

@@ -5,7 +5,9 @@ production code path (`--target live` with the environment `serve` printed), and
 Terraform-like loop: plan → apply → Okta imports the directory → apply → `plan
 --detailed-exitcode` exits 0 → another apply writes nothing (asserted from moto's
 request recorder, the emulator's request counts and the directory's change markers,
-not from the engine's own tally) → live access equals desired access.
+not from the engine's own tally) → live access equals desired access → the world, read by
+the independent observer (`observer.py`), is the desired one → drift made by hand in
+every system is healed by one apply, and the observer agrees.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ import re
 from pathlib import Path
 
 import pytest
+from ldap3 import MODIFY_DELETE
+from ldap3.utils.conv import escape_filter_chars
 
 from engine.compile import compile_world
 from engine.load import load
@@ -44,6 +48,36 @@ def not_yet_imported(workspace: Workspace, live: Live) -> set[str]:
         for a in desired.app_assignments.values()
         if a.group_name.lower() not in in_okta
     }
+
+
+DRIFTED_ACCOUNT, DRIFTED_ROLE = "314159265358", "Admin"  # prod-payments, converged at reset
+UNNESTED = "aws#dev-sandbox#Admin#141421356237"  # DevOps Sys Admins is Member Of it
+
+
+def drift_by_hand(live: Live) -> None:
+    """An administrator's edits, through each system's own API."""
+    iam = live.iam(DRIFTED_ACCOUNT)
+    iam.detach_role_policy(
+        RoleName=DRIFTED_ROLE, PolicyArn="arn:aws:iam::aws:policy/AdministratorAccess"
+    )
+    iam.attach_role_policy(
+        RoleName=DRIFTED_ROLE, PolicyArn="arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess"
+    )
+    # Another role: an update of the same role would rewrite its policies anyway.
+    iam.update_role(RoleName="ReadOnly", Description="edited by hand")
+    connection = live.ldap()
+    try:
+        base = live.meta.base_dn
+        connection.search(base, f"(cn={escape_filter_chars(UNNESTED)})", attributes=["member"])
+        [entry] = [e for e in connection.response if e.get("type") == "searchResEntry"]
+        nested = [m for m in entry["attributes"]["member"] if "devops sys admins" in m.lower()]
+        assert nested, entry
+        assert connection.modify(entry["dn"], {"member": [(MODIFY_DELETE, nested)]})
+    finally:
+        connection.unbind()
+    app = live.okta("GET", f"/api/v1/apps/{live.app_id()}")
+    app["settings"]["app"].update({"joinAllRoles": True, "sessionDuration": 7200})
+    live.okta("PUT", f"/api/v1/apps/{app['id']}", app)
 
 
 @pytest.mark.parametrize(
@@ -135,6 +169,17 @@ def test_brownfield_converges_through_the_cli(
         }
         extra = [json.loads(row) for row in found - wanted]
         assert all(set(row["via"]) <= unmanaged for row in extra), extra
+        assert_exactly_desired(workspace.desired, live)
+
+        # 8. Drift by hand in every system (a policy detached and a foreign one attached,
+        # a description edited, a Member Of link removed, the app's settings edited): one
+        # apply puts it all back, as the re-plan and the independent observer both see.
+        drift_by_hand(live)
+        assert workspace.live_cli("plan", "--detailed-exitcode").code == 2
+        healed = workspace.live_cli("apply", "--auto-approve")
+        assert healed.code == 0, healed
+        assert "Converged (target live): the re-plan is empty." in healed.out, healed
+        assert workspace.live_cli("plan", "--detailed-exitcode").code == 0
         assert_exactly_desired(workspace.desired, live)
     finally:
         assert served.stop() == 0
