@@ -20,18 +20,18 @@ from engine.compile import compile_world
 from engine.model import DirectoryKind, System, World
 from engine.providers.calls import CallCounter
 from engine.providers.directory import DirectoryProvider
-from engine.sandbox.directory_servers import DirectoryServer, binaries_available, start_slapd
+from engine.sandbox.directory_servers import DirectoryServer, start_slapd
 from tests.bench.directory_org import logins_of, minimum_requests, seed_directory
 from tests.bench.orgs import REFERENCE, SLAPD_LAYOUT, TINY, OrgSize, plan_system, reference_state
 from tests.bench.results import Recorder, timed
+from tests.directory_fixtures import require_directory
 
 CALL_LIMIT = 1.1
 
 
 @pytest.fixture
 def slapd(tmp_path: Path) -> Iterator[DirectoryServer]:
-    if not binaries_available(DirectoryKind.LDAP.value):
-        pytest.skip("slapd is not installed (make system-deps)")
+    require_directory(DirectoryKind.LDAP)  # skips locally, fails under CI
     with start_slapd(workdir=tmp_path / "slapd") as server:
         yield server
 

@@ -136,15 +136,21 @@ def test_removed_grants_unassign_and_converge(
     smaller = desired(fewer)
     history = converge(provider, smaller)
     assert history[0] == {"app_assignment:active_directory/auditors:-": Outcome.DELETED}
-    # Deleting what is already gone succeeds (idempotent): Okta answers 204 again, and
-    # an assignment of a group that does not exist at all is simply not there.
+    # Deleting what is already gone succeeds (idempotent): the group exists, its
+    # assignment does not, and Okta (the emulator) answers 204 again, so the outcome is
+    # DELETED, exactly as the first time; an assignment of a group that does not exist at
+    # all is simply not there (UNCHANGED, nothing written).
     again = Change(
         kind=ResourceKind.APP_ASSIGNMENT,
         action=Action.DELETE,
         key=("active_directory", "auditors"),
         before=AppAssignment("active_directory", "Auditors"),
     )
-    assert provider.execute(again) in (Outcome.DELETED, Outcome.UNCHANGED)
+    app_id = emulator.aws_app().id
+    assert "Auditors" not in {
+        emulator.state.groups[g].name for g in emulator.state.assignments[app_id]
+    }
+    assert provider.execute(again) is Outcome.DELETED
     ghost = dataclasses.replace(
         again, key=("active_directory", "ghost"), before=AppAssignment("active_directory", "Ghost")
     )
