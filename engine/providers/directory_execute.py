@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import ldap3
 from ldap3.utils.conv import escape_filter_chars
 
-from engine.dn import normalize_dn, parse_rdns
+from engine.dn import dn_is_under, normalize_dn, parse_rdns
 from engine.model import DirectoryGroup, GroupMember, UserMember
 from engine.plan import Action, Change, Outcome, ResourceKind
 from engine.providers.directory_flavor import ENTRY_ALREADY_EXISTS, Flavor
@@ -72,6 +72,14 @@ class Writer:
                     return Outcome.UNCHANGED  # no such user: it is a member of nothing
                 raise DirectoryError(
                     f"user {resource.login!r} not found under {self.layout.users_base}"
+                )
+            if change.action is Action.CREATE and not dn_is_under(
+                user, base=self.layout.users_base
+            ):
+                # The read also learns users found elsewhere as members (to remove them).
+                raise DirectoryError(
+                    f"user {resource.login!r} is {user!r}, not under "
+                    f"{self.layout.users_base}: only users there are put into groups"
                 )
             return self._member(resource.group, user, add=change.action is Action.CREATE)
         raise DirectoryError(f"not a directory change: {change.id}")
@@ -233,13 +241,21 @@ class Writer:
             base=self.layout.users_base,
             search_filter=f"(&{self.flavor.user_search}({attr}={escape_filter_chars(login)}))",
             scope=ldap3.SUBTREE,
-            attributes=[attr],
+            attributes=[attr, "objectClass"],
             operation="search users",
         )
-        if not found:
+        # Only a user under users_base (not a group or computer with this login, not an
+        # entry elsewhere reached through an alias), and only one: never a guess.
+        users = [
+            entry
+            for entry in found
+            if self.flavor.is_user(entry.values("objectClass"))
+            and dn_is_under(entry.dn, base=self.layout.users_base)
+        ]
+        if len(users) != 1:
             return None
-        self.cache.user_dns[login] = found[0].dn
-        return found[0].dn
+        self.cache.user_dns[login] = users[0].dn
+        return users[0].dn
 
 
 def _ou_attributes(ou: str) -> dict[str, str]:

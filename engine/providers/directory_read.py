@@ -33,7 +33,7 @@ from dataclasses import dataclass
 import ldap3
 from ldap3.utils.conv import escape_filter_chars
 
-from engine.dn import escape_rdn_value, normalize_dn, parse_rdns, rdn_value
+from engine.dn import dn_is_under, escape_rdn_value, normalize_dn, parse_rdns, rdn_value
 from engine.model import DirectoryGroup, DirectoryUser, GroupRole
 from engine.naming import GroupFilter, compile_group_filter, parse_group_name
 from engine.providers.directory_flavor import Flavor
@@ -230,13 +230,26 @@ class Reader:
                 base=self.layout.users_base,
                 search_filter=f"(&{self.flavor.user_search}(|{alternatives}))",
                 scope=ldap3.SUBTREE,
-                attributes=[attr],
+                attributes=[attr, "objectClass"],
                 operation="search users",
             ):
-                user = _user(entry, attr)
+                user = self._listed_user(entry)
                 if user is not None:
                     self.user_wire[user.dn] = entry.dn
                     yield user
+
+    def _listed_user(self, entry: Entry) -> DirectoryUser | None:
+        """The user a listed login names, or None if the entry is no user under users_base.
+
+        A login is put into management groups, so it must never name anything else: a
+        group or computer carrying the login attribute, or an entry outside users_base
+        that a search returned through an alias object. Such a login counts as missing.
+        """
+        if not self.flavor.is_user(entry.values("objectClass")):
+            return None
+        if not dn_is_under(entry.dn, base=self.layout.users_base):
+            return None
+        return _user(entry, self.flavor.login_attribute)
 
     def _by_dn(self, dns: list[str], attributes: list[str], operation: str) -> list[Entry]:
         """Entries by DN, `batch_size` per request; DNs naming no entry are left out."""
