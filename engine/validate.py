@@ -19,6 +19,7 @@ from collections.abc import Iterable, Iterator
 
 from engine import naming
 from engine.dn import InvalidDnError, build_dn, dn_is_under, normalize_dn, parse_rdns
+from engine.escape import printable
 from engine.model import DirectoryKind, normalize_app_filter
 from engine.spec import (
     AccountSpec,
@@ -38,6 +39,7 @@ from engine.validate_names import (
     check_names,
     check_role_value_pattern,
 )
+from engine.validate_text import check_text
 
 __all__ = [
     "MAX_CN_LENGTH",
@@ -51,7 +53,14 @@ def validate(*, state: DesiredState) -> list[Problem]:
     """Every semantic problem of `state`, sorted by file and line; [] when it is valid."""
     checker = _Checker(state)
     checker.run()
-    return sorted(dict.fromkeys(checker.problems))
+    return sorted(dict.fromkeys(_printable(p) for p in checker.problems))
+
+
+def _printable(problem: Problem) -> Problem:
+    """The problem with any control character in it written as an escape: the values
+    quoted in messages come from a pull request, and messages go to a terminal."""
+    loc = Location(printable(problem.loc.file), problem.loc.line)
+    return Problem(loc, printable(problem.message), problem.severity)
 
 
 def has_errors(problems: Iterable[Problem]) -> bool:
@@ -110,6 +119,10 @@ class _Checker:
                 state=self.state, role_groups=self.role_groups, roles=self.roles
             )
         self.problems += check_role_value_pattern(state=self.state, used_roles=self._used_roles())
+        self.problems += check_text(
+            state=self.state,
+            role_group_names=[(rg.loc, "role group", rg.name) for rg in self.role_groups],
+        )
         self.check_protected()
 
     # --- settings ----------------------------------------------------------------------

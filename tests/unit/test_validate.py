@@ -841,6 +841,83 @@ management_groups:
         ),
         expected=(("settings.yaml:12", "took longer than 0.1 s on the name 'aaaa"),),
     ),
+    # 11. names: printable, trimmed, NFC; look-alikes warned (issue 10) ---------------
+    "name-with-escape": Case(
+        edits=(("groups.yaml", "  - name: Admins", '  - name: "\\x1bcAdmins"'),),
+        expected=(
+            (
+                "groups.yaml:2",
+                "management group name '\\x1bcAdmins' contains the control character(s) \\x1b:",
+            ),
+        ),
+    ),
+    "name-with-bidi-override-and-nul": Case(
+        edits=(("groups.yaml", "  - name: Readers", '  - name: "Read\\u202eers\\0"'),),
+        expected=(("groups.yaml:7", "contains the control character(s) \\x00 \\u202e:"),),
+    ),
+    "description-with-final-newline": Case(
+        edits=(("roles.yaml", "  Admin: {}\n", "  Admin:\n    description: |\n      Admins\n"),),
+        expected=(
+            (
+                "roles.yaml:3",
+                "role 'Admin': description 'Admins\\x0a' contains the control character(s) "
+                "\\x0a: names and descriptions hold printable text only (YAML's '|' and '>' "
+                "keep a final newline: use '>-' or a plain string)",
+            ),
+        ),
+    ),
+    "tag-value-with-trailing-space": Case(
+        edits=(("accounts.yaml", "tags: {env: prod}", 'tags: {env: "prod "}'),),
+        expected=(("accounts.yaml:2", "tag 'env' 'prod ' has leading or trailing whitespace"),),
+    ),
+    "member-with-leading-space": Case(
+        edits=(("groups.yaml", "members: [alice, bob]", 'members: [alice, " bob"]'),),
+        expected=(
+            ("groups.yaml:6", "member login ' bob' contains whitespace"),
+            ("groups.yaml:6", "member ' bob' has leading or trailing whitespace"),
+        ),
+        schema=False,
+    ),
+    "name-not-nfc": Case(
+        edits=(("groups.yaml", "  - name: Readers", '  - name: "Cafe\\u0301 Readers"'),),
+        expected=(
+            (
+                "groups.yaml:7",
+                "management group name 'Cafe\u0301 Readers' is not in Unicode NFC form (a "
+                "character written decomposed, e.g. 'e' and a combining accent): write it "
+                "as 'Caf\u00e9 Readers'",
+            ),
+        ),
+    ),
+    "homoglyph-of-a-management-group": Case(
+        files={"more/groups.yaml": "management_groups:\n  - name: Аdmins\n"},  # Cyrillic А
+        expected=(
+            (
+                "more/groups.yaml:2: warning",
+                "management group 'Аdmins' looks like management group 'Admins' "
+                "(groups.yaml:2) but is spelled with other characters (U+0410 CYRILLIC "
+                "CAPITAL LETTER A)",
+            ),
+        ),
+    ),
+    "homoglyph-of-a-role-group": Case(
+        files={"more/groups.yaml": "management_groups:\n  - name: aws#prоd#Admin#111111111111\n"},
+        expected=(
+            (
+                "more/groups.yaml:2: warning",
+                "looks like role group 'aws#prod#Admin#111111111111' (accounts.yaml:2)",
+            ),
+        ),
+    ),
+    "homoglyph-of-a-login": Case(
+        edits=(_append("groups.yaml", "    members: [аlice]\n"),),  # Cyrillic а
+        expected=(
+            (
+                "groups.yaml:10: warning",
+                "member 'аlice' looks like member 'alice' (groups.yaml:6)",
+            ),
+        ),
+    ),
 }
 
 
