@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from functools import cache, partial
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError, best_match
@@ -55,6 +55,7 @@ SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schemas" / "desired-stat
 
 JsonPath = tuple[str | int, ...]
 YAML_SUFFIXES = (".yaml", ".yml")
+_T = TypeVar("_T")
 
 
 class LoadError(Exception):
@@ -334,7 +335,28 @@ def _build(
 
 # What building a typed entry from schema-invalid data raises: a missing key, a value of
 # the wrong type or outside an enum.
-_SHAPE_ERRORS = (KeyError, TypeError, ValueError, AttributeError)
+_SHAPE_ERRORS = (KeyError, TypeError, ValueError, AttributeError, OverflowError)
+
+
+# Schema-valid data has the right types, so these return the value itself; in a lenient
+# build a value of the wrong type (reported by the schema) becomes the default instead of
+# reaching the semantic checks as something other than its declared type.
+def _text(value: Any, default: _T) -> str | _T:
+    return value if isinstance(value, str) else default
+
+
+def _texts(value: Any) -> tuple[str, ...]:
+    return tuple(str(v) for v in value) if isinstance(value, list) else ()
+
+
+def _mapping(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _integer(value: Any, default: int) -> int:
+    if isinstance(value, float) and value.is_integer():
+        return int(value)  # JSON Schema's integer includes 7200.0
+    return value if isinstance(value, int) and not isinstance(value, bool) else default
 
 
 def _settings(
@@ -345,21 +367,22 @@ def _settings(
     now: datetime,
     notes: list[Problem],
 ) -> Settings:
-    raw: dict[str, Any] = parsed.data["settings"] or {}
+    raw = _mapping(parsed.data["settings"])
     at = parsed.loc
-    saml_raw = raw.get("saml_provider") or {}
-    metadata_file = saml_raw.get("metadata_file")
+    saml_raw = _mapping(raw.get("saml_provider"))
+    metadata_file = _text(saml_raw.get("metadata_file"), None)
     metadata = (
         _metadata(parsed, metadata_file, problems, root=root, now=now, notes=notes)
         if metadata_file
         else None
     )
     defaults = OktaSpec()
-    okta_raw = raw.get("okta") or {}
-    directory_raw = raw.get("directory") or {}
-    aws_raw = raw.get("aws") or {}
-    tag = aws_raw.get("managed_tag") or {"managed-by": "okta-aws"}
-    safety_raw = raw.get("safety") or {}
+    okta_raw = _mapping(raw.get("okta"))
+    directory_raw = _mapping(raw.get("directory"))
+    aws_raw = _mapping(raw.get("aws"))
+    tag = _mapping(aws_raw.get("managed_tag")) or {"managed-by": "okta-aws"}
+    safety_raw = _mapping(raw.get("safety"))
+    protected = _texts(safety_raw.get("protected"))
     value_locs = tuple(
         (".".join(str(p) for p in path[1:]), Location(parsed.display, line))
         for path, line in parsed.lines.items()
@@ -368,45 +391,45 @@ def _settings(
     return Settings(
         target=Target(raw.get("target", "sandbox")),
         saml_provider=SamlProviderSpec(
-            name=saml_raw.get("name", "OKTA"),
+            name=_text(saml_raw.get("name"), "OKTA"),
             metadata_file=metadata_file,
             metadata=metadata,
             adopt=bool(saml_raw.get("adopt", False)),
             loc=at(("settings", "saml_provider")),
         ),
         aws=AwsSpec(
-            access_role=aws_raw.get("access_role", AwsSpec.access_role),
+            access_role=_text(aws_raw.get("access_role"), AwsSpec.access_role),
             managed_tag=next(iter((str(k), str(v)) for k, v in tag.items())),
-            concurrency=int(aws_raw.get("concurrency", AwsSpec.concurrency)),
+            concurrency=_integer(aws_raw.get("concurrency"), AwsSpec.concurrency),
         ),
         directory=DirectorySpec(
             kind=DirectoryKind(directory_raw.get("kind", "active_directory")),
-            role_groups_ou=directory_raw.get("role_groups_ou") or "",
-            management_groups_ou=directory_raw.get("management_groups_ou") or "",
-            users_base=directory_raw.get("users_base") or "",
+            role_groups_ou=_text(directory_raw.get("role_groups_ou"), ""),
+            management_groups_ou=_text(directory_raw.get("management_groups_ou"), ""),
+            users_base=_text(directory_raw.get("users_base"), ""),
             loc=at(("settings", "directory")),
         ),
-        role_group_name=raw.get("role_group_name") or Settings.role_group_name,
-        role_group_description=raw.get("role_group_description"),
+        role_group_name=_text(raw.get("role_group_name"), "") or Settings.role_group_name,
+        role_group_description=_text(raw.get("role_group_description"), None),
         okta=OktaSpec(
-            app_label=okta_raw.get("app_label")
-            if "app_id" in okta_raw
-            else okta_raw.get("app_label", defaults.app_label),
-            app_id=okta_raw.get("app_id"),
-            app_filter=okta_raw.get("app_filter"),
-            group_filter=okta_raw.get("group_filter"),
-            role_value_pattern=okta_raw.get("role_value_pattern"),
-            session_duration=int(okta_raw.get("session_duration", defaults.session_duration)),
+            app_label=_text(
+                okta_raw.get("app_label", None if "app_id" in okta_raw else defaults.app_label),
+                None,
+            ),
+            app_id=_text(okta_raw.get("app_id"), None),
+            app_filter=_text(okta_raw.get("app_filter"), None),
+            group_filter=_text(okta_raw.get("group_filter"), None),
+            role_value_pattern=_text(okta_raw.get("role_value_pattern"), None),
+            session_duration=_integer(okta_raw.get("session_duration"), defaults.session_duration),
             join_all_roles=bool(okta_raw.get("join_all_roles", False)),
             create_app=bool(okta_raw.get("create_app", False)),
             loc=at(("settings", "okta")),
         ),
         safety=SafetySpec(
-            max_deletions=int(safety_raw.get("max_deletions", SafetySpec.max_deletions)),
-            protected=frozenset(str(p) for p in safety_raw.get("protected") or ()),
+            max_deletions=_integer(safety_raw.get("max_deletions"), SafetySpec.max_deletions),
+            protected=frozenset(protected),
             protected_locs=tuple(
-                (str(p), at(("settings", "safety", "protected", i)))
-                for i, p in enumerate(safety_raw.get("protected") or ())
+                (p, at(("settings", "safety", "protected", i))) for i, p in enumerate(protected)
             ),
         ),
         loc=at(("settings",)),
@@ -448,9 +471,9 @@ def _metadata(
 def _role(parsed: ParsedFile, name: str, entry: dict[str, Any]) -> RoleSpec:
     return RoleSpec(
         name=name,
-        managed_policies=tuple(entry.get("managed_policies") or ()),
-        max_session_duration=int(entry.get("max_session_duration", 3600)),
-        description=entry.get("description") or "",
+        managed_policies=_texts(entry.get("managed_policies")),
+        max_session_duration=_integer(entry.get("max_session_duration"), 3600),
+        description=_text(entry.get("description"), ""),
         adopt=bool(entry.get("adopt", False)),
         loc=parsed.loc(("roles", name)),
         value_locs=parsed.locs_below(("roles", name)),
@@ -459,13 +482,13 @@ def _role(parsed: ParsedFile, name: str, entry: dict[str, Any]) -> RoleSpec:
 
 def _account(parsed: ParsedFile, index: int, entry: dict[str, Any]) -> AccountSpec:
     path: JsonPath = ("accounts", index)
-    roles = tuple(str(r) for r in entry.get("roles") or ())
+    roles = _texts(entry.get("roles"))
     return AccountSpec(
         id=str(entry["id"]),
         alias=str(entry["alias"]),
         roles=roles,
         tags=tuple(sorted((str(k), str(v)) for k, v in (entry.get("tags") or {}).items())),
-        adopt_roles=tuple(str(r) for r in entry.get("adopt_roles") or ()),
+        adopt_roles=_texts(entry.get("adopt_roles")),
         loc=parsed.loc(path),
         role_locs=tuple(parsed.loc((*path, "roles", i)) for i in range(len(roles))),
         value_locs=parsed.locs_below(path),
@@ -497,11 +520,11 @@ def _group(parsed: ParsedFile, index: int, entry: dict[str, Any]) -> ManagementG
             )
         )
     members_raw = entry.get("members")
-    members = None if members_raw is None else tuple(str(m) for m in members_raw)
+    members = _texts(members_raw) if isinstance(members_raw, list) else None
     return ManagementGroupSpec(
         name=str(entry["name"]),
-        dn=entry.get("dn"),
-        description=entry.get("description") or "",
+        dn=_text(entry.get("dn"), None),
+        description=_text(entry.get("description"), ""),
         grants=tuple(grants),
         members=members,
         loc=parsed.loc(path),

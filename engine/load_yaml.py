@@ -270,7 +270,15 @@ def _measure(
 
 # What building a scalar of a valid tag can still raise: `2024-13-45` is a timestamp by
 # the YAML regex but no date, `!!bool maybe`, an int of more digits than Python converts.
-_SCALAR_ERRORS = (ValueError, KeyError, OverflowError, TypeError)
+_SCALAR_ERRORS = (ValueError, LookupError, ArithmeticError, TypeError)
+
+
+def _type_name(value: object) -> str:
+    return {bool: "boolean", int: "number", float: "number", type(None): "null"}.get(
+        type(value), type(value).__name__
+    )
+
+
 _SCALAR_KIND = {
     _CORE + "int": "integer",
     _CORE + "float": "number",
@@ -341,6 +349,17 @@ class _Builder:
                     sources.append(source)
                 continue
             key = self.scalar(key_node)
+            if not isinstance(key, str):
+                # Every key of the schema is a string; `1:`, `yes:` or `~:` read as a
+                # number, a boolean or null would be a different name than the one written.
+                self.problems.append(
+                    Problem(
+                        Location(self.parsed.display, _line(key_node)),
+                        f"key {brief(key)} is read as a {_type_name(key)}: quote it "
+                        "to make it a string",
+                    )
+                )
+                continue
             if key in own:
                 first = _line(own[key][0])
                 self.problems.append(

@@ -679,3 +679,19 @@ def test_expired_certificate_fails_the_load(root: Path) -> None:
     assert str(problem).endswith(
         "expired on 2035-01-15T09:30:00Z; download the current metadata from the Okta app"
     )
+
+
+def test_integer_written_as_a_float_keeps_its_value(root: Path) -> None:
+    state = _load(root, {**BASE, "roles.yaml": ROLES.replace("7200", "7200.0")})
+    assert state.role("ReadOnly") is not None
+    assert state.role("ReadOnly").max_session_duration == 7200  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("key", "kind"), [("1", "number"), ("yes", "boolean"), ("~", "null"), ("2024-01-01", "date")]
+)
+def test_a_key_that_is_not_a_string_is_refused(root: Path, key: str, kind: str) -> None:
+    errors = _load_errors(root, {**BASE, "roles.yaml": f"roles:\n  Admin: {{}}\n  {key}: {{}}\n"})
+    assert len(errors) == 1
+    assert errors[0].startswith("roles.yaml:3: key ")
+    assert errors[0].endswith(f" is read as a {kind}: quote it to make it a string")
