@@ -202,7 +202,7 @@ def _diff_members(
                 before=UserMember(group=want.name, login=login),
                 destructive=True,
                 reason=(
-                    f"in no management group granting {want.name} (added by hand)"
+                    f"in no management group granting {want.name}"
                     if want.member_groups
                     else "not listed in the desired state (its member list is ours)"
                 ),

@@ -395,7 +395,7 @@ def member(login: str, action: str) -> str:
             {
                 member("alice", "+"): ("via DevOps", False),
                 member("mallory", "-"): (
-                    f"in no management group granting {READONLY_RG} (added by hand)",
+                    f"in no management group granting {READONLY_RG}",
                     True,
                 ),
             },
@@ -412,7 +412,7 @@ def member(login: str, action: str) -> str:
             {"alice", "bob", "erin"},
             {
                 member("erin", "-"): (
-                    f"in no management group granting {READONLY_RG} (added by hand)",
+                    f"in no management group granting {READONLY_RG}",
                     True,
                 )
             },
