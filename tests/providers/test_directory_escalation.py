@@ -1,0 +1,107 @@
+"""Nothing reaches a role group except through a management group: against real Samba
+AD and slapd (issue 10).
+
+- a group nested in a role group by hand, or a user added to it directly, is a
+  ROGUE_GROUP finding of the plan, and apply takes it out;
+- a login listed in `members` resolves only to a user under users_base: an entry that
+  carries the login attribute but is no user (an LDAP group, an AD computer) counts as
+  missing, which blocks the plan, so apply never nests it in a management group.
+"""
+
+from __future__ import annotations
+
+from engine.apply import apply_changes
+from engine.dn import build_dn, normalize_dn
+from engine.model import DirectoryKind, System
+from engine.order import stages
+from engine.plan import Action, FindingKind, ResourceKind
+from engine.sandbox import directory_seed as seed
+from tests.providers.test_directory_end_to_end import Org, apply, converge, org, plan
+
+__all__ = ["org"]  # the fixture, shared with the end-to-end module
+
+ADMIN = "aws#prod-pay#Admin#111111111111"
+
+
+def test_a_hand_nested_group_and_a_direct_user_are_rogue_and_removed(org: Org) -> None:
+    users = org.users("alice", "mallory")
+    desired = org.desired(
+        [
+            {
+                "name": "Ops",
+                "grants": [{"account": "prod-pay", "role": "Admin"}],
+                "members": [org.login("alice")],
+            }
+        ]
+    )
+    provider = org.provider()
+    converge(provider, desired)
+    departments = f"OU=Departments {org.tag},{org.server.base_dn}"
+    seed.add_ous(org.server, dns=[departments])
+    contractors = build_dn(cn="Contractors", parent=departments)
+    mallory = users[org.login("mallory")]
+    seed.add_group(org.server, dn=contractors, cn="Contractors", members=[mallory])
+    admin = build_dn(cn=ADMIN, parent=org.role_ou)
+    seed.add_members(org.server, group_dn=admin, member_dns=[contractors, mallory])
+
+    drift = plan(provider, desired)
+
+    rogue = sorted(f.subject for f in drift.findings if f.kind is FindingKind.ROGUE_GROUP)
+    assert rogue == [
+        f"{normalize_dn(contractors)} in role group {ADMIN}",
+        f"user {org.login('mallory')} in role group {ADMIN}",
+    ]
+    assert sorted((c.kind, c.action, c.key) for c in drift.changes) == [
+        (
+            ResourceKind.GROUP_MEMBER,
+            Action.DELETE,
+            (normalize_dn(admin), normalize_dn(contractors)),
+        ),
+        (ResourceKind.USER_MEMBER, Action.DELETE, (normalize_dn(admin), org.login("mallory"))),
+    ]
+    apply(provider, drift)
+    assert org.members(admin) & {normalize_dn(contractors), normalize_dn(mallory)} == set()
+    again = plan(provider, desired)
+    assert again.changes == () and again.findings == ()
+
+
+def test_a_login_carried_by_something_other_than_a_user_is_missing(org: Org) -> None:
+    impostor = org.login("impostor")
+    dn = build_dn(cn=impostor, parent=org.server.users_dn)
+    conn = org.server.connection()
+    try:
+        if org.kind is DirectoryKind.ACTIVE_DIRECTORY:
+            # A computer account is objectClass user too, with a sAMAccountName.
+            added = conn.add(dn, ["computer"], {"cn": impostor, "sAMAccountName": impostor})
+        else:
+            # A group that may carry any attribute, uid included.
+            added = conn.add(
+                dn,
+                ["groupOfNames", "extensibleObject"],
+                {"cn": impostor, "uid": impostor, "member": [org.server.bind_dn]},
+            )
+        assert added, conn.result
+    finally:
+        conn.unbind()
+    groups: list[dict[str, object]] = [{"name": "Ops", "grants": [], "members": [impostor]}]
+    desired = org.desired(groups)
+    provider = org.provider()
+
+    read = provider.read(
+        adopted_dns=[],
+        logins=[impostor],
+        group_filter=desired.okta_app.settings.group_filter if desired.okta_app else "",
+    )
+
+    assert read.missing_logins == {impostor}
+    assert [u.login for u in read.users] == []
+    # Nor can apply add it: its user lookup refuses the entry the same way.
+    first = plan(provider, desired)
+    report = apply_changes(
+        stages=stages(changes=first.changes), executors={System.DIRECTORY: provider}
+    )
+    ops = build_dn(cn="Ops", parent=org.mgmt_ou)
+    [failed] = report.failed
+    assert failed.change.key == (normalize_dn(ops), impostor)
+    assert "not found under" in failed.message
+    assert normalize_dn(dn) not in org.members(ops)
