@@ -1,13 +1,14 @@
 """The plan's heart: compare the desired world with the live one, decide what to change.
 
-`diff` is a pure function of two normalized worlds (DESIGN.md §2) and the options: no
-I/O, no clock, no globals, so a plan can be reviewed, saved, recomputed from a snapshot
-and tested exhaustively. It decides *what* changes and whether it is allowed
-(ownership, prune, `protected`, `max_deletions`, DESIGN.md §3); providers only carry
-changes out. The per-system rules live in `diff_aws`, `diff_directory` and `diff_okta`,
-the shared ones in `diff_common`; this module puts them together, links the front
-door's removals before AWS deletions, orders the changes (`order`), applies the
-deletion guard and computes the access delta reviewers read first.
+`diff` is a pure function of two normalized worlds and the options (docs/architecture.md
+§Purity of the diff): no I/O, no clock, no globals, so a plan can be reviewed, saved,
+recomputed from a snapshot and tested exhaustively. It decides *what* changes and whether
+it is allowed (ownership, prune, `protected`, `max_deletions`: docs/architecture.md
+§Ownership, §Deletions and guards); providers only carry changes out. The per-system
+rules live in `diff_aws`, `diff_directory` and `diff_okta`, the shared ones in
+`diff_common`; this module puts them together, links the front door's removals before
+AWS deletions, orders the changes (`order`), applies the deletion guard and computes the
+access delta reviewers read first.
 """
 
 from __future__ import annotations

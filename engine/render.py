@@ -100,7 +100,7 @@ def _value(value: Any) -> str:
 
 
 def _short_digests(before: str, after: str) -> tuple[str, str]:
-    # Four hex digits as in DESIGN.md, more only when needed to tell the two apart.
+    # Four hex digits (docs/cli.md §Plan output), more only when needed to tell them apart.
     n = 4
     while n < min(len(before), len(after)) and before[:n] == after[:n]:
         n += 1
@@ -389,7 +389,7 @@ def _text_lines(plan: Plan, *, width: int) -> list[tuple[str, str]]:
 
 
 def render_text(plan: Plan, *, color: bool = False, width: int = 100) -> str:
-    """The plan for a terminal (DESIGN.md §1). `width` decides when an attribute detail
+    """The plan for a terminal (docs/cli.md §Plan output). `width` decides when an attribute detail
     is split over lines; nothing is ever truncated."""
     lines = _text_lines(plan, width=width)
     if not color:

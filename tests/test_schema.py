@@ -36,8 +36,9 @@ EXAMPLE_FILES = sorted(EXAMPLE_DIR.rglob("*.yaml"))
 MODELINE = re.compile(r"^# yaml-language-server: \$schema=(\S+)$")
 MD = "{urn:oasis:names:tc:SAML:2.0:metadata}"
 DS = "{http://www.w3.org/2000/09/xmldsig#}"
-# Okta's default group filter for the recommended syntax (reference/FACTS.md), with its
-# `(?{{name}}…)` groups turned into Python's `(?P<name>…)`.
+# Okta's default group filter for the recommended syntax (docs/facts.md §Okta's AWS
+# Account Federation app), with its `(?{{name}}…)` groups turned into Python's
+# `(?P<name>…)`.
 OKTA_DEFAULT_GROUP_FILTER = re.compile(r"^aws\#\S+\#(?P<role>[\w\-]+)\#(?P<accountid>\d+)$")
 Path_ = tuple[str | int, ...]
 

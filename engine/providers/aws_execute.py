@@ -41,7 +41,7 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 # IAM is eventually consistent: a role trusting a provider created a moment ago can be
-# refused with this. Retrying shortly after succeeds (FACTS.md, "AWS IAM").
+# refused with this. Retrying shortly after succeeds (docs/facts.md §AWS IAM).
 DEFAULT_CONSISTENCY_DELAYS = (1.0, 2.0, 4.0, 8.0)
 
 

@@ -1,6 +1,6 @@
 """Reading one AWS account's SAML provider and roles in the fewest IAM calls.
 
-The cheapest complete picture of an account (FACTS.md, "AWS IAM") is:
+The cheapest complete picture of an account (docs/facts.md §AWS IAM) is:
 ListSAMLProviders (1 call) + GetSAMLProvider per provider (metadata and tags; one
 call in most accounts) + GetAccountAuthorizationDetails(Filter=[Role]) (trust
 policy, attached managed policies, tags; ⌈roles/page⌉ calls) + ListRoles

@@ -1,10 +1,11 @@
 """A thread-safe tally of API calls, shared by every provider.
 
-DESIGN.md §5 sets targets in API calls (≤ 1.1 × the minimum pages; a converged re-plan
-makes 0 writes), and users of the anchors complain about N+1 lookups and 429s nobody
-can see. So every provider reports each call here, keyed by (system, scope, operation)
-— scope being whatever the quota is per: an AWS account id, an Okta org, an LDAP
-server — and retries separately, so plans, benchmarks and tests can read them.
+docs/architecture.md §Performance targets sets targets in API calls (≤ 1.1 × the
+minimum pages; a converged re-plan makes 0 writes), and users of the anchors complain
+about N+1 lookups and 429s nobody can see. So every provider reports each call here,
+keyed by (system, scope, operation) — scope being whatever the quota is per: an AWS
+account id, an Okta org, an LDAP server — and retries separately, so plans, benchmarks
+and tests can read them.
 
 A counter may have a parent: a provider gives each read its own child counter (to
 report that read alone) that also adds to the run-wide one.

@@ -1,11 +1,11 @@
 """One counted, thread-safe LDAP connection: how the directory provider talks to a server.
 
-ldap3 has traps for exactly what this provider does (see FACTS.md and the directory
-report): its automatic range handling crashes on Samba's empty last range, it returns
-empty attributes as KeyError-bait, it follows referrals on its own, and it reports
-errors by return value or by exception depending on how the connection was made. This
-module sets a connection up once so none of that leaks out (injected connections, e.g.
-MOCK_SYNC for the sandbox, are adjusted the same way), turns every outcome into an
+ldap3 has traps for exactly what this provider does (docs/facts.md §ldap3): its automatic
+range handling crashes on Samba's empty last range, it returns empty attributes as
+KeyError-bait, it follows referrals on its own, and it reports errors by return value or
+by exception depending on how the connection was made. This module sets a connection up
+once so none of that leaks out (injected connections, e.g. MOCK_SYNC for the sandbox,
+are adjusted the same way), turns every outcome into an
 `LdapResult` or a `DirectoryError` that names the server and bind DN but never the
 password, reconnects once when the connection drops, and counts every request
 (system "directory", scope = the server URL) in the shared `CallCounter`.

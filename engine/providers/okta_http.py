@@ -2,9 +2,10 @@
 
 Why it looks like this:
 - okta SDK 3.4.6 is async, and its typed models drop the AWS app's `settings.app` and
-  strip nulls from request bodies (FACTS.md). So every call goes through the SDK's own
-  `RequestExecutor` with raw JSON: the same path its typed calls take (authorization,
-  OAuth tokens, 429/503/504 retries honouring `X-Rate-Limit-Reset`), minus the models.
+  strip nulls from request bodies (docs/facts.md §okta SDK). So every call goes through
+  the SDK's own `RequestExecutor` with raw JSON: the same path its typed calls take
+  (authorization, OAuth tokens, 429/503/504 retries honouring `X-Rate-Limit-Reset`),
+  minus the models.
 - `import okta.client` costs ~4.5 s (1,787 models); the executor and its configuration
   need ~1 s and are imported on first use only. The executor is built exactly as
   `okta.client.Client.__init__` builds it (config setter, prune, validate).
@@ -13,10 +14,11 @@ Why it looks like this:
   callers submit coroutines to it. Reads bound their concurrency with a semaphore.
 - Failures become `OktaError`s naming the call: after the SDK's retries, a 429 is
   retried with our own bounded backoff; a refused connection (which crashes the SDK's
-  typed calls with `AttributeError`, FACTS.md) is reported as such. A service app's
-  token request Okta refuses is an `OktaApiError` on `POST /oauth2/v1/token` with Okta's
-  OAuth error; a missing key file is an `OktaConfigError` up front, an unusable one when
-  the SDK reads it (it raises a bare ValueError). No message ever repeats key material.
+  typed calls with `AttributeError`, docs/facts.md §okta SDK) is reported as such. A
+  service app's token request Okta refuses is an `OktaApiError` on
+  `POST /oauth2/v1/token` with Okta's OAuth error; a missing key file is an
+  `OktaConfigError` up front, an unusable one when the SDK reads it (it raises a bare
+  ValueError). No message ever repeats key material.
 
 The token is never logged or put in a message: the SDK logs whole requests (headers
 included) at debug level, so its logger is disabled as `Client` itself does.

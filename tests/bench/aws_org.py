@@ -5,11 +5,12 @@ the roles, tagged as ours, policies attached) through moto's HTTP API with plain
 clients, so the engine's counters see only the read being measured. Accounts are
 seeded in increments: measuring 50, then 100, then 200 accounts seeds 200 in all.
 
-`minimum_calls` is the yardstick of DESIGN.md §5: per account, ListSAMLProviders and
-GetSAMLProvider (one page each), the pages of the two role listings IAM offers
-(GetAccountAuthorizationDetails for trust policies, policies and tags; ListRoles for
-MaxSessionDuration and Description, which the former lacks) at IAM's largest page of
-1,000, and one AssumeRole: nothing in another account can be read without it.
+`minimum_calls` is the yardstick of docs/architecture.md §Performance targets: per
+account, ListSAMLProviders and GetSAMLProvider (one page each), the pages of the two
+role listings IAM offers (GetAccountAuthorizationDetails for trust policies, policies
+and tags; ListRoles for MaxSessionDuration and Description, which the former lacks) at
+IAM's largest page of 1,000, and one AssumeRole: nothing in another account can be read
+without it.
 """
 
 from __future__ import annotations

@@ -1,10 +1,11 @@
 """Benchmarks stay out of the normal test run; their tiny smoke variants stay in it.
 
-`make bench` (`pytest tests/bench -m bench -s`) runs the heavy benchmarks of DESIGN.md
-§5 at reference size. `make test` collects them too but skips them here, unless
-`OKTA_AWS_BENCH=1` is set, so the suite keeps its budget. Each benchmark has a smoke
-variant (marker `bench_smoke`) that runs the same code on a tiny org in the normal
-suite, so the benchmark code cannot rot between benchmark runs.
+`make bench` (`pytest tests/bench -m bench -s`) runs the heavy benchmarks of
+docs/architecture.md §Performance targets at reference size. `make test` collects them
+too but skips them here, unless `OKTA_AWS_BENCH=1` is set, so the suite keeps its
+budget. Each benchmark has a smoke variant (marker `bench_smoke`) that runs the same code
+on a tiny org in the normal suite, so the benchmark code cannot rot between benchmark
+runs.
 """
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
 """Measuring the pure part of a plan (diff + order + render) on a generated org.
 
-DESIGN.md §5 wants diff + order + render in ≤ 5 s and ≤ 1 GiB at reference size, and
-time linear in the org. Everything here is in memory: the desired world is compiled
-from `orgs.reference_state`, the live world is built from it, so no server's speed
-blurs the figure. Three live worlds, three shapes of plan:
+docs/architecture.md §Performance targets wants diff + order + render in ≤ 5 s and
+≤ 1 GiB at reference size, and time linear in the org. Everything here is in memory: the
+desired world is compiled from `orgs.reference_state`, the live world is built from it,
+so no server's speed blurs the figure. Three live worlds, three shapes of plan:
 
 - converged: the desired state applied and imported (`tests.unit.worlds.converged_live`,
   built without `engine.simulate`); the plan is empty, which is the daily case;

@@ -6,9 +6,10 @@ DNs as members), pipelined through `engine.sandbox.directory_seed.add_entries` a
 administrator, so the read measured is the only thing the engine's counter sees. A
 converged re-plan proves the seed matches: the plan must be empty.
 
-`minimum_requests` is the yardstick of DESIGN.md §5: one bind, the paged searches of
-the two managed OUs and the lookups of the listed users — at the largest page AD and
-slapd hand out (1,000; AD's MaxPageSize), whatever the provider is configured with.
+`minimum_requests` is the yardstick of docs/architecture.md §Performance targets: one
+bind, the paged searches of the two managed OUs and the lookups of the listed users — at
+the largest page AD and slapd hand out (1,000; AD's MaxPageSize), whatever the provider
+is configured with.
 """
 
 from __future__ import annotations

@@ -9,9 +9,10 @@ with its DN, members flattened through nesting, users with the UPN-style login O
 gives imported users, the AWS app configured as desired and assigned to the
 management groups that have grants.
 
-`minimum_pages` is the yardstick of DESIGN.md §5 ("API calls ≤ 1.1 × the minimum pages
-needed"): what any client must fetch to see the same groups and members at Okta's
-page sizes, independent of how the engine batches its searches.
+`minimum_pages` is the yardstick of docs/architecture.md §Performance targets ("API
+calls ≤ 1.1 × the minimum number of pages the data needs"): what any client must fetch
+to see the same groups and members at Okta's page sizes, independent of how the engine
+batches its searches.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The reference org of DESIGN.md §5, generated deterministically at any scale.
+"""The reference org (docs/architecture.md §Performance targets), deterministic at any scale.
 
 Benchmarks must measure the same org on every run and machine, and must be able to
 shrink it (a smoke run in the normal suite, the scaling curve, the sizes moto can

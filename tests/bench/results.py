@@ -1,4 +1,6 @@
-"""Benchmark figures as data: recorded as JSON, checked against DESIGN.md §5's targets.
+"""Benchmark figures as data: recorded as JSON, checked against their targets.
+
+The targets are those of docs/architecture.md §Performance targets.
 
 A benchmark's value is its numbers, so each one writes what it measured (with the
 date, the machine and every target's verdict) to `tests/bench/results/<name>.json`
@@ -28,7 +30,7 @@ RESULTS_DIR = Path(__file__).parent / "results"
 
 @dataclass(frozen=True)
 class Target:
-    """One DESIGN.md target checked against one measured value (`value ≤ limit`)."""
+    """One performance target checked against one measured value (`value ≤ limit`)."""
 
     name: str
     value: float
@@ -94,7 +96,7 @@ class Recorder:
         """Fail (after saving) naming every missed target and its recorded cause."""
         self.save()
         missed = self.missed()
-        assert not missed, "missed DESIGN.md §5 targets: " + "; ".join(
+        assert not missed, "missed performance targets: " + "; ".join(
             f"{t.name} = {t.value} > {t.limit} ({t.note})" for t in missed
         )
 

@@ -1,5 +1,6 @@
-"""DESIGN.md §5 for AWS: calls ≤ 1.1 × the minimum, a converged re-plan writes nothing,
-wall time ≤ 2 × calls ÷ concurrency × latency — real boto3 against moto over HTTP.
+"""The performance targets for AWS (docs/architecture.md §Performance targets): calls
+≤ 1.1 × the minimum, a converged re-plan writes nothing, wall time ≤ 2 × calls ÷
+concurrency × latency — real boto3 against moto over HTTP.
 
 1,000 accounts are heavy for moto (seeding alone is ~13 requests per account), so the
 reads are measured at 50, 100 and 200 accounts by default (`OKTA_AWS_BENCH_AWS_ACCOUNTS`

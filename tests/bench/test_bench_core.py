@@ -1,4 +1,6 @@
-"""DESIGN.md §5: diff + order + render ≤ 5 s and ≤ 1 GiB at reference size, linear growth.
+"""Diff + order + render ≤ 5 s and ≤ 1 GiB at reference size, linear growth.
+
+These are targets of docs/architecture.md §Performance targets.
 
 The benchmark measures three plans of the reference org in a fresh interpreter each
 (see `tests/bench/core.py`), asserts the targets on the converged and first plans, and

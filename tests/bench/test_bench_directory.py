@@ -1,6 +1,7 @@
-"""DESIGN.md §5 for the directory: requests ≤ 1.1 × the minimum pages, and a converged
-re-plan writes nothing — the directory provider against a real OpenLDAP slapd holding
-the full reference org (20,000 users, 5,400 groups; seeding takes ~35 s).
+"""The directory's performance targets (docs/architecture.md §Performance targets):
+requests ≤ 1.1 × the minimum pages, and a converged re-plan writes nothing — the
+directory provider against a real OpenLDAP slapd holding the full reference org (20,000
+users, 5,400 groups; seeding takes ~35 s).
 
 The provider is measured as shipped (its default page and batch sizes) and with both
 at the servers' maximum of 1,000, against the same minimum. No latency is injected

@@ -1,6 +1,7 @@
-"""DESIGN.md §5 for Okta: calls ≤ 1.1 × the minimum pages, a converged re-plan writes
-nothing, wall time ≤ 2 × calls ÷ concurrency × latency — the okta SDK against the
-project's emulator, at full reference size.
+"""The performance targets for Okta (docs/architecture.md §Performance targets): calls
+≤ 1.1 × the minimum pages, a converged re-plan writes nothing, wall time ≤ 2 × calls ÷
+concurrency × latency — the okta SDK against the project's emulator, at full reference
+size.
 
 The emulator holds the reference org as an AD import leaves it: 5,000 role groups and
 400 management groups (APP_GROUPs), 20,000 users, ~810,000 flattened role-group

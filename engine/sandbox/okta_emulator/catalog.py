@@ -1,9 +1,10 @@
 """The app instances an org starts with, and the fields Okta fills in for them.
 
 The `amazon_aws` app's `settings.app` is exactly what Okta returns for a fresh AWS
-Account Federation app (reference/FACTS.md); the directory integrations are the app
-instances imported groups point at (`_links.source`). Bodies mirror the bookmark/SAML
-apps recorded in the okta SDK's cassettes (accessibility, visibility, notifications…).
+Account Federation app (docs/facts.md §Okta's AWS Account Federation app); the directory
+integrations are the app instances imported groups point at (`_links.source`). Bodies
+mirror the bookmark/SAML apps recorded in the okta SDK's cassettes (accessibility,
+visibility, notifications…).
 """
 
 from __future__ import annotations
