@@ -1,9 +1,9 @@
 """`okta-aws` command line: argument parsing and exit codes, nothing else.
 
 The work happens in `engine.commands`; this module maps arguments onto it and its
-results onto the exit codes of the README's Commands table (0 ok / no changes, 1 error
-or invalid, 2 changes with `--detailed-exitcode`, 3 apply refused, 130 interrupted after
-a clean stop). A bad flag or flag value is one line, `okta-aws plan: error: …`, exit 1
+results onto the exit codes of docs/cli.md §Exit codes (0 ok / no changes, 1 error or
+invalid, 2 changes with `--detailed-exitcode`, 3 apply refused, 130 interrupted after a
+clean stop). A bad flag or flag value is one line, `okta-aws plan: error: …`, exit 1
 like any other bad input (argparse's own exit 2 would read as "changes" to a CI job
 using --detailed-exitcode), before anything is read.
 """
