@@ -49,6 +49,11 @@ __all__ = [
 ]
 
 
+# Characters of DNs and LDAP filters: a login holding one is an attempt at something
+# else (the schema refuses them too; a state built by code must be refused here).
+_NOT_IN_LOGINS = frozenset(',;"<>\\=()*')
+
+
 def validate(*, state: DesiredState) -> list[Problem]:
     """Every semantic problem of `state`, sorted by file and line; [] when it is valid."""
     checker = _Checker(state)
@@ -440,6 +445,14 @@ class _Checker:
                 self.error(
                     loc,
                     f"management group {group.name!r}: member login {login!r} contains whitespace",
+                )
+            special = "".join(sorted({c for c in login if c in _NOT_IN_LOGINS}))
+            if special:
+                self.error(
+                    loc,
+                    f"management group {group.name!r}: member {login!r} contains {special!r}: "
+                    "members are logins (sAMAccountName, uid), never a DN or a search "
+                    "filter; only users under directory.users_base are looked up by them",
                 )
             if login.lower() in seen:
                 self.error(

@@ -841,6 +841,20 @@ management_groups:
         ),
         expected=(("settings.yaml:12", "took longer than 0.1 s on the name 'aaaa"),),
     ),
+    "member-that-is-a-dn": Case(
+        edits=(
+            (
+                "groups.yaml",
+                "members: [alice, bob]",
+                'members: [alice, "CN=aws#prod#Admin#111111111111,OU=Role Groups,DC=x"]',
+            ),
+        ),
+        expected=(
+            ("groups.yaml:6", "contains whitespace"),
+            ("groups.yaml:6", "contains ',=': members are logins (sAMAccountName, uid), never"),
+        ),
+        schema=False,
+    ),
     # 11. names: printable, trimmed, NFC; look-alikes warned (issue 10) ---------------
     "name-with-escape": Case(
         edits=(("groups.yaml", "  - name: Admins", '  - name: "\\x1bcAdmins"'),),
