@@ -114,7 +114,7 @@ class Change:
 class FindingKind(StrEnum):
     CONFLICT = "conflict"  # blocks the plan: e.g. an untagged role with a desired name
     READ_ERROR = "read_error"  # blocks the plan: a system or account could not be read
-    ROGUE_GROUP = "rogue_group"  # security: a look-alike group from outside the app filter
+    ROGUE_GROUP = "rogue_group"  # security: a way to a role outside okta-aws (look-alike, nested)
     UNMANAGED = "unmanaged"  # informational: something we saw and leave alone
     MISSING_USER = "missing_user"  # blocks: a listed login does not exist in the directory
     MISSING_GROUP = "missing_group"  # blocks: an owner-managed group is missing (kind okta)
