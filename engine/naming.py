@@ -149,6 +149,9 @@ class GroupFilter:
     text: str
     pattern: regex.Pattern[str]
     _slow: set[str] = dataclasses.field(default_factory=set, repr=False)
+    # Answers of `parse`: a plan parses the same names for each world it looks at, and
+    # a time-limited match costs several times an unlimited one.
+    _parsed: dict[str, RoleRef | None] = dataclasses.field(default_factory=dict, repr=False)
 
     @property
     def groupindex(self) -> dict[str, int]:
@@ -163,6 +166,19 @@ class GroupFilter:
         except TimeoutError:
             self._slow.add(name)
             raise self._timeout(name) from None
+
+    def parse(self, name: str) -> RoleRef | None:
+        """(account id, role) Okta extracts from `name`; GroupFilterTimeout past the limit."""
+        if name in self._parsed:
+            return self._parsed[name]
+        match = self.search(name)
+        ref = None
+        if match is not None:
+            account_id, role = match.group("accountid"), match.group("role")
+            if account_id and role:
+                ref = RoleRef(account_id=account_id, role=role)
+        self._parsed[name] = ref
+        return ref
 
     def timed_out(self, name: str) -> bool:
         """Whether matching `name` ran past the time limit (it then maps to no role)."""
@@ -210,13 +226,7 @@ def parse_group_name(*, name: str, group_filter: GroupFilter) -> RoleRef | None:
 
 def match_group_name(*, name: str, group_filter: GroupFilter) -> RoleRef | None:
     """`parse_group_name`, raising GroupFilterTimeout when the filter runs too long."""
-    match = group_filter.search(name)
-    if match is None:
-        return None
-    account_id, role = match.group("accountid"), match.group("role")
-    if not account_id or not role:
-        return None
-    return RoleRef(account_id=account_id, role=role)
+    return group_filter.parse(name)
 
 
 _QUANTIFIER = re.compile(r"[*+?]|\{(\d*)(,?)(\d*)\}")
