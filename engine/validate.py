@@ -9,6 +9,13 @@ wrote the offending value, naming the earlier occurrence for duplicates. Checks 
 the schema also makes are repeated here because a `DesiredState` can be built by code
 (`import`, tests) without passing through the schema.
 
+The desired state is written by whoever opens a pull request, so it is also checked as
+an attacker's input: a management group's `dn` may adopt only a group from elsewhere,
+never a role group, a managed OU, a group in the management-groups OU or a user (any of
+these would reach a role other than through a grant); members are logins, nothing
+else; every string is printable (`validate_text`); and every message is printed with
+its control characters escaped, whatever the values it quotes.
+
 Pure: no I/O.
 """
 

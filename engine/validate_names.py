@@ -4,8 +4,11 @@ Split from `validate` because these are the checks that need `naming`: a rendere
 role-group name over AD's 64-character `cn`, two names colliding in AD's sAMAccountName,
 a name Okta's group filter would parse as another role or none at all (the user then
 silently never gets the role), a role value pattern that does not expand to the
-provider's and role's ARNs. Each reports at the line the user can change: one message
-at the filter when it fails everywhere, at the role when it fails in every account.
+provider's and role's ARNs, a management group Okta would take for a role group (by
+its name or by the cn of the group its `dn` adopts: its members would hold the role
+without a grant), a group filter with a nested quantifier or that runs past its time
+limit. Each reports at the line the user can change: one message at the filter when it
+fails everywhere, at the role when it fails in every account.
 
 Pure: no I/O.
 """
