@@ -7,6 +7,7 @@ directory and for a real Samba AD DC; files are versioned and refused when forei
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -25,13 +26,16 @@ from engine.sandbox.persist import (
     AWS_FILE,
     DIRECTORY_FILE,
     META_FILE,
+    OKTA_FILE,
     DirectoryMode,
     SandboxError,
+    check_state_files,
     read_json,
     write_json,
 )
 from engine.sandbox.world import SAMBA_TEMPLATE_DIR, SESSION_LOCK, SandboxEndpoints, SandboxWorld
 from engine.spec import DesiredState
+from engine.targets import SANDBOX_ROOT_ENV, open_target
 
 DESIRED = Path(__file__).resolve().parents[2] / "desired-state"
 DEV_SANDBOX, PROD_PAYMENTS = "141421356237", "314159265358"
@@ -302,3 +306,54 @@ def test_write_json_is_atomic_and_versioned(tmp_path: Path) -> None:
     assert [p.name for p in tmp_path.iterdir()] == ["x.json"]
     with pytest.raises(SandboxError, match="not a sandbox other file"):
         read_json(path, format_name="other")
+
+
+DAMAGES: list[tuple[str, Callable[[bytes], bytes], str]] = [
+    ("truncated", lambda text: text[: len(text) // 2], "is not valid JSON"),
+    ("empty", lambda _: b"", "is not valid JSON"),
+    ("a list", lambda _: b"[]", "is damaged (a JSON list, not an object)"),
+    ("a string", lambda _: b'"x"', "is damaged (a JSON str, not an object)"),
+    ("not UTF-8", lambda _: b"\xff\xfe{", "is not valid JSON ('utf-8' codec can't decode"),
+]
+
+
+@pytest.mark.parametrize("name", [META_FILE, AWS_FILE, DIRECTORY_FILE, OKTA_FILE])
+@pytest.mark.parametrize(("damage", "says"), [d[1:] for d in DAMAGES], ids=[d[0] for d in DAMAGES])
+def test_a_damaged_state_file_is_named_with_what_to_run(
+    tmp_path: Path, state: DesiredState, name: str, damage: Callable[[bytes], bytes], says: str
+) -> None:
+    """What the CLI prints as its one line (the e2e test runs the commands)."""
+    root = tmp_path / ".sandbox"
+    SandboxWorld(root).reset(state=state)
+    check_state_files(root)  # a fresh sandbox passes
+    path = root / name
+    path.write_bytes(damage(path.read_bytes()))
+    with pytest.raises(SandboxError) as raised:
+        check_state_files(root)
+    message = str(raised.value)
+    assert message.startswith(f"{path} ") and says in message, message
+    assert message.endswith("run `okta-aws sandbox reset` (it starts the sandbox over)")
+    assert "\n" not in message
+
+
+def test_an_unusable_okta_state_is_damage_when_a_command_opens_the_sandbox(
+    tmp_path: Path, state: DesiredState, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An object the emulator cannot load (past the JSON check) is reported as damage
+    by `open_target`, which every command starts the sandbox through."""
+    root = tmp_path / ".sandbox"
+    SandboxWorld(root).reset(state=state)
+    (root / OKTA_FILE).write_text('{"version": 1}', encoding="utf-8")
+    before = {p.name: p.read_bytes() for p in root.glob("*.json")}
+    check_state_files(root)  # a JSON object: the emulator finds what is missing
+    monkeypatch.setenv(SANDBOX_ROOT_ENV, str(root))
+    with (
+        pytest.raises(SandboxError) as raised,
+        open_target(name="sandbox", state=state, err=io.StringIO()),
+    ):
+        pass
+    assert str(raised.value) == (
+        f"the sandbox in {root}/ is damaged (KeyError while loading it): "
+        "run `okta-aws sandbox reset` (it starts the sandbox over)"
+    )
+    assert {p.name: p.read_bytes() for p in root.glob("*.json")} == before  # not overwritten

@@ -17,12 +17,21 @@ from pathlib import Path
 import pytest
 
 from engine.access import simulate_import
+from engine.apply import NOT_STARTED, ApplyReport, ChangeResult
 from engine.cli import main
-from engine.commands import _confirm, reading_progress, wants_color
+from engine.commands import (
+    _confirm,
+    reading_progress,
+    report_convergence,
+    report_interrupted,
+    wants_color,
+)
 from engine.compile import compile_world
 from engine.load import load
 from engine.model import DirectoryKind, OktaGroup, OktaGroupType, System, World
-from engine.plan import Plan
+from engine.plan import Action, Change, Outcome, Plan, ResourceKind
+from engine.providers.calls import CallCounter
+from engine.providers.live import Providers
 from engine.snapshot import write_snapshot
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -255,3 +264,201 @@ def test_reading_progress_names_the_systems_still_being_read_on_a_terminal_only(
     with reading_progress(err=log, systems=frozenset({System.AWS})) as done:
         done(System.AWS)
     assert log.getvalue() == ""  # CI logs get the one-line call summary instead
+
+
+# --- bad flags, files and environment: one line, never a traceback ------------------------------
+
+
+def one_line(err: str) -> str:
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in err, err
+    return lines[0]
+
+
+def test_validate_names_the_target_in_force(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "validate", "-d", str(DESIRED), "--target", "live")
+    assert code == 0 and out.splitlines()[0].endswith("; target live)"), out
+    code, out, _ = run(capsys, "validate", "-d", str(DESIRED))
+    assert code == 0 and out.splitlines()[0].endswith("; target sandbox)"), out
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("plan", "--only", ""), "argument --only: needs at least one of aws, directory, okta"),
+        (("plan", "--only", " , "), "argument --only: needs at least one of"),
+        (("apply", "--only", "iam"), "argument --only: takes a comma list of aws, directory"),
+        (("plan", "--max-deletions", "-1"), "argument --max-deletions: -1 is negative"),
+        (("apply", "--max-deletions", "ten"), "argument --max-deletions: 'ten' is not a whole"),
+    ],
+)
+def test_bad_flag_values_are_one_line_errors_exit_1(
+    capsys: pytest.CaptureFixture[str], args: tuple[str, ...], message: str
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(list(args))
+    assert exited.value.code == 1
+    line = one_line(capsys.readouterr().err)
+    assert line.startswith(f"okta-aws {args[0]}: error: ") and message in line, line
+
+
+def _plan_file(tmp_path: Path) -> Path:
+    """A saved plan, made offline against the empty world (blocked, but written)."""
+    path = tmp_path / "saved-plan.json"
+    args = ["plan", "-d", str(DESIRED), "--live-snapshot", str(EMPTY_WORLD), "--out", str(path)]
+    assert main(args) == 1 and path.is_file()
+    return path
+
+
+def _snapshot_problems(tmp_path: Path) -> list[tuple[Path, str]]:
+    not_json = tmp_path / "not.json"
+    not_json.write_text("{", encoding="utf-8")
+    binary = tmp_path / "binary.json"
+    binary.write_bytes(b"\xff\xfe\x00")
+    return [
+        (tmp_path / "missing.json", "cannot read it (No such file or directory)"),
+        (not_json, "not JSON"),
+        (binary, "not JSON (not UTF-8 text)"),
+        (_plan_file(tmp_path), "not an okta-aws live snapshot"),
+        (tmp_path, "cannot read it (Is a directory)"),
+    ]
+
+
+@pytest.mark.parametrize("command", ["plan", "access"])
+def test_a_bad_live_snapshot_is_one_line_naming_the_file(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, command: str
+) -> None:
+    for path, problem in _snapshot_problems(tmp_path):
+        capsys.readouterr()
+        code, _, err = run(capsys, command, "-d", str(DESIRED), "--live-snapshot", str(path))
+        line = one_line(err)
+        assert code == 1 and line.startswith(f"error: --live-snapshot {path}: "), err
+        assert problem in line, line
+
+
+@pytest.mark.parametrize("command", ["plan", "snapshot"])
+def test_out_into_a_missing_folder_is_refused_before_reading(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, command: str
+) -> None:
+    target = tmp_path / "no-such-folder" / "out.json"
+    extra = ["--live-snapshot", str(EMPTY_WORLD)] if command == "plan" else []
+    code, out, err = run(capsys, command, "-d", str(DESIRED), "--out", str(target), *extra)
+    assert code == 1 and out == "", out
+    assert one_line(err) == f"error: --out {target}: the folder {target.parent} does not exist"
+    assert not (tmp_path / ".sandbox").exists() and not target.parent.exists()
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://admin:hunter2@example.okta.com",
+        "admin:hunter2@example.okta.com",
+        "https://example.okta.com/?token=hunter2",
+        "https://[hunter2",
+    ],
+)
+def test_an_okta_org_url_with_credentials_is_refused_without_showing_them(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, url: str
+) -> None:
+    monkeypatch.setenv("OKTA_ORG_URL", url)
+    monkeypatch.setenv("OKTA_API_TOKEN", "a-token")
+    code, out, err = run(capsys, "plan", "-d", str(DESIRED), "--target", "live", "--only", "okta")
+    line = one_line(err)
+    assert code == 1 and line.startswith("error: okta: OKTA_ORG_URL "), err
+    assert "hunter2" not in out + err and "a-token" not in out + err
+
+
+def test_a_saved_plan_that_cannot_be_read_or_is_damaged_is_not_applied(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    missing = tmp_path / "missing.json"
+    code, _, err = run(capsys, "apply", "-d", str(DESIRED), "--plan", str(missing))
+    assert code == 1
+    assert one_line(err) == f"error: --plan {missing}: cannot read it (No such file or directory)"
+
+    saved = _plan_file(tmp_path)
+    document = json.loads(saved.read_text(encoding="utf-8"))
+    first = document["changes"][0]
+    first["depends_on"] = [first["id"]]
+    saved.write_text(json.dumps(document), encoding="utf-8")
+    capsys.readouterr()
+    code, _, err = run(capsys, "apply", "-d", str(DESIRED), "--plan", str(saved))
+    assert code == 3
+    line = one_line(err)
+    assert line.startswith(f"refused: --plan {saved} is not a plan this engine wrote: ")
+    assert f"$.changes[0].depends_on[0]: change '{first['id']}' depends on itself" in line
+    assert not (tmp_path / ".sandbox").exists()  # refused before anything was started
+
+
+def test_a_saved_plan_applied_with_other_options_is_refused_before_reading(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    saved = _plan_file(tmp_path)
+    capsys.readouterr()
+    code, _, err = run(capsys, "apply", "-d", str(DESIRED), "--plan", str(saved), "--prune")
+    assert code == 3
+    assert "prune (the plan: false, this apply: true)" in one_line(err)
+
+
+def test_an_interrupt_is_exit_130_with_one_line(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def interrupted(**_: object) -> int:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("engine.commands.validate", interrupted)
+    code, _, err = run(capsys, "validate", "-d", str(DESIRED))
+    assert code == 130 and one_line(err) == "interrupted: stopped"
+
+
+# --- the end of an apply -------------------------------------------------------------------------
+
+
+def _report(*outcomes: Outcome, message: str = "") -> ApplyReport:
+    changes = [
+        Change(kind=ResourceKind.ROLE, action=Action.CREATE, key=(f"{i:012d}", "r"), after=None)
+        for i in range(len(outcomes))
+    ]
+    return ApplyReport(
+        results=tuple(ChangeResult(c, o, message) for c, o in zip(changes, outcomes, strict=True))
+    )
+
+
+@pytest.mark.parametrize(
+    ("outcomes", "replan", "expected", "says"),
+    [
+        ((Outcome.CREATED,), Plan(), 0, "Converged (target sandbox): the re-plan is empty."),
+        ((Outcome.CREATED, Outcome.FAILED), Plan(), 1, "NOT a clean apply"),
+        ((Outcome.CREATED, Outcome.SKIPPED), Plan(), 1, "NOT a clean apply"),
+        ((Outcome.WAITING,), Plan(), 0, "Converged"),
+    ],
+    ids=["converged", "failed", "skipped", "waiting"],
+)
+def test_a_failed_or_skipped_change_never_exits_0(
+    outcomes: tuple[Outcome, ...], replan: Plan, expected: int, says: str
+) -> None:
+    out, err = io.StringIO(), io.StringIO()
+    code = report_convergence(
+        report=_report(*outcomes, message="boom"),
+        replan=replan,
+        providers=Providers(calls=CallCounter()),
+        out=out,
+        err=err,
+    )
+    assert code == expected and says in out.getvalue() + err.getvalue(), (out, err)
+    assert ("failed or were skipped" in err.getvalue()) is (expected == 1)
+
+
+def test_an_interrupted_apply_says_what_was_not_started() -> None:
+    done, *rest = _report(*[Outcome.CREATED] * 23).results
+    not_started = [ChangeResult(r.change, Outcome.SKIPPED, NOT_STARTED) for r in rest]
+    report = ApplyReport(results=(done, *not_started), interrupted=True)
+    out, err = io.StringIO(), io.StringIO()
+    code = report_interrupted(
+        report=report, providers=Providers(calls=CallCounter()), out=out, err=err
+    )
+    assert code == 130 and "Interrupted." in out.getvalue()
+    lines = err.getvalue().splitlines()
+    assert lines[0].startswith("interrupted: 1 change(s) ran to an outcome (above), 22 were")
+    assert lines[1:21] == [f"  not started: {r.change.id}" for r in not_started[:20]]
+    assert lines[21:] == ["  … and 2 more (okta-aws plan lists them)"]
