@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from engine import order as order_module
 from engine.model import System
-from engine.order import PlanCycleError, order, sort_key, stages
+from engine.order import PlanCycleError, SortKey, order, sort_key, stages
 from engine.plan import Action, Change, ResourceKind
+from tests.unit.change_strategies import change_graphs
 
 K = ResourceKind
 CREATION_ORDER = [
@@ -127,41 +130,6 @@ def test_stages_group_independent_changes_of_a_kind() -> None:
 
 # --- properties --------------------------------------------------------------------------
 
-ACTIONS = list(Action)
-
-
-@st.composite
-def change_graphs(draw: st.DrawFn) -> list[Change]:
-    """Random acyclic changes. Nothing depends on an AWS deletion except another one: the
-    diff never makes the front door wait for AWS (that would contradict the rule)."""
-    count = draw(st.integers(min_value=0, max_value=25))
-    changes: list[Change] = []
-    for index in range(count):
-        kind = draw(st.sampled_from(list(ResourceKind)))
-        action = draw(st.sampled_from(ACTIONS))
-        destructive = action is Action.DELETE or draw(st.booleans())
-        aws_deletion = kind.system is System.AWS and action is Action.DELETE
-        candidates = [
-            c.id
-            for c in changes
-            if aws_deletion or not (c.system is System.AWS and c.action is Action.DELETE)
-        ]
-        deps = (
-            draw(st.lists(st.sampled_from(candidates), max_size=3, unique=True))
-            if candidates
-            else []
-        )
-        changes.append(
-            Change(
-                kind=kind,
-                action=action,
-                key=(f"k{index}",),
-                destructive=destructive,
-                depends_on=tuple(deps),
-            )
-        )
-    return changes
-
 
 @given(change_graphs(), st.randoms(use_true_random=False))
 def test_order_respects_every_constraint(changes: list[Change], rnd: random.Random) -> None:
@@ -192,3 +160,50 @@ def test_stages_are_the_order_cut_into_independent_groups(changes: list[Change])
         for c in stage:
             assert not (set(c.depends_on) & ids), "a stage holds a change and its dependency"
         assert len({sort_key(c)[:2] for c in stage}) == 1, "one phase and kind rank per stage"
+
+
+def _adversarial_key(rnd: random.Random) -> Callable[..., SortKey]:
+    """A tie-break that runs AWS deletions as early as it may and the rest at random: if
+    the front-door rule rested on `sort_key` alone, this would break it."""
+    priority: dict[str, float] = {}
+
+    def key(change: Change, change_id: str | None = None) -> SortKey:
+        node = change_id or change.id
+        first = change.system is System.AWS and change.action is Action.DELETE
+        value = priority.setdefault(node, rnd.random())
+        return (0 if first else 1, int(value * 1_000_000), (), node)
+
+    return key
+
+
+def test_the_front_door_rule_does_not_rest_on_the_tie_break() -> None:
+    """The tie-break alone already orders these rightly (removals by reversed kind
+    rank), so only a hostile tie-break shows whether the rule is a hard constraint."""
+    role_deletion = change(K.ROLE, Action.DELETE, key="role")
+    unassign = change(K.APP_ASSIGNMENT, Action.DELETE, key="assignment")
+    narrowed = change(K.OKTA_APP, Action.UPDATE, key="settings", destructive=True)
+    assert [c.id for c in order(changes=[role_deletion, unassign, narrowed])][-1] == (
+        role_deletion.id
+    )
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(order_module, "sort_key", _adversarial_key(random.Random(1)))
+        result = order(changes=[role_deletion, unassign, narrowed])
+    assert result[-1] == role_deletion, [c.id for c in result]
+
+
+@given(change_graphs(), st.randoms(use_true_random=False))
+def test_order_keeps_the_front_door_rule_whatever_the_tie_break(
+    changes: list[Change], rnd: random.Random
+) -> None:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(order_module, "sort_key", _adversarial_key(rnd))
+        result = order(changes=changes)
+    position = {c.id: i for i, c in enumerate(result)}
+    for c in result:
+        assert all(position[d] < position[c.id] for d in c.depends_on if d in position)
+    front_door = [position[c.id] for c in result if c.destructive and c.system is not System.AWS]
+    aws_deletions = [
+        position[c.id] for c in result if c.system is System.AWS and c.action is Action.DELETE
+    ]
+    if front_door and aws_deletions:
+        assert max(front_door) < min(aws_deletions)
