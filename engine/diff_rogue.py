@@ -20,11 +20,12 @@ Pure: no I/O.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable
 
 from engine.diff_common import DiffContext, change_id
 from engine.model import DirectoryGroup, GroupMember, GroupRole, System, UserMember
-from engine.naming import MATCH_TIMEOUT, parse_group_name
+from engine.naming import MATCH_TIMEOUT, NamingError, compile_group_filter, parse_group_name
 from engine.plan import Action, Change, FindingKind, ResourceKind
 
 __all__ = ["filter_timeouts", "rogue_members"]
@@ -73,20 +74,26 @@ def rogue_members(ctx: DiffContext) -> None:
 
 
 def filter_timeouts(ctx: DiffContext, *, names: Iterable[str], system: System) -> None:
-    """A blocking finding per name the group filter could not be evaluated on in time."""
-    group_filter = ctx.group_filter
-    if group_filter is None:
-        return
-    for name in sorted(set(names)):
-        parse_group_name(name=name, group_filter=group_filter)  # decides and remembers
-        if group_filter.timed_out(name):
+    """A blocking finding per name a group filter could not be evaluated on in time: the
+    one we converge to, and the one Okta holds now (live access is computed with it)."""
+    filters = [ctx.group_filter]
+    if ctx.live.okta_app is not None:
+        with contextlib.suppress(NamingError):  # a live filter that cannot work maps nothing
+            filters.append(compile_group_filter(ctx.live.okta_app.settings.group_filter))
+    ordered = sorted(set(names))
+    for group_filter in dict.fromkeys(f for f in filters if f is not None):
+        for name in ordered:
+            parse_group_name(name=name, group_filter=group_filter)  # decides and remembers
+            if not group_filter.timed_out(name):
+                continue
             ctx.finding(
                 FindingKind.CONFLICT,
                 system,
                 f"{system.value} group {name}",
-                f"the group filter took longer than {MATCH_TIMEOUT} s on this name, so "
-                "whether it maps to a role (and who holds that role through it) is unknown; "
-                "simplify okta.group_filter, or rename the group",
+                f"the group filter '{group_filter.text}' took longer than {MATCH_TIMEOUT} s "
+                "on this name, so whether it maps to a role (and who holds that role "
+                "through it) is unknown; simplify the filter (okta.group_filter), or "
+                "rename the group",
             )
 
 

@@ -158,3 +158,14 @@ def test_after_a_plan_is_applied_nothing_rogue_is_left_in_the_directory(
     replan = diff(desired=desired, live=after, options=options)
     leftover = [s for s in rogue(replan) if " in role group " in s]
     assert leftover == []
+
+
+def test_a_name_the_live_filter_times_out_on_is_reported_too() -> None:
+    # Okta holds a hand-set filter the plan replaces; live access is computed with it.
+    desired = desired_world()
+    slow = "a" * 60 + "#12345678901x"
+    live = edit_app(converged_live(desired), group_filter=BACKTRACKING_FILTER)
+    live = put(live, okta_group(slow, source="okta"))
+    plan = plan_for(desired=desired, live=live)
+    [finding] = [f for f in plan.findings if f.subject == f"okta group {slow}"]
+    assert finding.kind is FindingKind.CONFLICT and BACKTRACKING_FILTER in finding.message
