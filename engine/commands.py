@@ -19,7 +19,7 @@ from engine.apply import ApplyReport, ChangeResult, apply_changes, one_line
 from engine.compile import compile_world
 from engine.diff import diff
 from engine.load import LoadError, load
-from engine.lock import LockHeld, apply_lock
+from engine.lock import LockHeld, LockUnavailable, apply_lock
 from engine.model import System, World
 from engine.order import stages
 from engine.plan import Outcome, Plan, PlanOptions
@@ -46,8 +46,9 @@ EXIT_REFUSED = 3
 EXIT_INTERRUPTED = 130  # SIGINT, after a clean stop (128 + SIGINT, as shells report it)
 
 # What opening a target and reading it may raise, each a one-line reason: a connection
-# setting, the apply lock or sandbox session held by another command, a damaged sandbox.
-SESSION_ERRORS = (ConnectionProblem, LockHeld, SandboxError)
+# setting, the apply lock or sandbox session held by another command (or its file not
+# writable), a damaged or unwritable sandbox.
+SESSION_ERRORS = (ConnectionProblem, LockHeld, LockUnavailable, SandboxError)
 
 
 def _print_problems(problems: list[Problem], err: TextIO) -> None:
@@ -471,7 +472,7 @@ def apply(
     except LockHeld as exc:
         print(f"refused: {exc}", file=err)
         return EXIT_REFUSED
-    except (ConnectionProblem, SandboxError) as exc:
+    except (ConnectionProblem, LockUnavailable, SandboxError) as exc:
         print(f"error: {exc}", file=err)
         return EXIT_ERROR
     except KeyboardInterrupt:

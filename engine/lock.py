@@ -26,6 +26,10 @@ class LockHeld(Exception):
     """Another apply holds the lock; the message names the holder."""
 
 
+class LockUnavailable(Exception):
+    """The lock file cannot be made (an unwritable folder); the message says which."""
+
+
 def _holder_text(handle: IO[str]) -> str:
     handle.seek(0)
     try:
@@ -49,8 +53,14 @@ def apply_lock(
     With `wait_seconds` > 0 the lock is retried until then before giving up. `holder`
     names what holds such a lock, for the refusal message.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle = path.open("a+", encoding="utf-8")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle = path.open("a+", encoding="utf-8")
+    except OSError as error:
+        raise LockUnavailable(
+            f"cannot create the lock {path} ({error.strerror or error}): set "
+            "OKTA_AWS_LOCK_DIR to a writable folder"
+        ) from None
     try:
         deadline = time.monotonic() + wait_seconds
         while True:

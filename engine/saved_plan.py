@@ -163,8 +163,32 @@ def _resource_from_json(data: Any, where: str) -> Resource | None:
     return resource
 
 
+# Attribute details hold JSON values (a policy document is a few levels deep). A hostile
+# file could nest them as deep as the JSON parser allows, and every later encoding (the
+# comparison with the fresh plan) would then run out of stack.
+MAX_DETAIL_DEPTH = 64
+
+
+def _depth(value: Any) -> int:
+    """How deeply lists and objects nest in `value` (iterative: no recursion to exhaust)."""
+    deepest, stack = 0, [(value, 0)]
+    while stack:
+        item, level = stack.pop()
+        deepest = max(deepest, level)
+        if isinstance(item, dict):
+            stack.extend((v, level + 1) for v in item.values())
+        elif isinstance(item, list):
+            stack.extend((v, level + 1) for v in item)
+    return deepest
+
+
 def _change_from_json(data: Any, where: str) -> Change:
     raw = _object(data, where)
+    for i, detail in enumerate(_list(raw.get("details", []), f"{where}.details")):
+        if _depth(detail) > MAX_DETAIL_DEPTH:
+            raise PlanFormatError(
+                f"{where}.details[{i}]: nested deeper than {MAX_DETAIL_DEPTH} levels"
+            )
     details = tuple(
         AttributeChange(
             path=from_jsonable(str, _object(d, f"{where}.details[{i}]").get("path"), where=where),
@@ -274,7 +298,7 @@ def plan_from_text(text: str) -> Plan:
     """A saved plan from the text of its file."""
     try:
         data = json.loads(text)
-    except json.JSONDecodeError as error:
+    except (json.JSONDecodeError, RecursionError) as error:  # RecursionError: nested too deep
         raise PlanFormatError(f"not JSON: {error}") from None
     return plan_from_json(data)
 

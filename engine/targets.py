@@ -69,24 +69,30 @@ def open_target(*, name: str, state: DesiredState, err: TextIO) -> Iterator[Targ
     if name == "live":
         yield Target(name="live", connection=Connection(), lock_path=_live_lock_path())
         return
-    from engine.sandbox.persist import check_state_files, damaged
+    from engine.sandbox.persist import SandboxError, check_state_files, damaged
     from engine.sandbox.world import SandboxWorld
 
     root = sandbox_root()
     world = SandboxWorld(root)
-    if not world.exists():
-        print(
-            f"sandbox: creating the embedded world in {root}/ (okta-aws sandbox reset "
-            "starts it over)",
-            file=err,
-        )
-        world.reset(state=state)
     with ExitStack() as stack:
-        # A damaged `.sandbox/` (a truncated file, a file holding `[]`) is one line
-        # naming what to run; only the start is guarded, not the command's own work.
-        check_state_files(root)
+        # A damaged `.sandbox/` (a truncated file, a file holding `[]`) or one that
+        # cannot be written is one line naming what to do; only the start is guarded,
+        # not the command's own work.
         try:
+            if not world.exists():
+                print(
+                    f"sandbox: creating the embedded world in {root}/ (okta-aws sandbox "
+                    "reset starts it over)",
+                    file=err,
+                )
+                world.reset(state=state)
+            check_state_files(root)
             endpoints = stack.enter_context(world.running())
+        except OSError as error:
+            raise SandboxError(
+                f"the sandbox in {root}/ cannot be used ({error.strerror or error}): set "
+                f"{SANDBOX_ROOT_ENV} to a writable folder"
+            ) from None
         except (ValueError, KeyError, TypeError, AttributeError) as error:
             raise damaged(root, error) from None
         stack.enter_context(_environ(endpoints.env()))

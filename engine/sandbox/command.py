@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import TextIO
 
 from engine.commands import EXIT_ERROR, EXIT_OK, load_valid
-from engine.targets import sandbox_root
+from engine.targets import SANDBOX_ROOT_ENV, sandbox_root
 
 
 def sandbox(
@@ -19,7 +19,7 @@ def sandbox(
     err: TextIO,
 ) -> int:
     """Run one sandbox action; every problem is reported, never raised."""
-    from engine.lock import LockHeld
+    from engine.lock import LockHeld, LockUnavailable
     from engine.sandbox.persist import check_state_files
     from engine.sandbox.world import SandboxError, SandboxWorld
 
@@ -69,7 +69,14 @@ def sandbox(
             file=err,
         )
         return EXIT_ERROR
-    except SandboxError as exc:
+    except (SandboxError, LockUnavailable) as exc:
         print(f"sandbox: {exc}", file=err)
+        return EXIT_ERROR
+    except OSError as exc:  # e.g. OKTA_AWS_SANDBOX names a folder that cannot be written
+        print(
+            f"sandbox: {world.root}/ cannot be used ({exc.strerror or exc}): set "
+            f"{SANDBOX_ROOT_ENV} to a writable folder",
+            file=err,
+        )
         return EXIT_ERROR
     raise AssertionError(f"unknown sandbox action {action}")

@@ -462,3 +462,20 @@ def test_an_interrupted_apply_says_what_was_not_started() -> None:
     assert lines[0].startswith("interrupted: 1 change(s) ran to an outcome (above), 22 were")
     assert lines[1:21] == [f"  not started: {r.change.id}" for r in not_started[:20]]
     assert lines[21:] == ["  … and 2 more (okta-aws plan lists them)"]
+
+
+@pytest.mark.parametrize("args", [("plan",), ("sandbox", "reset"), ("sandbox", "import")])
+def test_a_sandbox_folder_that_cannot_be_written_is_one_line(
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    args: tuple[str, ...],
+) -> None:
+    a_file = tmp_path / "a-file"
+    a_file.write_text("")
+    monkeypatch.setenv("OKTA_AWS_SANDBOX", str(a_file / "sandbox"))
+    code, _, err = run(capsys, *args, "-d", str(DESIRED))
+    last = err.strip().splitlines()[-1]
+    assert code == 1 and "Traceback" not in err, err
+    assert f"{a_file / 'sandbox'}/ cannot be used (Not a directory)" in last, err
+    assert last.endswith("set OKTA_AWS_SANDBOX to a writable folder"), err

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.lock import LockHeld, apply_lock
+from engine.lock import LockHeld, LockUnavailable, apply_lock
 
 HOLDER = """
 import sys, time
@@ -68,3 +68,13 @@ def test_sequential_use_in_one_process(tmp_path: Path) -> None:
         with apply_lock(path=path, command="apply"):
             pass
     assert path.read_text() == ""
+
+
+def test_a_lock_that_cannot_be_created_says_which_variable_to_set(tmp_path: Path) -> None:
+    a_file = tmp_path / "not-a-folder"
+    a_file.write_text("")
+    with (
+        pytest.raises(LockUnavailable, match="set OKTA_AWS_LOCK_DIR to a writable folder"),
+        apply_lock(path=a_file / "apply.lock", command="apply"),
+    ):
+        pass

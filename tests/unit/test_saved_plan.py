@@ -340,7 +340,19 @@ BAD: list[tuple[str, Callable[[dict[str, Any]], Any], str]] = [
         "appears twice",
     ),
     ("a cycle", lambda d: _make_cycle(d), "$.changes: dependency cycle among changes"),
+    (
+        "details nested too deep",
+        lambda d: _role_change(d).update(details=[{"path": "x", "before": _nested(80)}]),
+        ".details[0]: nested deeper than 64 levels",
+    ),
 ]
+
+
+def _nested(depth: int) -> Any:
+    value: Any = 0
+    for _ in range(depth):
+        value = [value]
+    return value
 
 
 def _make_cycle(doc: dict[str, Any]) -> None:
@@ -362,9 +374,10 @@ def test_malformed_plans_are_refused_with_the_path(
     assert message in str(raised.value)
 
 
-def test_not_json_is_refused() -> None:
+@pytest.mark.parametrize("text", ["{", "[" * 100_000 + "]" * 100_000], ids=["cut", "deep"])
+def test_not_json_is_refused(text: str) -> None:
     with pytest.raises(PlanFormatError, match="not JSON"):
-        plan_from_text("{")
+        plan_from_text(text)
 
 
 def test_derived_fields_are_recomputed_not_trusted() -> None:
