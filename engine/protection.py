@@ -12,7 +12,8 @@ does, its links and members follow the desired state, like every grant):
   trusts);
 - each management group Member Of a kept role group, and its app assignment (kind
   okta, which cannot nest: the assignment of any group sharing a user with the role
-  group).
+  group). Only management groups: anything else in a role group is a rogue way in
+  (`diff_rogue`), never kept.
 Each skipped deletion is a PRUNE_SKIPPED finding naming the protected name. What
 cannot be kept that way, a change of the app's settings that would stop Okta mapping a
 protected role group to its role, blocks the plan with a conflict saying why.
@@ -132,6 +133,15 @@ def _group_slot(group: DirectoryGroup | OktaGroup, slot_of: SlotOf) -> Slot | No
     return None if found is None else _slot(*found)
 
 
+def _manages(desired: World, group: DirectoryGroup) -> bool:
+    """Whether `group` may be Member Of role groups: a management group the desired
+    state declares, or one okta-aws made (in its OU)."""
+    declared = desired.directory_groups.get(group.key)
+    if declared is not None:
+        return declared.role is GroupRole.MANAGEMENT
+    return group.role is GroupRole.MANAGEMENT and not group.adopted
+
+
 def build_protection(
     *, protected: frozenset[str], desired: World, live: World, slot_of: SlotOf
 ) -> Protection:
@@ -168,10 +178,11 @@ def build_protection(
             if empty.covers(slot, group_name=group.name) is None:
                 continue
             for member in sorted(group.member_groups):
-                kept_groups.setdefault(member, group.name)
                 nested = live.directory_groups.get(member)
-                if nested is not None:
-                    assignments.setdefault((kind.okta_source, nested.name.lower()), group.name)
+                if nested is None or not _manages(desired, nested):
+                    continue  # a rogue way in is never kept (see `diff_rogue`)
+                kept_groups.setdefault(member, group.name)
+                assignments.setdefault((kind.okta_source, nested.name.lower()), group.name)
     elif kind is DirectoryKind.OKTA:
         for okta_key, okta_group in sorted(live.okta_groups.items()):
             slot = _group_slot(okta_group, slot_of)

@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 from engine.access import simulate_import
 from engine.compile import compile_world
 from engine.dn import build_dn, normalize_dn
-from engine.model import DirectoryKind, World
+from engine.model import DirectoryKind, System, World
 from engine.naming import DEFAULT_ROLE_GROUP_NAME, render_role_group_name
 from engine.plan import PlanOptions
 from engine.spec import (
@@ -90,6 +90,11 @@ def _subset(items: tuple[str, ...], *, min_size: int = 0) -> st.SearchStrategy[t
     )
 
 
+def _often(draw: st.DrawFn) -> int:
+    """A minimum size of 1 three times in four (0 otherwise, and when shrinking)."""
+    return 1 if draw(st.integers(min_value=0, max_value=3)) else 0
+
+
 @st.composite
 def desired_states(draw: st.DrawFn, kind: DirectoryKind | None = None) -> DesiredState:
     """A random valid desired state over small pools of accounts, roles, groups, users."""
@@ -120,15 +125,17 @@ def desired_states(draw: st.DrawFn, kind: DirectoryKind | None = None) -> Desire
         role=st.sampled_from(role_names),
         account=st.sampled_from(("*", *(a.alias for a in accounts))),
     )
+    # Most groups grant something and have members: access is what the plan shows
+    # reviewers first, so most random worlds should grant some.
     groups = tuple(
         ManagementGroupSpec(
             name=name,
             dn=adopted_dn(name) if name in ADOPTABLE else None,
             description=draw(st.sampled_from(("", f"{name} people"))),
-            grants=tuple(draw(st.lists(grant, max_size=3))),
-            members=draw(st.none() | _subset(LOGINS)),
+            grants=tuple(draw(st.lists(grant, min_size=_often(draw), max_size=3))),
+            members=draw(st.none() | _subset(LOGINS, min_size=_often(draw))),
         )
-        for name in draw(_subset(names))
+        for name in draw(_subset(names, min_size=_often(draw)))
     )
     directory = (
         DirectorySpec(kind=kind)
@@ -169,6 +176,10 @@ def _pick(draw: st.DrawFn, mapping: Mapping[K, Any], *, max_size: int) -> list[K
 
 
 def _drop_some(draw: st.DrawFn, mapping: Mapping[K, V]) -> dict[K, V]:
+    # One kind of resource in three drifts: with every kind drifting at once, hardly
+    # any random live world would still grant access to anyone.
+    if draw(st.integers(min_value=0, max_value=2)) < 2:
+        return dict(mapping)
     gone = set(_pick(draw, mapping, max_size=3))
     return {k: v for k, v in mapping.items() if k not in gone}
 
@@ -287,3 +298,39 @@ def imported(world: World, *, covered_ous: tuple[str, ...] = (ROLE_OU, MGMT_OU))
     if kind is None or kind is DirectoryKind.OKTA:
         return world
     return simulate_import(world=world, source=kind.okta_source, covered_ous=covered_ous)
+
+
+def systems_subsets(*, min_size: int = 1) -> st.SearchStrategy[frozenset[System]]:
+    """Any `--only` selection."""
+    return st.sets(st.sampled_from(tuple(System)), min_size=min_size).map(frozenset)
+
+
+def as_read(world: World, *, systems: frozenset[System], failed: frozenset[str]) -> World:
+    """`world` as a read of `systems` leaves it, with the AWS accounts `failed` unread.
+
+    As `providers.live` merges a read: a system not read has no part in the world and is
+    not in `systems` (with kind okta, Okta's groups are the directory: both or neither);
+    an account whose read failed is not in `accounts` and none of its resources are.
+    """
+    read = set(systems)
+    if world.directory_kind is DirectoryKind.OKTA:
+        read.discard(System.DIRECTORY)
+        if System.OKTA in read:
+            read.add(System.DIRECTORY)
+    aws, directory, okta = (s in read for s in (System.AWS, System.DIRECTORY, System.OKTA))
+    if world.directory_kind is DirectoryKind.OKTA:
+        directory = False  # no directory provider: nothing of Okta's is read by it
+    return dataclasses.replace(
+        world,
+        saml_providers={
+            k: p for k, p in world.saml_providers.items() if aws and p.account_id not in failed
+        },
+        roles={k: r for k, r in world.roles.items() if aws and r.account_id not in failed},
+        accounts=world.accounts - failed if aws else frozenset(),
+        directory_groups=dict(world.directory_groups) if directory else {},
+        directory_users=dict(world.directory_users) if directory else {},
+        okta_app=world.okta_app if okta else None,
+        okta_groups=dict(world.okta_groups) if okta else {},
+        app_assignments=dict(world.app_assignments) if okta else {},
+        systems=frozenset(read),
+    )

@@ -5,8 +5,10 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 
 import pytest
+from markdown_it import MarkdownIt
 
 from engine.access_report import AccessRow, access_rows, render_access
 from engine.model import Entitlement
@@ -175,3 +177,36 @@ def test_table_colour_on_request() -> None:
 def test_unknown_format_is_refused() -> None:
     with pytest.raises(ValueError, match="yaml"):
         render_access(rows=rows(), fmt="yaml", title=TITLE)
+
+
+# Names from live systems: a terminal reset, a C1 CSI, a right-to-left override, a
+# newline, a team mention, HTML, a table pipe and backticks.
+HOSTILE = "\x1bc\x9b31m\u202e @acme/admins <img src=x onerror=alert(1)> a|b ``x``\nend"
+CONTROL = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u202e]")  # all but the line feed
+
+
+@pytest.mark.parametrize("fmt", ["table", "csv", "json", "markdown"])
+def test_no_format_prints_a_control_character(fmt: str) -> None:
+    hostile = [AccessRow(HOSTILE, P, "Admin", HOSTILE, "arn", (HOSTILE,))]
+    text = render_access(rows=hostile, fmt=fmt, title=HOSTILE)
+    assert not CONTROL.search(text)
+    assert "\\x1bc" in text or "\\u001bc" in text
+
+
+def test_json_keeps_the_names_exact() -> None:
+    hostile = [AccessRow(HOSTILE, P, "Admin", "", "arn", (HOSTILE,))]
+    [row] = json.loads(render_access(rows=hostile, fmt="json", title=""))
+    assert row["user"] == HOSTILE and row["via"] == [HOSTILE]
+
+
+def test_markdown_names_mention_nobody_and_stay_in_their_cell() -> None:
+    hostile = [AccessRow(HOSTILE, P, "Admin", "", "arn", ("@acme/admins", "Ops|Dev"))]
+    text = render_access(rows=hostile, fmt="markdown", title="Access @acme <b>")
+    html = MarkdownIt("commonmark").enable("table").render(text)
+    assert "<img" not in html and "<b>" not in html
+    assert not re.search(r"(?:^|\W)@[a-z0-9]", re.sub(r"<code>.*?</code>", "", html), re.I)
+    [cells] = [
+        re.findall(r"<td>(.*?)</td>", row) for row in re.findall(r"<tr>.*?</tr>", html, re.S)[1:]
+    ]
+    assert len(cells) == 4
+    assert cells[3] == "@\u200bacme/admins, Ops|Dev"

@@ -12,13 +12,16 @@ import pytest
 
 import engine.diff
 from engine.diff import diff
+from engine.dn import normalize_dn
 from engine.model import System, World
-from engine.plan import AccessChange, Action, FindingKind, PlanOptions, ResourceKind
+from engine.plan import AccessChange, Action, FindingKind, Plan, PlanOptions, ResourceKind
 from engine.render import render_json, render_text
+from tests.unit.strategies import as_read
 from tests.unit.worlds import (
     AUDITORS,
     DEV,
     DEVOPS,
+    FINANCE_DN,
     OKTA,
     PROD,
     assignment,
@@ -26,7 +29,9 @@ from tests.unit.worlds import (
     converged_live,
     desired_world,
     drop,
+    edit_app,
     edit_group,
+    management_group,
     mgmt_dn,
     okta_group,
     plan_for,
@@ -34,7 +39,10 @@ from tests.unit.worlds import (
     role,
     role_group,
     role_group_dn,
+    role_group_name,
 )
+
+FINANCE_DN_KEY = normalize_dn(FINANCE_DN)
 
 
 def _many_legacy_roles(count: int) -> tuple[World, World]:
@@ -239,3 +247,224 @@ def test_a_plan_says_whether_it_saw_everything() -> None:
     )
     assert not partial.complete and partial.blocked and not partial.applyable
     assert json.loads(render_json(partial))["summary"]["complete"] is False
+
+
+# --- an access delta that never says "none" while access changes -----------------------
+
+ADMIN_DROPPED = drop(desired_world(), role(PROD, "Admin"), role_group(PROD, "Admin"))
+ADMIN_LOSSES = {("alice", PROD, "Admin", False), ("bob", PROD, "Admin", False)}
+
+
+def _seen(world: World, systems: set[System]) -> World:
+    """`world` as `--only systems` reads it (the other systems' parts left out)."""
+    return as_read(world, systems=frozenset(systems), failed=frozenset())
+
+
+def _losses(plan: Plan) -> set[tuple[str, str, str, bool]]:
+    return {(a.user, a.account_id, a.role, a.gained) for a in plan.access_delta}
+
+
+def test_only_aws_says_access_is_unknown_and_lists_the_role_it_deletes() -> None:
+    """`plan --prune --only aws` after dropping Admin from prod: Okta and the directory
+    were not read, so the plan cannot say who loses Admin; it says so, never "none"."""
+    live = _seen(converged_live(desired_world()), {System.AWS})
+    plan = diff(
+        desired=ADMIN_DROPPED,
+        live=live,
+        options=PlanOptions(prune=True, systems=frozenset({System.AWS})),
+    )
+    assert [c.id for c in plan.changes] == [f"role:{PROD}/admin:-"]
+    assert plan.access_unknown == "the directory and Okta were not read (--only aws)"
+    assert [c.id for c in plan.access_removals] == [f"role:{PROD}/admin:-"]
+    text = render_text(plan)
+    assert "Access changes: none" not in text
+    assert text.splitlines()[:3] == [
+        "Access changes: unknown: the directory and Okta were not read (--only aws)",
+        "  Changes that can take access away (check who loses what by hand):",
+        f"    - role Admin in prod ({PROD})",
+    ]
+
+
+def test_a_partial_plan_over_a_whole_read_shows_who_loses_what() -> None:
+    plan = diff(
+        desired=ADMIN_DROPPED,
+        live=converged_live(desired_world()),
+        options=PlanOptions(prune=True, systems=frozenset({System.AWS})),
+    )
+    assert plan.access_unknown is None
+    assert [c.id for c in plan.changes] == [f"role:{PROD}/admin:-"]
+    assert _losses(plan) == ADMIN_LOSSES
+
+
+@pytest.mark.parametrize(
+    ("read", "only", "reason"),
+    [
+        ({System.DIRECTORY, System.OKTA}, set(System), "AWS was not read"),
+        ({System.AWS}, set(System), "the directory and Okta were not read"),
+        (
+            {System.AWS},
+            {System.AWS, System.OKTA},
+            "the directory and Okta were not read (--only aws,okta)",
+        ),
+        (
+            {System.AWS, System.OKTA},
+            {System.AWS, System.OKTA},
+            "the directory was not read (--only aws,okta)",
+        ),
+        (set(), set(System), "AWS, the directory and Okta were not read"),
+    ],
+)
+def test_access_unknown_names_what_was_not_read(
+    read: set[System], only: set[System], reason: str
+) -> None:
+    desired = desired_world()
+    plan = diff(
+        desired=desired,
+        live=_seen(converged_live(desired), read),
+        options=PlanOptions(systems=frozenset(only)),
+    )
+    assert plan.access_unknown == reason
+
+
+def test_kind_okta_has_no_directory_to_read() -> None:
+    desired = desired_world(kind=OKTA)
+    live = _seen(converged_live(desired), {System.AWS, System.OKTA})
+    assert System.DIRECTORY in live.systems  # Okta's groups are the directory
+    plan = diff(desired=desired, live=live, options=PlanOptions())
+    assert plan.access_unknown is None
+
+
+def test_unread_accounts_get_no_changes_only_a_blocking_finding() -> None:
+    """The AWS read of prod failed: its roles and provider look missing, but nothing is
+    created for it (they exist); the plan is blocked and its access delta unknown."""
+    desired = desired_world()
+    live = as_read(converged_live(desired), systems=frozenset(System), failed=frozenset({PROD}))
+    plan = diff(desired=desired, live=live, options=PlanOptions())
+    assert plan.changes == ()
+    assert ("account prod (111111111111)") in {f.subject for f in plan.findings}
+    assert plan.blocked and not plan.complete
+    assert plan.access_unknown == f"AWS account {PROD} was not read"
+
+
+def test_every_read_failing_plans_nothing() -> None:
+    desired = desired_world()
+    live = as_read(World(), systems=frozenset({System.AWS}), failed=frozenset())
+    plan = diff(desired=desired, live=live, options=PlanOptions())
+    assert plan.changes == ()
+    assert {f.subject for f in plan.findings if f.kind is FindingKind.READ_ERROR} == {
+        "account prod (111111111111)",
+        "account dev (222222222222)",
+    }
+
+
+# --- protected: what makes access work end to end --------------------------------------
+
+PROTECTED_CASES = {
+    # protected name, desired world, what must be kept
+    "role group": (role_group_name(PROD, "Admin"), ADMIN_DROPPED),
+    "role name": ("admin", ADMIN_DROPPED),
+}
+
+
+@pytest.mark.parametrize("case", list(PROTECTED_CASES))
+def test_a_protected_role_group_keeps_its_role(case: str) -> None:
+    """Its IAM role is kept with it (it was deleted under --prune, and access lost)."""
+    protected, desired = PROTECTED_CASES[case]
+    plan = plan_for(
+        desired=desired,
+        live=converged_live(desired_world()),
+        prune=True,
+        protected=frozenset({protected}),
+    )
+    assert plan.changes == () and plan.access_delta == ()
+    subjects = {f.subject: f.message for f in plan.findings if f.kind is FindingKind.PRUNE_SKIPPED}
+    assert f"role Admin in prod ({PROD})" in subjects
+    assert any(s.endswith(role_group_name(PROD, "Admin")) for s in subjects)
+
+
+def test_a_protected_role_group_keeps_its_management_groups_and_their_assignments() -> None:
+    """DevOps (in the protected role group) is dropped from the desired state: it stays,
+    in the role group and assigned to the app, so its members keep prod/Admin; they lose
+    only what DevOps was granted elsewhere."""
+    desired = drop(ADMIN_DROPPED, management_group(DEVOPS), assignment(DEVOPS))
+    desired = edit_group(desired, role_group_dn(PROD, "ReadOnly"), member_groups=frozenset())
+    desired = edit_group(
+        desired, role_group_dn(DEV, "ReadOnly"), member_groups=frozenset({FINANCE_DN_KEY})
+    )
+    protected = role_group_name(PROD, "Admin")
+    plan = plan_for(
+        desired=desired,
+        live=converged_live(desired_world()),
+        prune=True,
+        protected=frozenset({protected}),
+    )
+    ids = {c.id for c in plan.changes}
+    assert f"directory_group:{mgmt_dn(DEVOPS)}:-" not in ids
+    assert "app_assignment:active_directory/devops:-" not in ids
+    assert f"role:{PROD}/admin:-" not in ids
+    kept = {f.subject: f.message for f in plan.findings if f.kind is FindingKind.PRUNE_SKIPPED}
+    assert protected in kept[f"management group {DEVOPS}"]
+    assert protected in kept[f"assignment of {DEVOPS} (active_directory)"]
+    assert not any(a.role == "Admin" for a in plan.access_delta)
+    assert _losses(plan) == {
+        (user, account, "ReadOnly", False) for user in ("alice", "bob") for account in (PROD, DEV)
+    }
+
+
+def test_kind_okta_a_protected_role_group_keeps_the_assignment_of_its_members() -> None:
+    desired = drop(
+        desired_world(kind=OKTA),
+        role(PROD, "Admin"),
+        okta_group(role_group_name(PROD, "Admin"), source="okta"),
+        okta_group(DEVOPS, source="okta"),
+        assignment(DEVOPS, source="okta"),
+    )
+    plan = plan_for(
+        desired=desired,
+        live=converged_live(desired_world(kind=OKTA)),
+        prune=True,
+        protected=frozenset({role_group_name(PROD, "Admin")}),
+    )
+    assert "app_assignment:okta/devops:-" not in {c.id for c in plan.changes}
+    assert not any(a.role == "Admin" for a in plan.access_delta)
+
+
+def test_app_settings_that_would_unmap_a_protected_role_group_block_the_plan() -> None:
+    live = converged_live(desired_world())
+    assert live.okta_app is not None
+    desired = edit_app(
+        desired_world(), group_filter=r"^team#(?{{role}}\w+)#(?{{accountid}}\d{12})$"
+    )
+    protected = role_group_name(PROD, "Admin")
+    plan = plan_for(desired=desired, live=live, protected=frozenset({protected}))
+    [conflict] = [f for f in plan.findings if f.kind is FindingKind.CONFLICT]
+    assert conflict.subject == f"protected role group {protected}"
+    assert "the group filter would no longer match its name" in conflict.message
+    assert plan.blocked
+    unprotected = plan_for(desired=desired, live=live)
+    assert not unprotected.blocked
+
+
+# --- a management group dropped without --prune -----------------------------------------
+
+
+def test_a_management_group_dropped_without_prune_says_it_leaves_its_role_groups_now() -> None:
+    """Its Member Of links go (the role groups are authoritative) but the group stays:
+    the plan says both, on the finding and on each link's removal."""
+    desired = drop(desired_world(), management_group(AUDITORS), assignment(AUDITORS))
+    desired = edit_group(desired, role_group_dn(PROD, "Audit"), member_groups=frozenset())
+    plan = plan_for(desired=desired, live=converged_live(desired_world()))
+    [finding] = [f for f in plan.findings if f.subject == f"management group {AUDITORS}"]
+    assert "would be deleted with --prune" in finding.message
+    assert (
+        f"it leaves the role groups the desired state keeps ({role_group_name(PROD, 'Audit')}) now"
+        in finding.message
+    )
+    [link] = [c for c in plan.changes if c.kind is ResourceKind.GROUP_MEMBER]
+    assert link.reason == (
+        f"{AUDITORS} is no longer in the desired state, so it leaves "
+        f"{role_group_name(PROD, 'Audit')}; the group itself stays until --prune deletes it"
+    )
+    pruned = plan_for(desired=desired, live=converged_live(desired_world()), prune=True)
+    [link] = [c for c in pruned.changes if c.kind is ResourceKind.GROUP_MEMBER]
+    assert "stays" not in link.reason

@@ -1,8 +1,12 @@
-"""Properties of the diff over random worlds: idempotence, convergence, order, safety.
+"""Properties of the diff over random worlds: idempotence, convergence, order, safety,
+and the access delta.
 
 The central one is convergence: apply a plan to the live world (in memory) and the
 re-plan is empty, except for assignments that honestly wait for Okta's next directory
 import; after that import, one more plan creates exactly those, and then nothing is left.
+The access delta is `access(world after the plan) − access(live)` whenever every system
+that decides access was read, for every `--only` selection; otherwise the plan says it
+is unknown and lists every change that can take access away.
 """
 
 from __future__ import annotations
@@ -10,20 +14,36 @@ from __future__ import annotations
 import dataclasses
 import random
 
-from hypothesis import given
+from hypothesis import assume, event, given
 from hypothesis import strategies as st
 
+from engine.access import access_delta, effective_access
 from engine.diff import diff
-from engine.model import System, World
-from engine.plan import Action, Plan, PlanOptions, ResourceKind
+from engine.diff_common import managed_ous
+from engine.model import (
+    DirectoryGroup,
+    DirectoryKind,
+    Entitlement,
+    GroupRole,
+    OktaGroup,
+    System,
+    World,
+)
+from engine.naming import compile_group_filter, parse_group_name
+from engine.plan import AccessChange, Action, FindingKind, Plan, PlanOptions, ResourceKind
+from engine.render import render_markdown, render_text
 from engine.simulate import apply_changes
 from tests.unit.strategies import (
+    as_read,
     desired_worlds,
     drifted_live,
     imported,
     plan_options,
+    systems_subsets,
     world_pairs,
 )
+
+OKTA = DirectoryKind.OKTA
 
 EVERYTHING = PlanOptions(prune=True, max_deletions=10_000)
 
@@ -176,3 +196,175 @@ def test_prune_off_never_deletes_resources(data: st.DataObject) -> None:
         ResourceKind.DIRECTORY_GROUP,
         ResourceKind.OKTA_GROUP,
     }
+
+
+# --- the access delta ------------------------------------------------------------------
+
+IMPORT_WAIT = "directory import"
+
+
+def expected_delta(*, desired: World, live: World, plan: Plan) -> set[AccessChange]:
+    """`effective_access(world after apply and import) − effective_access(live)`, from
+    entitlements (the plan works on per-role indexes), and what the changes waiting for
+    the import add once they are made, marked as such."""
+    kind = desired.directory_kind
+    source = kind.okta_source if kind is not None and kind is not DirectoryKind.OKTA else None
+    covered = managed_ous(desired=desired, live=live)
+    aliases = {**live.account_aliases, **desired.account_aliases}
+
+    def access_after(include_waiting: bool) -> frozenset[Entitlement]:
+        world = apply_changes(world=live, changes=plan.changes, include_waiting=include_waiting)
+        return effective_access(world=world, import_source=source, covered_ous=covered)
+
+    now, after = effective_access(world=live), access_after(False)
+    immediate = set(access_delta(before=now, after=after, aliases=aliases))
+    if source is None or not any(c.waits_for for c in plan.changes):
+        return immediate
+    done = {(a.user, a.account_id, a.role, a.gained) for a in immediate}
+    eventual = access_delta(before=now, after=access_after(True), aliases=aliases)
+    later = {
+        dataclasses.replace(a, waits_for=IMPORT_WAIT)
+        for a in eventual
+        if (a.user, a.account_id, a.role, a.gained) not in done
+    }
+    return immediate | later
+
+
+@given(st.data())
+def test_access_delta_is_access_after_minus_access_now(data: st.DataObject) -> None:
+    """Every system read: the delta is exactly what the plan does to access, for every
+    `--only` selection (a partial plan over a whole read), with and without prune and
+    protection."""
+    desired, live = data.draw(world_pairs())
+    options = dataclasses.replace(
+        data.draw(plan_options(desired)), systems=data.draw(systems_subsets())
+    )
+    plan = diff(desired=desired, live=live, options=options)
+    assert plan.access_unknown is None
+    assert set(plan.access_delta) == expected_delta(desired=desired, live=live, plan=plan)
+    event(f"losses: {any(not a.gained for a in plan.access_delta)}")
+    event(f"pending: {any(a.waits_for for a in plan.access_delta)}")
+    assert len(set(plan.access_delta)) == len(plan.access_delta)
+
+
+def _losses(
+    before: frozenset[Entitlement], after: frozenset[Entitlement]
+) -> set[tuple[str, str, str]]:
+    return {e.key for e in before} - {e.key for e in after}
+
+
+@given(st.data())
+def test_a_partial_read_says_access_is_unknown_and_lists_every_removal(
+    data: st.DataObject,
+) -> None:
+    """A system that decides access not read (--only, a read error) or an AWS account
+    not read: the plan says the delta is unknown, never "none", plans nothing for what
+    it could not see, and lists every change that can take access away: the others,
+    applied to the whole live world, take none."""
+    desired, live = data.draw(world_pairs())
+    only = data.draw(systems_subsets())
+    read = data.draw(st.sets(st.sampled_from(sorted(only))).map(frozenset))
+    failed = data.draw(st.sets(st.sampled_from(sorted(desired.accounts))).map(frozenset))
+    seen = as_read(live, systems=read, failed=failed)
+    kind = desired.directory_kind
+    deciding = {System.AWS, System.OKTA} | ({System.DIRECTORY} if kind is not OKTA else set())
+    assume(not deciding <= seen.systems or (System.AWS in seen.systems and failed))
+    options = dataclasses.replace(data.draw(plan_options(desired)), systems=only)
+    plan = diff(desired=desired, live=seen, options=options)
+
+    assert plan.access_unknown
+    removals = {c.id for c in plan.access_removals}
+    assert removals == {c.id for c in plan.changes if c.destructive or c.action is Action.DELETE}
+    text, md = render_text(plan), render_markdown(plan)
+    assert "Access changes: unknown: " in text and "Access changes: none" not in text
+    assert "**Unknown:**" in md and "No user gains or loses access" not in md
+    assert text.count("\n    - ") + text.count("\n    ~ ") >= len(removals)
+    assert not any(c.system is System.AWS and c.key[0] in failed for c in plan.changes)
+    assert all(c.system in seen.systems for c in plan.changes)
+
+    # What is not listed takes no access away, whatever the unread systems hold:
+    # neither on Okta as it is nor once it has imported the directory.
+    rest = [c for c in plan.changes if c.id not in removals]
+    event(f"removals listed: {bool(removals)}, others: {bool(rest)}")
+    source = kind.okta_source if kind is not None and kind is not OKTA else None
+    covered = managed_ous(desired=desired, live=live)
+    synced = imported(live, covered_ous=tuple(covered)) if source else live
+    for base, import_source in ((live, None), (synced, source)):
+        after = apply_changes(world=base, changes=rest)
+        assert not _losses(
+            effective_access(world=base),
+            effective_access(world=after, import_source=import_source, covered_ous=covered),
+        )
+
+
+@given(st.data())
+def test_protected_role_groups_keep_what_makes_them_work(data: st.DataObject) -> None:
+    """A protected role group the desired state no longer has keeps, after the plan, its
+    IAM role, itself, the groups Member Of it and their app assignments (kind okta: the
+    assignments of groups sharing a user with it); or the plan is blocked."""
+    desired, live = data.draw(world_pairs())
+    options = data.draw(plan_options(desired))
+    plan = diff(desired=desired, live=live, options=options)
+    after = apply_changes(world=live, changes=plan.changes)
+    protected = {p.casefold() for p in options.protected}
+    kind = desired.directory_kind
+    assert kind is not None
+    groups: list[tuple[str, tuple[str, str], OktaGroup | DirectoryGroup]] = []
+    if kind is OKTA:
+        for key, okta_group in live.okta_groups.items():
+            ref = _role_of(desired, okta_group.name)
+            if ref is not None and key not in desired.okta_groups and okta_group.source == "okta":
+                groups.append((okta_group.name, ref, okta_group))
+    else:
+        for dn, role_group in live.directory_groups.items():
+            account_id, role_name = role_group.account_id, role_group.role_name
+            if account_id and role_name and dn not in desired.directory_groups:
+                groups.append((role_group.name, (account_id, role_name.lower()), role_group))
+    for name, (account_id, role_name), group in groups:
+        if name.casefold() not in protected and role_name.casefold() not in protected:
+            continue
+        if plan.blocked and any(f.kind is FindingKind.CONFLICT for f in plan.findings):
+            continue
+        event("a protected role group the desired state dropped")
+        role_key = (account_id, role_name)
+        if role_key in live.roles and live.roles[role_key].managed:
+            assert role_key in after.roles, f"{name}: its role was deleted"
+        if kind is OKTA:
+            assert isinstance(group, OktaGroup)
+            assert group.key in after.okta_groups
+            for key in live.app_assignments:
+                other = live.okta_groups.get(key)
+                if other is not None and (other.members or set()) & (group.members or set()):
+                    assert key in after.app_assignments, f"{name}: assignment {key} gone"
+            continue
+        assert isinstance(group, DirectoryGroup)
+        kept = after.directory_groups.get(group.key)
+        assert kept is not None
+        # Its management groups (the desired state's, or okta-aws's own): anything else
+        # in a role group is a rogue way in, removed whatever protects the group.
+        for member in group.member_groups:
+            nested = live.directory_groups.get(member)
+            if nested is None or not _manages(desired, nested):
+                continue
+            assert member in kept.member_groups, f"{name}: {nested.name} unlinked"
+            assert member in after.directory_groups, f"{name}: {nested.name} deleted"
+            key = (kind.okta_source, nested.name.lower())
+            if key in live.app_assignments:
+                assert key in after.app_assignments, f"{name}: {nested.name} unassigned"
+
+
+def _manages(desired: World, group: DirectoryGroup) -> bool:
+    """A management group that may be Member Of role groups: one the desired state
+    declares, or one okta-aws made (in its OU)."""
+    declared = desired.directory_groups.get(group.key)
+    if declared is not None:
+        return declared.role is GroupRole.MANAGEMENT
+    return group.role is GroupRole.MANAGEMENT and not group.adopted
+
+
+def _role_of(desired: World, name: str) -> tuple[str, str] | None:
+    assert desired.okta_app is not None
+    ref = parse_group_name(
+        name=name, group_filter=compile_group_filter(desired.okta_app.settings.group_filter)
+    )
+    return None if ref is None else (ref.account_id, ref.role.lower())

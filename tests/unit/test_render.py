@@ -262,7 +262,32 @@ def empty_plan() -> Plan:
     return Plan(target="sandbox", live_fingerprint="c" * 64, desired_digest="d" * 64)
 
 
-CASES = {"empty": empty_plan, "representative": representative_plan}
+def unknown_access_plan() -> Plan:
+    """`plan --prune --only aws`: Okta and the directory were not read, so who loses
+    what cannot be said; the changes that can take it away are listed instead."""
+    return Plan(
+        changes=(
+            _change(ResourceKind.ROLE, Action.DELETE, before=_role("Admin"), destructive=True),
+            _change(
+                ResourceKind.ROLE,
+                Action.UPDATE,
+                _role("ReadOnly", managed_policies=frozenset({READONLY, BILLING})),
+                _role("ReadOnly", managed_policies=frozenset({READONLY})),
+                destructive=True,
+                details=(AttributeChange("managed_policies", BILLING, None),),
+            ),
+            _change(ResourceKind.ROLE, Action.CREATE, after=_role("Audit", DEV)),
+        ),
+        options=PlanOptions(prune=True, systems=frozenset({System.AWS})),
+        target="sandbox",
+        live_fingerprint="e" * 64,
+        desired_digest="f" * 64,
+        names=DisplayNames(accounts={PROD: "prod-payments", DEV: "dev-sandbox"}),
+        access_unknown="the directory and Okta were not read (--only aws)",
+    )
+
+
+CASES = {"empty": empty_plan, "representative": representative_plan, "unknown": unknown_access_plan}
 RENDERERS = {
     "txt": lambda p: render_text(p),
     "md": render_markdown,
@@ -521,3 +546,111 @@ def test_a_large_access_delta_is_one_line_per_account_role_in_markdown() -> None
     assert "_(after the directory import)_: dave" in md
     assert render_text(plan).count(" gains ") == MARKDOWN_ACCESS_LINES + 1
     assert len(render_markdown(Plan(access_delta=tuple(many[:MARKDOWN_ACCESS_LINES])))) > len(md)
+
+
+# --- what the plan could not see -------------------------------------------------------
+
+
+def test_unknown_access_is_said_and_the_removals_listed() -> None:
+    plan = unknown_access_plan()
+    lines = render_text(plan).splitlines()
+    assert lines[:4] == [
+        "Access changes: unknown: the directory and Okta were not read (--only aws)",
+        "  Changes that can take access away (check who loses what by hand):",
+        f"    - role Admin in prod-payments ({PROD})",
+        f"    ~ role ReadOnly in prod-payments ({PROD}) (destructive)",
+    ]
+    assert "none" not in render_text(plan)
+    md = render_markdown(plan)
+    assert "> **Unknown:** the directory and Okta were not read (--only aws)" in md
+    assert f"- `- role Admin in prod-payments ({PROD})`" in md
+    assert "No user gains or loses access" not in md
+    doc = json.loads(render_json(plan))
+    assert doc["access_unknown"] == plan.access_unknown
+
+
+@pytest.mark.parametrize("removals", [False, True])
+@pytest.mark.parametrize("rows", [False, True])
+def test_unknown_access_never_reads_none(removals: bool, rows: bool) -> None:
+    changes = unknown_access_plan().changes if removals else unknown_access_plan().changes[2:]
+    delta = (AccessChange("bob", DEV, "Admin", True, "dev-sandbox", ("Ops",)),) if rows else ()
+    plan = Plan(changes=changes, access_delta=delta, access_unknown="Okta was not read")
+    text, md = render_text(plan), render_markdown(plan)
+    assert "Access changes: none" not in text and "No user gains or loses access" not in md
+    assert text.startswith("Access changes: unknown: Okta was not read\n")
+    assert ("As far as the systems read show:" in text) is rows
+    assert ("  + bob   gains  dev-sandbox (222222222222) / Admin" in text) is rows
+    assert ("No change in this plan takes access away." in text) is not removals
+    assert ("No change in this plan takes access away." in md) is not removals
+
+
+# --- names that are not safe to print --------------------------------------------------
+
+HOSTILE = "\x1bc\x00\x07\x7f\x9b2J\u202eevil\u2028 @acme/admins <img src=x> a|b ``x``\nend"
+CONTROL = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u202e\u2028]")  # all but the line feed
+
+
+def hostile_plan() -> Plan:
+    group = DirectoryGroup(dn=build_dn(cn="x", parent=MGMT_OU), name=HOSTILE, role=GroupRole.ROLE)
+    return Plan(
+        changes=(
+            _change(ResourceKind.ROLE, Action.DELETE, before=_role(HOSTILE), destructive=True),
+            _change(ResourceKind.DIRECTORY_GROUP, Action.CREATE, after=group),
+            _change(
+                ResourceKind.USER_MEMBER,
+                Action.CREATE,
+                after=UserMember(group=_dn("x", MGMT_OU), login=HOSTILE),
+            ),
+            _change(
+                ResourceKind.APP_ASSIGNMENT, Action.CREATE, after=AppAssignment("okta", HOSTILE)
+            ),
+            _change(
+                ResourceKind.ROLE,
+                Action.UPDATE,
+                _role("R", description="a"),
+                _role("R", description=HOSTILE),
+                details=(AttributeChange("description", "a", HOSTILE),),
+            ),
+        ),
+        access_delta=(AccessChange(HOSTILE, PROD, HOSTILE, True, HOSTILE, (HOSTILE,), HOSTILE),),
+        findings=(Finding(FindingKind.ROGUE_GROUP, System.OKTA, HOSTILE, HOSTILE),),
+        target=HOSTILE,
+        names=DisplayNames(accounts={PROD: HOSTILE}, groups={_dn("x", MGMT_OU): HOSTILE}),
+        access_unknown=HOSTILE,
+    )
+
+
+@pytest.mark.parametrize(
+    "render",
+    [
+        lambda p: render_text(p),
+        lambda p: ANSI.sub("", render_text(p, color=True)),
+        render_markdown,
+        render_json,
+    ],
+    ids=["text", "colour", "markdown", "json"],
+)
+def test_no_output_prints_a_control_character(render: Any) -> None:
+    out = render(hostile_plan())
+    assert not CONTROL.search(out), CONTROL.findall(out)
+    assert "\\x1bc" in out or "\\u001bc" in out
+
+
+def test_colour_adds_only_colour_codes_to_hostile_names() -> None:
+    plan = hostile_plan()
+    assert ANSI.sub("", render_text(plan, color=True)) == render_text(plan)
+
+
+def test_markdown_of_hostile_names_is_inert() -> None:
+    md = render_markdown(hostile_plan())
+    html = MarkdownIt("commonmark").enable("table").render(md)
+    assert "<img" not in html
+    assert not GITHUB_MENTION.search(re.sub(r"<(code|pre)[^>]*>.*?</\1>", "", html, flags=re.S))
+    assert md.count("</details>") == 3 and html.count("<pre>") == 3
+
+
+def test_json_keeps_hostile_names_exact() -> None:
+    plan = hostile_plan()
+    doc = json.loads(render_json(plan))
+    assert doc["access_delta"][0]["user"] == HOSTILE
+    assert doc["access_unknown"] == HOSTILE
