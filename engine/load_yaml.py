@@ -14,7 +14,10 @@ something other than what its name says). The bounds:
   state needs 6);
 - only plain values, lists and mappings: a tag other than the standard ones (`!Ref`,
   `!!set`, `!!omap`, `!!python/…`, `!foo [a]`) is an error, as is a list or a mapping
-  used as a mapping key (`? [a, b]`).
+  used as a mapping key (`? [a, b]`) and a key that YAML reads as something other than
+  a string (`1:`, `yes:`, `~:`: quoting it says what was meant);
+- a value YAML's rules make a date or a number that is none (`2024-13-45`, `!!int x`)
+  is an error at its line, not an exception.
 """
 
 from __future__ import annotations

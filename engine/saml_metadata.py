@@ -3,7 +3,7 @@
 The metadata file arrives with a pull request, and `apply` uploads it as the SAML
 provider of every account: whatever it says decides which signatures AWS trusts. So it
 is untrusted XML. It is parsed without DTDs, entities or external references (defusedxml;
-an entity "billion laughs" or an `file:///etc/passwd` entity is refused, nothing is
+an entity "billion laughs" or a `file:///etc/passwd` entity is refused, nothing is
 fetched), and it must look like what Okta publishes for an app: one `EntityDescriptor`
 with an `entityID`, an `IDPSSODescriptor`, at least one signing certificate that is a
 real X.509 certificate, and a `SingleSignOnService` location. Certificates past their

@@ -6,6 +6,7 @@ messages name files relative to it) and asserts exact locations and messages.
 
 from __future__ import annotations
 
+import io
 import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -14,6 +15,7 @@ from typing import Any
 import pytest
 
 import engine.load_yaml
+from engine import commands
 from engine.load import LoadError, load
 from engine.load_yaml import MAX_FILE_BYTES
 from engine.model import DirectoryKind
@@ -714,3 +716,14 @@ def test_valid_state_without_libyaml_is_the_same(
     fast = _load(root, BASE)
     monkeypatch.setattr(engine.load_yaml, "_FAST", None)
     assert load(directory=root) == fast
+
+
+def test_validate_prints_the_certificate_expiry(root: Path) -> None:
+    _write(root, BASE)
+    out, err = io.StringIO(), io.StringIO()
+    assert commands.validate(directory=Path("."), out=out, err=err) == 0
+    lines = out.getvalue().splitlines()
+    assert lines[0].startswith(".: valid (")
+    assert lines[1].startswith("idp.xml:7: info: SAML metadata: signing certificate sha256:")
+    assert lines[1].endswith(" valid until 2035-01-15T09:30:00Z")
+    assert err.getvalue() == ""
