@@ -11,8 +11,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from engine.model import DirectoryKind
+from engine.load import load
+from engine.model import DirectoryKind, OktaGroup, System, World
 from engine.naming import derive_group_filter, render_role_group_name
+from engine.plan import FindingKind
+from engine.providers.live import missing_group_findings
 from engine.providers.okta import OktaConfig, OktaConfigError, ReadScope
 from engine.providers.okta_http import build_request_executor
 from engine.providers.okta_read import (
@@ -234,3 +237,49 @@ def test_sdk_validation_errors_become_config_errors() -> None:
         config = OktaConfig.from_env(env={"OKTA_ORG_URL": "https://x-admin.okta.com"}, token="t")
         with pytest.raises(OktaConfigError, match=re.escape("-admin")):
             build_request_executor(config)
+
+
+OWNER_MANAGED_ORG = """\
+settings:
+  saml_provider: {name: OKTA}
+  directory: {kind: KIND}
+  okta: {app_label: AWS, app_filter: okta}
+roles:
+  ReadOnly: {}
+accounts:
+  - {id: "111111111111", alias: lake, roles: [ReadOnly]}
+management_groups:
+  - name: Listed
+    grants: [{account: lake, role: ReadOnly}]
+    members: [alice]
+  - name: Data Scientists
+    grants: [{account: lake, role: ReadOnly}]
+  - name: Ghost Team
+    grants: [{account: lake, role: ReadOnly}]
+"""
+
+
+@pytest.mark.parametrize(
+    ("kind", "systems", "expected"),
+    [
+        pytest.param("okta", frozenset(System), ["Ghost Team"], id="kind okta: blocks"),
+        pytest.param("okta", frozenset({System.AWS}), [], id="okta not read: nothing said"),
+    ],
+)
+def test_an_owner_managed_group_okta_lacks_is_blocking_at_its_line(
+    tmp_path: Path, kind: str, systems: frozenset[System], expected: list[str]
+) -> None:
+    """Its members cannot be read (issue 16): one blocking finding at the group's line;
+    a group whose members are listed, or that Okta has, is fine."""
+    (tmp_path / "org.yaml").write_text(OWNER_MANAGED_ORG.replace("KIND", kind))
+    state = load(directory=tmp_path)
+    world = World.build(
+        okta_groups=[OktaGroup(name="data scientists", source="okta", members=frozenset())],
+        systems=systems,
+    )
+    findings = missing_group_findings(state, world)
+    assert [f.subject for f in findings] == [f"okta group {name}" for name in expected]
+    for finding in findings:
+        assert finding.kind is FindingKind.MISSING_GROUP and finding.blocking
+        line = OWNER_MANAGED_ORG.splitlines().index("  - name: Ghost Team") + 1
+        assert finding.message.startswith(f"{tmp_path / 'org.yaml'}:{line}: 'Ghost Team' ")
