@@ -70,6 +70,7 @@ class Flavor:
     # How seeded directories (the sandbox's, the tests') look on this kind of server:
     group_type: int | None  # AD's groupType of the groups we create (None: no such thing)
     user_class: str  # structural objectClass of a person
+    user_must: tuple[str, ...]  # attributes a person must have besides cn and its login
     principal_attribute: str | None  # AD's user@realm sign-in name (None: none)
     user_rdn: str  # a person's naming attribute (AD: cn; LDAP: uid, the login itself)
     container_class: str  # a `cn=` entry that only holds others (AD's CN=Users)
@@ -122,6 +123,7 @@ AD = Flavor(
     group_classes=frozenset({"group"}),
     group_type=AD_GLOBAL_SECURITY_GROUP,
     user_class="user",
+    user_must=(),
     principal_attribute="userPrincipalName",
     user_rdn="cn",
     container_class="container",
@@ -146,6 +148,7 @@ LDAP = Flavor(
     group_classes=frozenset({"groupofnames", "groupofuniquenames", "posixgroup"}),
     group_type=None,
     user_class="inetOrgPerson",
+    user_must=("sn",),  # person's surname
     principal_attribute=None,
     user_rdn="uid",
     container_class="organizationalRole",

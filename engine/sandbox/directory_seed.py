@@ -56,8 +56,7 @@ def add_users(server: DirectoryServer, *, logins: Iterable[str]) -> dict[str, st
         attrs: dict[str, Any] = {"cn": login, flavor.login_attribute: login}
         if flavor.principal_attribute is not None:
             attrs[flavor.principal_attribute] = f"{login}@{SAMBA_REALM.lower()}"
-        if flavor.user_class == "inetOrgPerson":
-            attrs["sn"] = login  # a person must have a surname
+        attrs.update(dict.fromkeys(flavor.user_must, login))
         requests.append((dn, flavor.user_class, attrs))
         created[login] = dn
     add_entries(server, entries=requests)

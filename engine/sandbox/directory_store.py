@@ -40,17 +40,16 @@ from engine.sandbox.persist import DIRECTORY_FILE, read_json, write_json
 _log = logging.getLogger(__name__)
 _FORMAT = "okta-aws-sandbox-directory"
 
-# Most specific first: an AD user is also a person, an inetOrgPerson also a person.
+# The classes of the entries kept, most specific first (an AD user is also a person, an
+# inetOrgPerson too): whatever the two flavors seed, and OUs.
 STRUCTURAL_CLASSES = (
-    "user",
-    "inetOrgPerson",
-    "group",
-    "groupOfNames",
+    *(f.user_class for f in (AD, LDAP)),
+    *(f.group_class for f in (AD, LDAP)),
     "organizationalUnit",
-    "container",
-    "organizationalRole",
+    *(f.container_class for f in (AD, LDAP)),
 )
 GROUP_CLASSES = frozenset({AD.group_class, LDAP.group_class})
+USER_CLASSES = frozenset({AD.user_class, LDAP.user_class})
 ATTRIBUTES = {
     DirectoryKind.ACTIVE_DIRECTORY: (
         "cn",
@@ -90,6 +89,10 @@ class DirEntry:
     @property
     def is_group(self) -> bool:
         return self.object_class in GROUP_CLASSES
+
+    @property
+    def is_user(self) -> bool:
+        return self.object_class in USER_CLASSES
 
     @property
     def depth(self) -> int:

@@ -64,7 +64,7 @@ def _directory_lines(root: Path, *, meta: SandboxMeta) -> list[str]:
     entries = load_entries(root)
     groups = [e for e in entries if e.is_group]
     group_keys = {normalize_dn(g.dn) for g in groups}
-    users = [e for e in entries if e.object_class in ("user", "inetOrgPerson")]
+    users = [e for e in entries if e.is_user]
     lines = [f"Directory ({meta.flavor.value}: {len(groups)} groups, {len(users)} users)"]
     by_parent: dict[str, list[str]] = {}
     for group in sorted(groups, key=lambda g: normalize_dn(g.dn)):

@@ -81,6 +81,18 @@ def test_ldap_group_attributes_carry_the_placeholder() -> None:
         flavor_for(DirectoryKind.OKTA)
 
 
+@given(login=cn_text)
+def test_seeded_people_are_named_as_each_server_names_them(login: str) -> None:
+    """AD names a person by cn (as `build_dn` writes it), LDAP by uid, its login; either
+    DN parses back to the login under the same parent."""
+    assert AD.user_dn(login=login, parent=PEOPLE) == build_dn(cn=login, parent=PEOPLE)
+    ldap_dn = LDAP.user_dn(login=login, parent=PEOPLE)
+    assert ldap_dn.startswith("uid=")
+    for dn in (ldap_dn, AD.user_dn(login=login, parent=PEOPLE)):
+        assert rdn_value(dn) == login
+        assert normalize_dn(dn).endswith(normalize_dn(PEOPLE))
+
+
 @pytest.mark.parametrize(
     ("env", "error"),
     [
