@@ -10,6 +10,7 @@ state built by code.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -17,15 +18,22 @@ from pathlib import Path
 from unittest import mock
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import engine.load
+from engine.dn import build_dn
+from engine.escape import printable
 from engine.load import load
 from engine.spec import (
+    DesiredState,
     Location,
+    ManagementGroupSpec,
     Problem,
     Severity,
 )
 from engine.validate import format_problems, has_errors, validate
+from tests.unit.worlds import ROLE_OU, small_state
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -1098,3 +1106,28 @@ def test_format_problems_sorts_and_marks_warnings() -> None:
     ]
     assert has_errors(problems)
     assert not has_errors([problems[1]])
+
+
+# --- no escalation, as properties (issue 10) -----------------------------------------
+
+
+def _with_group(group: ManagementGroupSpec) -> DesiredState:
+    state = small_state()
+    return dataclasses.replace(state, management_groups=(*state.management_groups, group))
+
+
+@given(cn=st.text(min_size=1, max_size=30), upper=st.booleans(), spaced=st.booleans())
+def test_no_dn_in_the_role_groups_ou_is_ever_accepted(cn: str, upper: bool, spaced: bool) -> None:
+    parent = ROLE_OU.upper() if upper else ROLE_OU.lower()
+    if spaced:
+        parent = parent.replace(",", ", ")
+    dn = build_dn(cn=cn, parent=parent)
+    group = ManagementGroupSpec(name="Sneaky", dn=dn, members=("zoe",))
+    problems = validate(state=_with_group(group))
+    assert any("lies in directory.role_groups_ou" in p.message for p in problems), problems
+
+
+@given(dn=st.text(max_size=60))
+def test_validate_never_raises_on_any_dn(dn: str) -> None:
+    problems = validate(state=_with_group(ManagementGroupSpec(name="Any", dn=dn)))
+    assert all(printable(str(p)) == str(p) for p in problems)
