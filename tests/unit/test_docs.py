@@ -32,6 +32,8 @@ _SECTION = re.compile(r"§\s*([^§]+)")
 _LINK = re.compile(r"\]\(([^()\s]+)\)")
 _HEADING = re.compile(r"^#{1,6}\s+(.+?)\s*#*\s*$", re.MULTILINE)
 _FENCE = re.compile(r"^```.*?^```", re.MULTILINE | re.DOTALL)
+_TEST_NAME = re.compile(r"\b(test_\w+)\b(?!\.py)")
+_TEST_IN_FILE = re.compile(r"([\w.-]+\.py)::(test_\w+)")
 
 
 def repo_files(root: Path = ROOT) -> Iterator[Path]:
@@ -122,11 +124,34 @@ def broken_links(page: Path, *, root: Path = ROOT) -> list[str]:
     return problems
 
 
+def defined_tests(root: Path = ROOT) -> dict[str, set[str]]:
+    """File name → the test functions it defines, for every test module under tests/."""
+    found: dict[str, set[str]] = {}
+    for path in (root / "tests").rglob("test_*.py"):
+        found.setdefault(path.name, set()).update(
+            re.findall(r"^\s*(?:async )?def (test_\w+)", path.read_text("utf-8"), re.MULTILINE)
+        )
+    return found
+
+
+def missing_tests(text: str, *, tests: dict[str, set[str]]) -> list[str]:
+    """Tests a page names as evidence (`test_x`, `file.py::test_x`) that do not exist."""
+    every = set().union(*tests.values()) if tests else set()
+    problems = {f"{name}: no such test" for name in _TEST_NAME.findall(text) if name not in every}
+    problems |= {
+        f"{file}::{name}: no such test in {file}"
+        for file, name in _TEST_IN_FILE.findall(text)
+        if name not in tests.get(file, set())
+    }
+    return sorted(problems)
+
+
 def pages(root: Path = ROOT) -> list[Path]:
     return sorted({p for pattern in PAGES for p in root.glob(pattern)})
 
 
 CODE = code_files()
+TESTS = defined_tests()
 MD_NAMES = {p.name for p in repo_files() if p.suffix == ".md"}
 
 
@@ -151,6 +176,7 @@ def test_pages_link_only_to_what_exists(page: Path) -> None:
     assert [n for n in OUTSIDE_NOTES if n in text] == []
     assert broken_links(page) == []
     assert bad_sections(text) == []
+    assert missing_tests(text, tests=TESTS) == []
 
 
 # --- the checkers can fail -------------------------------------------------------------------
@@ -192,6 +218,15 @@ def test_missing_paths_and_md_names_are_found(repo: Path) -> None:
     text = "engine/real.py engine/gone.py docs/a.md docs/*.md tests/x/*.json NOTES.md a.md"
     assert missing_paths(text, root=repo) == ["engine/gone.py", "tests/x/*.json"]
     assert missing_md_names(text, names={"a.md"}) == ["NOTES.md"]
+
+
+def test_tests_named_as_evidence_must_exist() -> None:
+    tests = {"test_a.py": {"test_one"}, "test_b.py": {"test_two"}}
+    text = "test_one, test_a.py::test_one, test_b.py::test_one, test_gone and test_a.py"
+    assert missing_tests(text, tests=tests) == [
+        "test_b.py::test_one: no such test in test_b.py",
+        "test_gone: no such test",
+    ]
 
 
 def test_broken_links_and_anchors_are_found(repo: Path) -> None:
