@@ -70,8 +70,9 @@ def _diff_groups(ctx: DiffContext) -> None:
                     FindingKind.CONFLICT,
                     System.DIRECTORY,
                     f"management group {want.name}",
-                    f"adopted by dn {want.dn!r}, which does not exist in the directory; "
-                    "fix the dn, or drop it to let okta-aws create the group",
+                    f"adopted by dn {want.dn!r}, which names no group in the directory (no "
+                    "entry, or one that is not a group, such as a user); fix the dn, or drop "
+                    "it to let okta-aws create the group",
                 )
                 continue
             ctx.add(
