@@ -28,6 +28,7 @@ from engine.naming import saml_provider_arn
 from engine.plan import Action, Change, FindingKind, ResourceKind
 
 _MAKES = (Action.CREATE, Action.UPDATE)
+_NAMED = 5  # unread accounts named in a finding; the rest are counted
 
 
 def _account(ctx: DiffContext, account_id: str) -> str:
@@ -49,13 +50,18 @@ def diff_aws(ctx: DiffContext) -> None:
     """Plan SAML providers first, then roles (which depend on their account's provider),
     then the removal of providers no longer desired (which depends on the roles)."""
     accounts = ctx.desired.accounts & ctx.live.accounts
-    for account_id in sorted(ctx.desired.accounts - ctx.live.accounts):
+    unread = sorted(ctx.desired.accounts - ctx.live.accounts)
+    if unread:
+        # One finding for all of them: the read names each account and why already.
+        shown = ", ".join(_account(ctx, a) for a in unread[:_NAMED])
+        more = f" and {len(unread) - _NAMED} more" if len(unread) > _NAMED else ""
+        one = len(unread) == 1
         ctx.finding(
             FindingKind.READ_ERROR,
             System.AWS,
-            f"account {_account(ctx, account_id)}",
-            "was not read, so nothing is planned for it (its roles and SAML provider "
-            "would otherwise look missing); fix the read and plan again",
+            f"account{'' if one else 's'} {shown}{more}",
+            f"not read, so nothing is planned for {'it' if one else 'them'} (what is "
+            "there would look missing and be created again); fix the read and plan again",
         )
     _diff_providers(ctx, accounts)
     _diff_roles(ctx, accounts)
