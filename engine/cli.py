@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn, TextIO
 
-from engine import commands
+from engine import commands, commands_apply
 from engine.model import System
 
 EXIT_OK = commands.EXIT_OK
@@ -166,7 +166,7 @@ def _run(args: argparse.Namespace, *, out: TextIO, err: TextIO) -> int:
             err=err,
         )
     if args.command == "apply":
-        return commands.apply(
+        return commands_apply.apply(
             directory=args.dir,
             target=args.target,
             only=args.only,

@@ -1,8 +1,10 @@
 """What each CLI command does, wired from the stages; the CLI only parses arguments.
 
-This is the one place that connects core stages (load, validate, compile, diff, order,
-render, access) to the outside world (files, terminals, providers), so every command
-reads as its data flow.
+This (with `commands_apply` for `apply`, which builds on the helpers here) is where core
+stages (load, validate, compile, diff, order, render, access) meet the outside world
+(files, terminals, providers), so every command reads as its data flow. Every problem a
+user can cause (a flag, a file, the environment, a damaged sandbox) is printed as one
+line and an exit code, never raised.
 """
 
 from __future__ import annotations
@@ -19,20 +21,13 @@ from engine.apply import ApplyReport, ChangeResult, apply_changes, one_line
 from engine.compile import compile_world
 from engine.diff import diff
 from engine.load import LoadError, load
-from engine.lock import LockHeld, LockUnavailable, apply_lock
+from engine.lock import LockHeld, LockUnavailable
 from engine.model import System, World
 from engine.order import stages
-from engine.plan import Outcome, Plan, PlanOptions
+from engine.plan import Plan, PlanOptions
 from engine.providers.live import ConnectionProblem, Providers, connect, read_live
 from engine.render import render_json, render_markdown, render_text
 from engine.sandbox.persist import SandboxError
-from engine.saved_plan import (
-    PlanFormatError,
-    check_fresh,
-    check_options,
-    check_same,
-    plan_from_text,
-)
 from engine.snapshot import SnapshotError, load_snapshot, write_snapshot
 from engine.snapshot import fingerprint as snapshot_fingerprint
 from engine.spec import DesiredState, Problem, Severity
@@ -280,7 +275,7 @@ def calls_summary(providers: Providers) -> str:
 
 
 @contextmanager
-def _session(
+def open_session(
     *, state: DesiredState, target: str | None, only: frozenset[System], err: TextIO
 ) -> Iterator[tuple[Target, Providers]]:
     name = target or state.settings.target.value
@@ -297,7 +292,7 @@ def _read_whole_world(
     """The live world and the API-call summary, or None (reasons printed) when the read
     failed or was incomplete: a partial world would misreport access or snapshot a lie."""
     try:
-        with _session(state=state, target=target, only=only, err=err) as (_, providers):
+        with open_session(state=state, target=target, only=only, err=err) as (_, providers):
             read = read_live(state=state, desired=compile_world(state=state), providers=providers)
             summary = calls_summary(providers)
     except SESSION_ERRORS as exc:
@@ -345,7 +340,7 @@ def plan(
         summary = ""
     else:
         try:
-            with _session(state=state, target=target, only=only, err=err) as (_, providers):
+            with open_session(state=state, target=target, only=only, err=err) as (_, providers):
                 result = observe(
                     state=state, providers=providers, options=options, target=target_name, err=err
                 ).plan
@@ -395,161 +390,6 @@ def snapshot(
     return EXIT_OK
 
 
-def _confirm(*, plan: Plan, inp: TextIO, out: TextIO) -> bool:
-    if not inp.isatty():
-        return False
-    out.write(f"\nApply these changes to target {plan.target}? Only 'yes' is accepted: ")
-    out.flush()
-    return inp.readline().strip() == "yes"
-
-
-def _read_saved_plan(plan_file: Path, err: TextIO) -> tuple[Plan | None, int]:
-    """The saved plan, or None and the exit code with the reason printed: a file that
-    cannot be read is an error (1); one that is not a plan this engine wrote, a refusal
-    (3), since a damaged or hand-edited plan is exactly what must not be applied."""
-    try:
-        text = plan_file.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        print(f"error: --plan {plan_file}: cannot read it ({reason})", file=err)
-        return None, EXIT_ERROR
-    try:
-        return plan_from_text(text), EXIT_OK
-    except PlanFormatError as exc:
-        print(f"refused: --plan {plan_file} is not a plan this engine wrote: {exc}", file=err)
-        return None, EXIT_REFUSED
-
-
-def apply(
-    *,
-    directory: Path,
-    target: str | None,
-    only: frozenset[System],
-    plan_file: Path | None,
-    prune: bool,
-    auto_approve: bool,
-    max_deletions: int | None,
-    out: TextIO,
-    err: TextIO,
-    inp: TextIO = sys.stdin,
-) -> int:
-    state = load_valid(directory=directory, err=err)
-    if state is None:
-        return EXIT_ERROR
-    saved: Plan | None = None
-    if plan_file is not None:
-        saved, code = _read_saved_plan(plan_file, err)
-        if saved is None:
-            return code
-        # The plan's own --prune and --only choose this apply's when the command line
-        # leaves them out; said otherwise on the command line, they must agree.
-        prune = prune or saved.options.prune
-        only = saved.options.systems if only == frozenset(System) else only
-    options = plan_options(state=state, prune=prune, max_deletions=max_deletions, only=only)
-    if saved is not None:
-        refusal = check_options(saved=saved.options, wanted=options)
-        if refusal is not None:
-            print(f"refused: {refusal}", file=err)
-            return EXIT_REFUSED
-    progress = _Progress()
-    try:
-        with (
-            _session(state=state, target=target, only=only, err=err) as (opened, providers),
-            apply_lock(path=opened.lock_path, command=" ".join(sys.argv[1:]) or "apply"),
-        ):
-            return _apply_locked(
-                state=state,
-                providers=providers,
-                options=options,
-                target=target or state.settings.target.value,
-                saved=saved,
-                auto_approve=auto_approve,
-                progress=progress,
-                out=out,
-                err=err,
-                inp=inp,
-            )
-    except LockHeld as exc:
-        print(f"refused: {exc}", file=err)
-        return EXIT_REFUSED
-    except (ConnectionProblem, LockUnavailable, SandboxError) as exc:
-        print(f"error: {exc}", file=err)
-        return EXIT_ERROR
-    except KeyboardInterrupt:
-        if progress.executing:
-            print(
-                "interrupted while applying: the changes printed above were made, others "
-                "may have been; run okta-aws plan to see what remains",
-                file=err,
-            )
-        else:
-            print("interrupted before any change was made: nothing was written", file=err)
-        return EXIT_INTERRUPTED
-
-
-@dataclass
-class _Progress:
-    """How far an apply got, for the message when it is interrupted."""
-
-    executing: bool = False  # set before the first write; never unset
-
-
-def _apply_locked(
-    *,
-    state: DesiredState,
-    providers: Providers,
-    options: PlanOptions,
-    target: str,
-    saved: Plan | None,
-    auto_approve: bool,
-    progress: _Progress,
-    out: TextIO,
-    err: TextIO,
-    inp: TextIO,
-) -> int:
-    """Plan afresh under the lock, refuse what must be refused, execute, verify.
-
-    What runs is always the plan made here. A saved plan is only compared with it: it
-    must be fresh (same live world, desired state and target) and say exactly the same
-    (changes, access delta, findings), or nothing runs. So the guards and blocking
-    findings below are those of what runs, whatever the file says.
-    """
-    current = observe(
-        state=state, providers=providers, options=options, target=target, err=err
-    ).plan
-    if saved is not None:
-        refusal = check_fresh(
-            plan=saved,
-            live_fingerprint=current.live_fingerprint,
-            desired_digest=current.desired_digest,
-            target=target,
-        ) or check_same(saved=saved, fresh=current)
-        if refusal is not None:
-            print(f"refused: {refusal}", file=err)
-            return EXIT_REFUSED
-    out.write(render_plan(current, fmt="text", color=wants_color(out)))
-    if current.blocked:
-        print("refused: the plan has blocking findings (see above)", file=err)
-        return EXIT_REFUSED
-    if current.guard is not None:
-        print(f"refused: {current.guard}", file=err)
-        return EXIT_REFUSED
-    if current.empty:
-        print(f"Converged (target {target}). {calls_summary(providers)}", file=out)
-        return EXIT_OK
-    if not auto_approve and not _confirm(plan=current, inp=inp, out=out):
-        print("refused: not confirmed (answer 'yes', or pass --auto-approve)", file=err)
-        return EXIT_REFUSED
-    progress.executing = True
-    report = execute_plan(plan=current, providers=providers, out=out, state=state)
-    if report.interrupted:
-        return report_interrupted(report=report, providers=providers, out=out, err=err)
-    after = observe(state=state, providers=providers, options=options, target=target, err=err)
-    return report_convergence(
-        report=report, replan=after.plan, providers=providers, out=out, err=err
-    )
-
-
 def execute_plan(
     *, plan: Plan, providers: Providers, out: TextIO, state: DesiredState
 ) -> ApplyReport:
@@ -571,67 +411,3 @@ def execute_plan(
         concurrency=state.settings.aws.concurrency,
         on_result=show,
     )
-
-
-def report_interrupted(
-    *, report: ApplyReport, providers: Providers, out: TextIO, err: TextIO
-) -> int:
-    """SIGINT while applying: what was done is printed above; say what was not."""
-    not_started = report.not_started
-    done = len(report.results) - len(not_started)
-    print(f"\nInterrupted. {calls_summary(providers)}", file=out)
-    print(
-        f"interrupted: {done} change(s) ran to an outcome (above), {len(not_started)} "
-        "were not started; run apply again to finish (it plans afresh)",
-        file=err,
-    )
-    for result in not_started[:_LISTED]:
-        print(f"  not started: {result.change.id}", file=err)
-    if len(not_started) > _LISTED:
-        print(f"  … and {len(not_started) - _LISTED} more (okta-aws plan lists them)", file=err)
-    return EXIT_INTERRUPTED
-
-
-_LISTED = 20  # changes named one per line in a summary; beyond, a count
-
-
-def report_convergence(
-    *, report: ApplyReport, replan: Plan, providers: Providers, out: TextIO, err: TextIO
-) -> int:
-    """Converged means the re-plan is empty; changes waiting for an import are said so.
-    A change that failed or was skipped is never a success (exit 1), even when the
-    re-plan has nothing left: something did not do what the plan said."""
-    counts = ", ".join(f"{report.count(o)} {o.value}" for o in Outcome if report.count(o))
-    print(f"\nApplied: {counts}. {calls_summary(providers)}", file=out)
-    waiting = [c for c in replan.changes if c.waits_for]
-    remaining = [c for c in replan.changes if not c.waits_for]
-    if report.failed:
-        print(f"{len(report.failed)} change(s) failed or were skipped:", file=err)
-        for result in report.failed:
-            print(f"  {result.change.id}: {result.outcome.value}: {result.message}", file=err)
-    if remaining or replan.blocked:
-        print(
-            f"NOT converged (target {replan.target}): the re-plan still has "
-            f"{len(remaining)} change(s); run apply again after fixing the cause:",
-            file=err,
-        )
-        err.write(render_text(replan))
-        return EXIT_ERROR
-    if report.failed:
-        print(
-            f"NOT a clean apply (target {replan.target}): {len(report.failed)} change(s) "
-            "failed or were skipped (above), though the re-plan has nothing left to do; "
-            "find out why before relying on it",
-            file=err,
-        )
-        return EXIT_ERROR
-    if waiting:
-        print(
-            f"Converged (target {replan.target}), except {len(waiting)} change(s) waiting "
-            f"for the directory import: {', '.join(c.id for c in waiting)}. The next apply "
-            "after Okta imports the directory completes them.",
-            file=out,
-        )
-        return EXIT_OK
-    print(f"Converged (target {replan.target}): the re-plan is empty.", file=out)
-    return EXIT_OK

@@ -346,9 +346,10 @@ def check_fresh(
 
 def check_options(*, saved: PlanOptions, wanted: PlanOptions) -> str | None:
     """None when the saved plan was made with the options this apply runs with; else
-    which differ. `max_deletions` is not compared: an apply may accept more deletions
-    than the plan's guard did (`apply --plan p.json --max-deletions N`), never fewer
-    checks, since the guard is computed on the fresh plan."""
+    which differ (e.g. a plan made with `--prune` applied without it: the file alone never
+    turns deletions on). `max_deletions` is not compared: an apply may accept more
+    deletions than the plan's guard did (`apply --plan p.json --max-deletions N`), and
+    the guard is computed on the fresh plan from the apply's own setting."""
     differing = [
         f"{f.name} (the plan: {_option(getattr(saved, f.name))}, this apply: "
         f"{_option(getattr(wanted, f.name))})"

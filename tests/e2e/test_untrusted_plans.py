@@ -94,6 +94,11 @@ def hide_a_finding(document: dict[str, Any]) -> None:
     document["findings"].pop()
 
 
+def turn_prune_on(document: dict[str, Any]) -> None:
+    """The file's options say --prune; the apply's command line does not."""
+    document["options"]["prune"] = True
+
+
 Tamper = Callable[[dict[str, Any]], None]
 
 
@@ -106,8 +111,17 @@ Tamper = Callable[[dict[str, Any]], None]
         (depend_on_nothing_known, "'saml_provider:000000000000/okta:+' is not a change of this"),
         (hide_admin_gains, "gains Admin in"),
         (hide_a_finding, "of the plan made now is missing from it"),
+        (turn_prune_on, "prune (the plan: true, this apply: false)"),
     ],
-    ids=["escalation", "injected", "self-dependency", "unknown-dependency", "access", "finding"],
+    ids=[
+        "escalation",
+        "injected",
+        "self-dependency",
+        "unknown-dependency",
+        "access",
+        "finding",
+        "prune",
+    ],
 )
 def test_a_tampered_saved_plan_is_refused_and_writes_nothing(
     tamper: Tamper, why: str, shared: Sandbox, tmp_path: Path

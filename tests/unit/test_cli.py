@@ -19,13 +19,8 @@ import pytest
 from engine.access import simulate_import
 from engine.apply import NOT_STARTED, ApplyReport, ChangeResult
 from engine.cli import main
-from engine.commands import (
-    _confirm,
-    reading_progress,
-    report_convergence,
-    report_interrupted,
-    wants_color,
-)
+from engine.commands import reading_progress, wants_color
+from engine.commands_apply import _confirm, report_convergence, report_interrupted
 from engine.compile import compile_world
 from engine.load import load
 from engine.model import DirectoryKind, OktaGroup, OktaGroupType, System, World
@@ -390,14 +385,32 @@ def test_a_saved_plan_that_cannot_be_read_or_is_damaged_is_not_applied(
     assert not (tmp_path / ".sandbox").exists()  # refused before anything was started
 
 
+@pytest.mark.parametrize(
+    ("planned", "applied", "says"),
+    [
+        ((), ("--prune",), "prune (the plan: false, this apply: true)"),
+        (("--prune",), (), "prune (the plan: true, this apply: false)"),
+        ((), ("--only", "aws"), "systems (the plan: aws,directory,okta, this apply: aws)"),
+    ],
+    ids=["prune-added", "prune-from-the-file", "only"],
+)
 def test_a_saved_plan_applied_with_other_options_is_refused_before_reading(
-    capsys: pytest.CaptureFixture[str], tmp_path: Path
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    planned: tuple[str, ...],
+    applied: tuple[str, ...],
+    says: str,
 ) -> None:
-    saved = _plan_file(tmp_path)
+    """The file never turns --prune on by itself: an edited artifact could otherwise
+    make an apply delete what nobody asked it to."""
+    saved = tmp_path / "saved-plan.json"
+    args = ["plan", "-d", str(DESIRED), "--live-snapshot", str(EMPTY_WORLD), "--out", str(saved)]
+    assert main([*args, *planned]) == 1 and saved.is_file()
     capsys.readouterr()
-    code, _, err = run(capsys, "apply", "-d", str(DESIRED), "--plan", str(saved), "--prune")
+    code, _, err = run(capsys, "apply", "-d", str(DESIRED), "--plan", str(saved), *applied)
     assert code == 3
-    assert "prune (the plan: false, this apply: true)" in one_line(err)
+    line = one_line(err)
+    assert line.startswith("refused: the saved plan was made with other options") and says in line
 
 
 def test_an_interrupt_is_exit_130_with_one_line(
