@@ -50,18 +50,21 @@ def diff_directory(ctx: DiffContext) -> None:
 
 def _diff_groups(ctx: DiffContext) -> None:
     desired, live = ctx.desired.directory_groups, ctx.live.directory_groups
+    dropping: dict[str, list[str]] | None = None  # built once, if a group was dropped
     for key in sorted(desired.keys() | live.keys()):
         want, have = desired.get(key), live.get(key)
         if want is None:
             assert have is not None
             if not have.adopted:  # in a managed OU: ours
+                if dropping is None:
+                    dropping = _role_groups_dropping(ctx)
                 ctx.delete_or_skip(
                     kind=_GROUP,
                     key=(key,),
                     before=have,
                     name=have.name,
                     subject=f"{_describe(have)} {have.name}",
-                    kept_note=_leaves_now(ctx, key),
+                    kept_note=_leaves_now(dropping, key),
                 )
             continue
         if have is None:
@@ -102,29 +105,27 @@ def _diff_groups(ctx: DiffContext) -> None:
             )
 
 
-def _role_groups_dropping(ctx: DiffContext, member: str) -> list[str]:
-    """Names of the role groups the desired state keeps that `member` is in now: their
-    member lists are ours, so `member` leaves them in this plan."""
+def _role_groups_dropping(ctx: DiffContext) -> dict[str, list[str]]:
+    """Group key → names of the role groups the desired state keeps that it is in now:
+    their member lists are ours, so a group the desired state dropped leaves them."""
     live = ctx.live.directory_groups
-    return sorted(
-        want.name
-        for key, want in ctx.desired.directory_groups.items()
-        if want.role is GroupRole.ROLE
-        and not want.adopted
-        and key in live
-        and not live[key].adopted
-        and member in _dns(ctx, live[key].member_groups)
-    )
+    found: dict[str, list[str]] = {}
+    for key in sorted(ctx.desired.directory_groups):
+        want, have = ctx.desired.directory_groups[key], live.get(key)
+        if want.role is not GroupRole.ROLE or want.adopted or have is None or have.adopted:
+            continue
+        for member in _dns(ctx, have.member_groups):
+            found.setdefault(member, []).append(want.name)
+    return found
 
 
-def _leaves_now(ctx: DiffContext, member: str) -> str:
+def _leaves_now(dropping: dict[str, list[str]], member: str) -> str:
     """For a management group kept until --prune: the access it loses meanwhile."""
-    dropping = _role_groups_dropping(ctx, member)
-    if not dropping:
+    if not dropping.get(member):
         return ""
     return (
         ". Meanwhile it leaves the role groups the desired state keeps "
-        f"({', '.join(dropping)}) now, so its members lose that access"
+        f"({', '.join(sorted(dropping[member]))}) now, so its members lose that access"
     )
 
 
