@@ -43,7 +43,16 @@ from engine.model import (
     System,
     UserMember,
 )
-from engine.plan import AccessChange, Action, Change, Finding, FindingKind, Plan, Resource
+from engine.plan import (
+    AccessChange,
+    Action,
+    Change,
+    Finding,
+    FindingKind,
+    Plan,
+    Resource,
+    ResourceKind,
+)
 from engine.saved_plan import plan_to_json
 
 __all__ = ["render_json", "render_markdown", "render_text"]
@@ -166,6 +175,10 @@ def _note(change: Change) -> str:
         notes.append("adopt: add managed tag")
     if change.destructive and change.action is Action.UPDATE:
         notes.append("destructive")
+    if change.kind is ResourceKind.OKTA_GROUP_MEMBER and change.reason:
+        # Kind okta: which management group puts a user into a role group (Okta cannot
+        # nest, so the plan is the only place a reviewer sees it).
+        notes.append(change.reason)
     return "; ".join(notes)
 
 
