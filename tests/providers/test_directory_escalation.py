@@ -4,11 +4,14 @@ AD and slapd (issue 10).
 - a group nested in a role group by hand, or a user added to it directly, is a
   ROGUE_GROUP finding of the plan, and apply takes it out;
 - a login listed in `members` resolves only to a user under users_base: an entry that
-  carries the login attribute but is no user (an LDAP group, an AD computer) counts as
-  missing, which blocks the plan, so apply never nests it in a management group.
+  carries the login attribute but is no user (an LDAP group, an AD computer), or a user
+  outside users_base reached through an alias (slapd), counts as missing, which blocks
+  the plan, and apply refuses to add it.
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 from engine.apply import apply_changes
 from engine.dn import build_dn, normalize_dn
@@ -16,6 +19,7 @@ from engine.model import DirectoryKind, System
 from engine.order import stages
 from engine.plan import Action, FindingKind, ResourceKind
 from engine.sandbox import directory_seed as seed
+from engine.sandbox.directory_servers import DirectoryServer
 from tests.providers.test_directory_end_to_end import Org, apply, converge, org, plan
 
 __all__ = ["org"]  # the fixture, shared with the end-to-end module
@@ -105,3 +109,39 @@ def test_a_login_carried_by_something_other_than_a_user_is_missing(org: Org) -> 
     assert failed.change.key == (normalize_dn(ops), impostor)
     assert "not found under" in failed.message
     assert normalize_dn(dn) not in org.members(ops)
+
+
+def test_a_login_reached_through_an_alias_outside_users_base_is_missing(
+    slapd_server: DirectoryServer, tmp_path: Path
+) -> None:
+    # ldap3 dereferences aliases while searching: an alias under users_base would hand
+    # back a user from anywhere in the tree (slapd keeps aliases; AD has none).
+    lab = Org(server=slapd_server, root=tmp_path / "desired", tag="alias")
+    login = lab.login("zed")
+    elsewhere = f"ou=Elsewhere {lab.tag},{slapd_server.base_dn}"
+    seed.add_ous(slapd_server, dns=[elsewhere])
+    target = build_dn(cn=login, parent=elsewhere)
+    alias = f"uid={login},{slapd_server.users_dn}"
+    seed.add_entries(
+        slapd_server,
+        entries=[
+            (target, "inetOrgPerson", {"cn": login, "sn": login, "uid": login}),
+            (alias, ["alias", "extensibleObject"], {"uid": login, "aliasedObjectName": target}),
+        ],
+    )
+    desired = lab.desired([{"name": "Ops", "grants": [], "members": [login]}])
+    assert desired.okta_app is not None
+    provider = lab.provider()
+
+    read = provider.read(
+        adopted_dns=[], logins=[login], group_filter=desired.okta_app.settings.group_filter
+    )
+
+    assert read.missing_logins == {login}
+    report = apply_changes(
+        stages=stages(changes=plan(provider, desired).changes),
+        executors={System.DIRECTORY: provider},
+    )
+    [failed] = report.failed
+    assert failed.change.key[1] == login
+    assert normalize_dn(target) not in lab.members(build_dn(cn="Ops", parent=lab.mgmt_ou))
