@@ -162,10 +162,12 @@ class Reader:
         outside = [adopted[k] for k in sorted(adopted.keys() - groups.keys())]
         attributes = [*self._group_attributes(), "objectClass"]
         for entry in self._by_dn(outside, attributes, "search adopted groups"):
-            if self.flavor.is_group(entry.values("objectClass")):
-                groups[normalize_dn(entry.dn)] = _Group(
-                    entry, GroupRole.MANAGEMENT, True, self._members(entry)
-                )
+            key = normalize_dn(entry.dn)
+            # Only the entry asked for: an alias object at an adopted dn is dereferenced
+            # by the search and would hand back another group (say a role group) as
+            # "adopted". The adopted dn then names no group, which the plan reports.
+            if key in adopted and self.flavor.is_group(entry.values("objectClass")):
+                groups[key] = _Group(entry, GroupRole.MANAGEMENT, True, self._members(entry))
 
         wanted = sorted({login.lower() for login in logins})
         users = {u.dn: u for u in self._users(wanted)}

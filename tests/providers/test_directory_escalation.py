@@ -20,7 +20,7 @@ from engine.order import stages
 from engine.plan import Action, FindingKind, ResourceKind
 from engine.sandbox import directory_seed as seed
 from engine.sandbox.directory_servers import DirectoryServer
-from tests.providers.test_directory_end_to_end import Org, apply, converge, org, plan
+from tests.providers.test_directory_end_to_end import Org, apply, converge, org, plan, read_for
 
 __all__ = ["org"]  # the fixture, shared with the end-to-end module
 
@@ -145,3 +145,38 @@ def test_a_login_reached_through_an_alias_outside_users_base_is_missing(
     [failed] = report.failed
     assert failed.change.key[1] == login
     assert normalize_dn(target) not in lab.members(build_dn(cn="Ops", parent=lab.mgmt_ou))
+
+
+def test_an_adopted_dn_that_is_an_alias_of_a_role_group_adopts_nothing(
+    slapd_server: DirectoryServer, tmp_path: Path
+) -> None:
+    lab = Org(server=slapd_server, root=tmp_path / "desired", tag="aliasgroup")
+    alice = lab.login("alice")
+    lab.users("alice")
+    ops: dict[str, object] = {
+        "name": "Ops",
+        "grants": [{"account": "prod-pay", "role": "Admin"}],
+        "members": [alice],
+    }
+    provider = lab.provider()
+    converge(provider, lab.desired([ops]))
+    admin = build_dn(cn=ADMIN, parent=lab.role_ou)
+    departments = f"ou=Departments {lab.tag},{slapd_server.base_dn}"
+    seed.add_ous(slapd_server, dns=[departments])
+    alias = build_dn(cn="Helpers", parent=departments)
+    seed.add_entries(
+        slapd_server,
+        entries=[
+            (alias, ["alias", "extensibleObject"], {"cn": "Helpers", "aliasedObjectName": admin})
+        ],
+    )
+    helpers: dict[str, object] = {"name": "Helpers", "dn": alias, "grants": [], "members": [alice]}
+    desired = lab.desired([ops, helpers])  # the dn passes validate: nothing shows it is an alias
+
+    drift = plan(provider, desired)
+
+    conflicts = [f.subject for f in drift.findings if f.kind is FindingKind.CONFLICT]
+    assert conflicts == ["management group Helpers"]
+    assert drift.blocked
+    live = read_for(provider, desired).to_world()
+    assert not live.directory_groups[normalize_dn(admin)].adopted
