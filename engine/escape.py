@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["json_safe", "md_code", "md_text", "printable"]
+__all__ = ["json_safe", "md_code", "md_text", "printable", "printable_many"]
 
 # C0, DEL, C1; U+2028/2029 (line breaks to some viewers); bidi embeddings, overrides,
 # isolates and marks (they reorder what a reviewer reads).
@@ -39,6 +39,14 @@ def _escape(match: re.Match[str]) -> str:
 def printable(text: str) -> str:
     """`text` with every control character written as an escape (`\\x1b`, `\\u202e`)."""
     return _UNSAFE.sub(_escape, text)
+
+
+def printable_many(texts: list[str]) -> list[str]:
+    """`printable` of each text; one pass over all of them when none needs escaping
+    (the usual case, and a large plan holds hundreds of thousands of names)."""
+    if _UNSAFE.search("".join(texts)) is None:
+        return texts
+    return [printable(text) for text in texts]
 
 
 # Inline-significant characters (escaped text never starts a line, so line-start

@@ -17,7 +17,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from markdown_it import MarkdownIt
 
-from engine.escape import json_safe, md_code, md_text, printable
+from engine.escape import json_safe, md_code, md_text, printable, printable_many
 
 # How GitHub finds a user or team mention in rendered text (html-pipeline's pattern).
 GITHUB_MENTION = re.compile(r"(?:^|\W)@[a-z0-9]", re.I)
@@ -116,3 +116,8 @@ def test_json_safe_keeps_the_data_and_drops_raw_c1_and_del(value: object) -> Non
     text = json_safe(json.dumps(value, ensure_ascii=False))
     assert json.loads(text) == value
     assert not set(text) & UNSAFE
+
+
+@given(st.lists(st.text(max_size=5), max_size=6))
+def test_printable_many_is_printable_of_each(texts: list[str]) -> None:
+    assert printable_many(texts) == [printable(t) for t in texts]
