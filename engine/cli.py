@@ -125,6 +125,21 @@ def build_parser() -> argparse.ArgumentParser:
         help="serve: run Okta's directory import every SECONDS (the AD agent's schedule)",
     )
 
+    adopt = sub.add_parser("import", help="write a desired-state folder from what is live")
+    adopt.add_argument("--out", type=Path, dest="out_dir", required=True, help="a new folder")
+    adopt.add_argument(
+        "--target", choices=["sandbox", "live"], default=None, help="read from (default sandbox)"
+    )
+    adopt.add_argument("--live-snapshot", type=Path, help="import a snapshot file instead")
+    adopt.add_argument(
+        "--role-group-name",
+        help="the role-group syntax, when the app's filter is not one okta-aws derives "
+        "(e.g. 'aws#{alias}#{role}#{account_id}')",
+    )
+    adopt.add_argument("--no-members", action="store_true", help="leave members to the owners")
+    adopt.add_argument("--app-label", help="the Okta AWS app's label (default Amazon Web Services)")
+    adopt.add_argument("--app-id", help="the Okta AWS app's id")
+
     access = sub.add_parser("access", help="who can assume which role, desired or live")
     _common(access)
     access.add_argument("--live", action="store_true", help="report live access, not desired")
@@ -194,6 +209,20 @@ def _run(args: argparse.Namespace, *, out: TextIO, err: TextIO) -> int:
             directory=args.dir,
             directory_mode=args.directory_mode,
             import_every=args.import_every,
+            out=out,
+            err=err,
+        )
+    if args.command == "import":
+        from engine.commands_import import import_
+
+        return import_(
+            out_dir=args.out_dir,
+            target=args.target,
+            live_snapshot=args.live_snapshot,
+            role_group_name=args.role_group_name,
+            members=not args.no_members,
+            app_label=args.app_label,
+            app_id=args.app_id,
             out=out,
             err=err,
         )

@@ -168,11 +168,11 @@ def read_for_import(
 
 
 def _schema_ref(out_dir: Path) -> str:
-    """The schema, relative to the folder's top files (the editor's hint only)."""
+    """The schema, relative to the folder's top files (an editor's hint only)."""
     try:
-        return os.path.relpath(SCHEMA_PATH, out_dir.resolve())
+        return os.path.relpath(str(SCHEMA_PATH), out_dir.resolve())
     except ValueError:  # another drive (Windows)
-        return SCHEMA_PATH.as_uri()
+        return str(SCHEMA_PATH)
 
 
 def write_files(out_dir: Path, files: dict[str, str]) -> None:

@@ -12,7 +12,14 @@ from pathlib import Path
 import pytest
 
 ENGINE = Path(__file__).resolve().parents[2] / "engine"
-ORCHESTRATION = {"cli.py", "commands.py", "commands_apply.py", "targets.py", "__main__.py"}
+ORCHESTRATION = {
+    "cli.py",
+    "commands.py",
+    "commands_apply.py",
+    "commands_import.py",
+    "targets.py",
+    "__main__.py",
+}
 FORBIDDEN = ("engine.providers", "engine.sandbox")
 CORE_MODULES = sorted(
     p for p in ENGINE.glob("*.py") if p.name not in ORCHESTRATION and p.name != "__init__.py"
