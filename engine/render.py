@@ -347,6 +347,15 @@ ACCESS_CHECK = "Changes that can take access away (check who loses what by hand)
 ACCESS_NO_REMOVALS = "No change in this plan takes access away."
 
 
+_PENDING_LATER = " until the directory import; then many do (see the pending access finding)"
+
+
+def _pending_unlisted(plan: Plan) -> bool:
+    """Whether access changes too many to list follow the directory import: an empty
+    delta must not read as "none" then."""
+    return any(f.kind is FindingKind.PENDING_ACCESS for f in plan.findings)
+
+
 def _access_text(plan: Plan, names: _Names) -> list[tuple[str, str]]:
     """The access section: the delta, or (when it cannot be complete) why, what the
     systems read show, and the changes that can take access away. Never "none" then."""
@@ -363,6 +372,8 @@ def _access_text(plan: Plan, names: _Names) -> list[tuple[str, str]]:
             out.append((f"  {ACCESS_SEEN}", ""))
     elif rows:
         out.append(("Access changes", "bold"))
+    elif _pending_unlisted(plan):
+        out.append((f"Access changes: no user gains or loses access{_PENDING_LATER}", "bold"))
     elif not plan.empty:
         out.append(("Access changes: none", "bold"))
     if rows:
@@ -499,7 +510,11 @@ def _access_markdown(plan: Plan, names: _Names) -> list[str]:
             out.append(f"- {sign} **{_md(a.user)}** {verb} {_md_code(what)}{via}{later}")
     if not plan.access_unknown:
         if not rows:
-            out.append("No user gains or loses access.")
+            out.append(
+                "No user gains or loses access"
+                + (_PENDING_LATER if _pending_unlisted(plan) else "")
+                + "."
+            )
         return out
     removals = plan.access_removals
     if rows:

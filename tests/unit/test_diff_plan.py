@@ -15,7 +15,7 @@ from engine.diff import diff
 from engine.dn import normalize_dn
 from engine.model import System, World
 from engine.plan import AccessChange, Action, FindingKind, Plan, PlanOptions, ResourceKind
-from engine.render import render_json, render_text
+from engine.render import render_json, render_markdown, render_text
 from tests.unit.strategies import as_read
 from tests.unit.worlds import (
     AUDITORS,
@@ -168,6 +168,14 @@ def test_too_many_waiting_access_changes_are_counted_in_a_finding(
     assert finding.subject == "1 change(s) waiting for the directory import"
     assert "1 more access changes follow" in finding.message and not finding.blocking
     assert plan.applyable
+    # The empty delta does not read "none": access changes follow the import.
+    text = render_text(plan)
+    assert "Access changes: none" not in text
+    assert (
+        "Access changes: no user gains or loses access until the directory import; then "
+        "many do (see the pending access finding)"
+    ) in text.splitlines()
+    assert "No user gains or loses access until the directory import" in render_markdown(plan)
 
 
 def test_access_this_apply_grants_is_not_marked_as_waiting() -> None:
