@@ -37,6 +37,7 @@ from engine.model import (
     UserMember,
     World,
 )
+from engine.naming import NamingError, compile_group_filter
 from engine.order import order
 from engine.plan import (
     AccessChange,
@@ -114,8 +115,11 @@ def access_unknown(*, desired: World, live: World, options: PlanOptions) -> str 
     the directory (who is in which group; none with kind okta) and Okta (the app, its
     groups and assignments). The delta is `access(after) − access(now)` over the live
     world, so it is complete only when each of them was read whole: a system not read
-    (`--only`, a read error) or an AWS account not read leaves changes unseen. The
-    plan then says so instead of showing a delta that may read "none".
+    (`--only`, a read error) or an AWS account not read leaves changes unseen; so does a
+    group name the group filter could not be evaluated on in time (it maps to nothing
+    here, to a role maybe in Okta). The plan then says so instead of showing a delta
+    that may read "none". Call it after the delta is computed (which evaluates the
+    filter on every name that matters).
     """
     kind = desired.directory_kind or live.directory_kind
     deciding = [s for s in System if s is not System.DIRECTORY or kind is not DirectoryKind.OKTA]
@@ -143,7 +147,30 @@ def access_unknown(*, desired: World, live: World, options: PlanOptions) -> str 
             parts.append(
                 f"AWS account{s} {shown}{more} {'was' if len(unread) == 1 else 'were'} not read"
             )
+    slow = _filter_timeouts(desired=desired, live=live)
+    if slow:
+        parts.append(
+            f"the group filter ran past its time limit on {slow} group name"
+            f"{'' if slow == 1 else 's'}, so whether {'it maps' if slow == 1 else 'they map'} "
+            "to a role is not known"
+        )
     return "; ".join(parts) or None
+
+
+def _filter_timeouts(*, desired: World, live: World) -> int:
+    """How many group names a group filter (the desired or the live app's) timed out on."""
+    filters = []
+    for app in (desired.okta_app, live.okta_app):
+        if app is not None:
+            try:
+                filters.append(compile_group_filter(app.settings.group_filter))
+            except NamingError:
+                continue
+    if not filters:
+        return 0
+    names = {g.name for world in (desired, live) for g in world.okta_groups.values()}
+    names |= {g.name for world in (desired, live) for g in world.directory_groups.values()}
+    return sum(1 for name in names if any(f.timed_out(name) for f in filters))
 
 
 def deletion_guard(*, changes: tuple[Change, ...], max_deletions: int) -> str | None:

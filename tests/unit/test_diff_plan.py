@@ -477,3 +477,22 @@ def test_a_management_group_dropped_without_prune_says_it_leaves_its_role_groups
     pruned = plan_for(desired=desired, live=converged_live(desired_world()), prune=True)
     [link] = [c for c in pruned.changes if c.kind is ResourceKind.GROUP_MEMBER]
     assert "stays" not in link.reason
+
+
+def test_a_group_name_the_filter_times_out_on_makes_access_unknown() -> None:
+    """Such a name maps to no role here, maybe to one in Okta: who holds it is unknown."""
+    backtracking = r"^(?{{role}}(a|aa)+)#(?{{accountid}}\d{12})$"
+    desired = edit_app(desired_world(), group_filter=backtracking)
+    live = put(
+        edit_app(converged_live(desired_world()), group_filter=backtracking),
+        okta_group("a" * 60 + "#12345678901x", members={"alice"}),
+    )
+    plan = plan_for(desired=desired, live=live)
+    assert plan.access_unknown == (
+        "the group filter ran past its time limit on 1 group name, so whether it maps to a "
+        "role is not known"
+    )
+    assert (
+        plan_for(desired=desired_world(), live=converged_live(desired_world())).access_unknown
+        is None
+    )
