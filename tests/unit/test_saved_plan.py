@@ -560,3 +560,33 @@ def test_options_guard_and_names_are_not_what_is_compared() -> None:
         names=DisplayNames(okta_app="Another label"),
     )
     assert check_same(saved=plan_from_text(render_json(saved)), fresh=fresh) is None
+
+
+@given(plans)
+def test_any_plan_read_back_from_its_file_is_the_same_plan(plan: Plan) -> None:
+    assert check_same(saved=plan_from_text(render_json(plan)), fresh=plan) is None
+
+
+@given(plans, st.data())
+def test_any_edit_of_a_change_access_line_or_finding_is_a_difference(
+    plan: Plan, data: st.DataObject
+) -> None:
+    """Whatever one record of the file says differently, the comparison names it."""
+    parts = [key for key in ("changes", "access_delta", "findings") if getattr(plan, key)]
+    if not parts:
+        return
+    key = data.draw(st.sampled_from(parts))
+    records = list(getattr(plan, key))
+    index = data.draw(st.integers(0, len(records) - 1))
+    if data.draw(st.booleans()):
+        del records[index]
+    elif key == "changes":
+        records[index] = dataclasses.replace(records[index], reason=records[index].reason + "!")
+    elif key == "access_delta":
+        records[index] = dataclasses.replace(records[index], gained=not records[index].gained)
+    else:
+        records[index] = dataclasses.replace(records[index], message=records[index].message + "!")
+    replacement: dict[str, Any] = {key: tuple(records)}
+    edited = dataclasses.replace(plan, **replacement)
+    message = check_same(saved=edited, fresh=plan)
+    assert message is not None and message.startswith("the saved plan is not the plan made now")
