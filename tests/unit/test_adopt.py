@@ -1,0 +1,194 @@
+"""`import` as a pure function: a live world in, a desired-state folder out, whose plan
+against the same world is empty; what the model cannot express is exactly the findings."""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import tempfile
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+
+from engine.adopt import adopt
+from engine.adopt_discover import ImportRefused, discover, syntax_from_filter
+from engine.adopt_model import Adoption, Effect, ImportFinding, ImportOptions
+from engine.adopt_render import render_files
+from engine.commands_import import import_
+from engine.compile import compile_world
+from engine.diff import diff
+from engine.dn import build_dn, normalize_dn
+from engine.load import load
+from engine.model import AppAssignment, DirectoryKind, World
+from engine.naming import DEFAULT_ROLE_GROUP_NAME, derive_group_filter
+from engine.plan import PlanOptions
+from engine.spec import DesiredState
+from tests.unit.strategies import desired_states
+from tests.unit.worlds import AD, OKTA, PROD, converged_live, small_state
+
+REPO = Path(__file__).resolve().parents[2]
+METADATA = (REPO / "desired-state" / "okta-idp-metadata.xml").read_text(encoding="utf-8")
+
+
+def live_of(state: DesiredState) -> World:
+    """The world `state` converges to, with a real IdP metadata document everywhere."""
+    live = converged_live(compile_world(state=state, metadata=METADATA))
+    return dataclasses.replace(live, account_aliases={})
+
+
+def imported(live: World, **options: object) -> tuple[Adoption, DesiredState]:
+    adoption = adopt(
+        world=live, discovery=discover(okta=live), options=ImportOptions(**options)  # type: ignore[arg-type]
+    )
+    with tempfile.TemporaryDirectory() as folder:
+        root = Path(folder)
+        for name, text in render_files(adoption=adoption, schema_ref="schema.json").items():
+            (root / name).parent.mkdir(parents=True, exist_ok=True)
+            (root / name).write_text(text, encoding="utf-8")
+        state = load(directory=root)
+    return adoption, state
+
+
+def changes(state: DesiredState, live: World) -> list[str]:
+    plan = diff(desired=compile_world(state=state), live=live, options=PlanOptions())
+    return [c.id for c in plan.changes]
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(state=desired_states(), members=st.booleans())
+def test_expressible_worlds_import_to_an_empty_plan(state: DesiredState, members: bool) -> None:
+    # Without a role group there is nothing to tell where the directory's groups live.
+    assume(any(a.roles for a in state.accounts))
+    live = live_of(state)
+    adoption, again = imported(live, members=members)
+    assert changes(again, live) == []
+    changing = [f for f in adoption.findings if f.effect in (Effect.WILL_CHANGE, Effect.ADOPTED)]
+    assert changing == []
+
+
+@pytest.mark.parametrize("kind", [AD, DirectoryKind.LDAP, OKTA])
+def test_same_world_gives_byte_identical_files(kind: DirectoryKind) -> None:
+    live = live_of(small_state(kind=kind))
+    adoption = adopt(world=live, discovery=discover(okta=live), options=ImportOptions())
+    first = render_files(adoption=adoption, schema_ref="s.json")
+    again = render_files(
+        adoption=adopt(world=live, discovery=discover(okta=live), options=ImportOptions()),
+        schema_ref="s.json",
+    )
+    assert first == again
+    assert first["settings.yaml"].startswith("# yaml-language-server: $schema=s.json\n")
+
+
+def test_inexpressible_parts_are_exactly_the_findings() -> None:
+    live = live_of(small_state(kind=AD))
+    role_key = next(
+        k for k, g in live.directory_groups.items() if g.account_id == PROD and g.role_name == "Admin"
+    )
+    role_group = live.directory_groups[role_key]
+    contact = normalize_dn(build_dn(cn="printer", parent="OU=Devices,DC=example,DC=test"))
+    edited = dataclasses.replace(
+        role_group,
+        member_users=frozenset({"erin"}),
+        member_groups=role_group.member_groups | {contact},
+    )
+    stray = AppAssignment(group_source="okta", group_name="Console Pilot")
+    live = dataclasses.replace(
+        live,
+        directory_groups={**live.directory_groups, role_key: edited},
+        app_assignments={**live.app_assignments, stray.key: stray},
+    )
+    options = ImportOptions(
+        unresolved={contact: "neither a user nor a group (device)"},
+        inline_policies={(PROD, "ReadOnly"): ("s3-extra",)},
+    )
+    adoption = adopt(world=live, discovery=discover(okta=live), options=options)
+    interesting = {f for f in adoption.findings if f.effect is not Effect.NOTE}
+    assert interesting == {
+        ImportFinding(
+            Effect.WILL_CHANGE,
+            f"role group {role_group.name}",
+            "users erin are in it directly (the model puts users in management groups only): "
+            "the plan removes them",
+        ),
+        ImportFinding(
+            Effect.WILL_CHANGE,
+            f"role group {role_group.name}",
+            f"its member {contact} is neither a user nor a group (device): the model cannot "
+            "express it, and the plan removes it",
+        ),
+        ImportFinding(
+            Effect.LEFT_OUT,
+            "assignment of Console Pilot (okta)",
+            "assigned to the app, but the group is not a management group (it fills no role "
+            "group): left alone",
+        ),
+        ImportFinding(
+            Effect.LEFT_OUT,
+            f"role ReadOnly in {PROD}",
+            "has inline policies (s3-extra), which the model cannot express (importing it "
+            "would keep them unseen)",
+        ),
+    }
+
+
+def test_differing_definitions_are_never_merged() -> None:
+    live = live_of(small_state(kind=AD))
+    key = next(k for k in live.roles if k[1] == "readonly" and k[0] != PROD)
+    live = dataclasses.replace(
+        live,
+        roles={**live.roles, key: dataclasses.replace(live.roles[key], max_session_duration=3600)},
+    )
+    adoption, again = imported(live)
+    # Two definitions, one account each: one becomes the entry, the other is left out.
+    left = [f for f in adoption.findings if f.subject.startswith("role ReadOnly in ")]
+    assert [f.effect for f in left] == [Effect.LEFT_OUT]
+    assert "max_session_duration" in left[0].message
+    assert changes(again, live) == []
+
+
+def test_untagged_roles_are_adopted() -> None:
+    live = live_of(small_state(kind=AD))
+    key = next(iter(sorted(live.roles)))
+    live = dataclasses.replace(
+        live, roles={**live.roles, key: dataclasses.replace(live.roles[key], managed=False)}
+    )
+    adoption, again = imported(live)
+    assert [f.effect for f in adoption.findings if f.subject.startswith("role ")] == [
+        Effect.ADOPTED
+    ]
+    account = next(a for a in again.accounts if a.id == key[0])
+    role = live.roles[key].name
+    assert role in account.adopt_roles or again.role(role).adopt  # type: ignore[union-attr]
+
+
+def test_a_world_without_the_aws_app_is_refused() -> None:
+    live = dataclasses.replace(live_of(small_state(kind=AD)), okta_app=None)
+    with pytest.raises(ImportRefused, match="no AWS app"):
+        discover(okta=live)
+
+
+def test_the_syntax_is_read_back_from_a_derived_filter() -> None:
+    for syntax in (DEFAULT_ROLE_GROUP_NAME, "{account_id}-{role}", "AWS_{role}_{account_id}.x"):
+        assert syntax_from_filter(derive_group_filter(syntax=syntax)) == syntax
+    assert syntax_from_filter(r"aws_(?{{accountid}}\d+)_(?{{role}}[\w\-]+)") is None
+
+
+def test_a_non_empty_out_folder_is_refused_and_nothing_written(tmp_path: Path) -> None:
+    (tmp_path / "notes.txt").write_text("mine", encoding="utf-8")
+    err = io.StringIO()
+    code = import_(
+        out_dir=tmp_path,
+        target="sandbox",
+        live_snapshot=None,
+        role_group_name=None,
+        members=True,
+        app_label=None,
+        app_id=None,
+        out=io.StringIO(),
+        err=err,
+    )
+    assert code == 1
+    assert "not empty (notes.txt)" in err.getvalue()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
