@@ -4,14 +4,14 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup demo test check lint typecheck bench clean system-deps
+.PHONY: setup demo test check lint typecheck bench clean system-deps mutate
 
 setup: $(STAMP)
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e '.[dev,sandbox]'
 	touch $(STAMP)
 
 # Debian packages for the real-directory tests (Samba AD DC, OpenLDAP). Needs root.
@@ -35,6 +35,11 @@ check: lint typecheck test
 
 bench: setup
 	$(BIN)/python -m pytest -q tests/bench -m bench -s
+
+# Mutation testing of the core rules (cosmic-ray), on demand only: not part of test/check/CI.
+# MODULES="engine/order.py" limits it; figures in tests/README.md.
+mutate: setup
+	bash scripts/mutate.sh
 
 clean:
 	rm -rf $(VENV) .sandbox .pytest_cache .mypy_cache .ruff_cache

@@ -140,6 +140,12 @@ def build_parser() -> argparse.ArgumentParser:
     adopt.add_argument("--app-label", help="the Okta AWS app's label (default Amazon Web Services)")
     adopt.add_argument("--app-id", help="the Okta AWS app's id")
 
+    init = sub.add_parser("init", help="scaffold a desired-state repository with its CI")
+    init.add_argument("init_dir", type=Path, metavar="DIR", help="the new repository's folder")
+    init.add_argument(
+        "--ci", choices=["github", "gitlab"], default="github", help="CI files to write"
+    )
+
     access = sub.add_parser("access", help="who can assume which role, desired or live")
     _common(access)
     access.add_argument("--live", action="store_true", help="report live access, not desired")
@@ -202,6 +208,11 @@ def _run(args: argparse.Namespace, *, out: TextIO, err: TextIO) -> int:
             err=err,
         )
     if args.command == "sandbox":
+        from engine.sandbox.extra import sandbox_unavailable
+
+        if (reason := sandbox_unavailable()) is not None:
+            print(f"okta-aws sandbox: {reason}", file=err)
+            return EXIT_ERROR
         from engine.sandbox.command import sandbox
 
         return sandbox(
@@ -226,6 +237,10 @@ def _run(args: argparse.Namespace, *, out: TextIO, err: TextIO) -> int:
             out=out,
             err=err,
         )
+    if args.command == "init":
+        from engine.scaffold import Ci, init
+
+        return init(directory=args.init_dir, ci=Ci(args.ci), out=out, err=err)
     if args.command == "access":
         return commands.access(
             directory=args.dir,

@@ -24,6 +24,7 @@ import stat
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from functools import cache, partial
+from importlib import resources
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -51,7 +52,9 @@ from engine.spec import (
     Target,
 )
 
-SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schemas" / "desired-state.schema.json"
+# Shipped in the package (an installed okta-aws has no repository checkout around it);
+# schemas/ at the top of the repository is the same file, for editors.
+SCHEMA_PATH = resources.files("engine").joinpath("schemas", "desired-state.schema.json")
 
 JsonPath = tuple[str | int, ...]
 YAML_SUFFIXES = (".yaml", ".yml")

@@ -69,7 +69,11 @@ def open_target(*, name: str, state: DesiredState, err: TextIO) -> Iterator[Targ
     if name == "live":
         yield Target(name="live", connection=Connection(), lock_path=_live_lock_path())
         return
+    from engine.sandbox.extra import sandbox_unavailable
     from engine.sandbox.persist import SandboxError, check_state_files, damaged
+
+    if (reason := sandbox_unavailable()) is not None:
+        raise SandboxError(reason)
     from engine.sandbox.world import SandboxWorld
 
     root = sandbox_root()

@@ -83,6 +83,28 @@ def _subschemas(node: object, where: str = "#") -> Iterator[tuple[str, dict[str,
 # --- the schema itself -------------------------------------------------------------
 
 
+PACKAGED_SCHEMAS = REPO / "engine" / "schemas"
+
+
+def test_top_level_schemas_are_the_packaged_ones_byte_for_byte() -> None:
+    """schemas/ is for editors (yaml-language-server modelines); the engine reads the copy
+    inside the package (an installed okta-aws has no checkout around it). They must not
+    drift apart: the same files, the same bytes."""
+    top = {p.name: p.read_bytes() for p in (REPO / "schemas").glob("*.json")}
+    packaged = {p.name: p.read_bytes() for p in PACKAGED_SCHEMAS.glob("*.json")}
+    assert top, "no schema in schemas/"
+    assert sorted(top) == sorted(packaged), "schemas/ and engine/schemas/ list other files"
+    drifted = [name for name in top if top[name] != packaged[name]]
+    assert not drifted, f"edit both copies: {drifted} differ"
+
+
+def test_the_loader_reads_the_packaged_schema() -> None:
+    from engine import load
+
+    assert str(load.SCHEMA_PATH) == str(PACKAGED_SCHEMAS / "desired-state.schema.json")
+    assert load.SCHEMA_PATH.read_bytes() == SCHEMA_PATH.read_bytes()
+
+
 def test_schema_is_valid_draft_2020_12() -> None:
     schema = _schema()
     jsonschema.Draft202012Validator.check_schema(schema)
