@@ -32,7 +32,7 @@ from engine.adopt_model import (
 )
 from engine.adopt_roles import adopt_roles, description_template
 from engine.compile import DEFAULT_ROLE_GROUP_DESCRIPTION
-from engine.dn import normalize_dn
+from engine.dn import normalize_dn, parent_dn
 from engine.model import (
     DirectoryKind,
     GroupRole,
@@ -89,8 +89,13 @@ def adopt(*, world: World, discovery: Discovery, options: ImportOptions) -> Adop
         users_base=common_parent(users) if users else discovery.users_base,
         found=found,
     )
-    if kind is not DirectoryKind.OKTA and not settings.management_groups_ou:
-        settings = dataclasses.replace(settings, management_groups_ou=settings.role_groups_ou)
+    if kind is not DirectoryKind.OKTA:
+        role_ou = _spelled(world, settings.role_groups_ou)
+        settings = dataclasses.replace(
+            settings,
+            role_groups_ou=role_ou,
+            management_groups_ou=_spelled(world, settings.management_groups_ou) or role_ou,
+        )
     return Adoption(
         settings=settings,
         roles=roles,
@@ -99,6 +104,17 @@ def adopt(*, world: World, discovery: Discovery, options: ImportOptions) -> Adop
         findings=tuple(sorted(set(found.items))),
         metadata_file=options.metadata_file,
     )
+
+
+def _spelled(world: World, ou: str) -> str:
+    """An OU as the directory spells it (Okta and keys hold DNs lower-cased)."""
+    if not ou:
+        return ou
+    wanted = normalize_dn(ou)
+    for group in world.directory_groups.values():
+        if normalize_dn(parent_dn(group.dn)) == wanted:
+            return parent_dn(group.dn)
+    return ou
 
 
 def _slots(*, world: World, discovery: Discovery, found: Findings) -> list[Slot]:

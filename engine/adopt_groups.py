@@ -11,6 +11,7 @@ Account tags are not read from AWS, so `account_tags` grants are never written. 
 
 from __future__ import annotations
 
+import dataclasses
 from collections import defaultdict
 from collections.abc import Mapping
 
@@ -41,8 +42,13 @@ def adopt_groups(
     user_dns: list[str] = []
     names: set[str] = set()
     by_login = {u.login: u.dn for u in world.directory_users.values()}
+    # A group read by a DN we only know lower-cased may come back so spelled: Okta's
+    # copy of it keeps the name's case.
+    okta_names = {g.dn: g.name for g in world.okta_groups.values() if g.dn}
     for key in sorted(grantees, key=lambda k: (world.directory_groups[k].name.lower(), k)):
         group = world.directory_groups[key]
+        if group.name == group.name.lower() and okta_names.get(key, "").lower() == group.name:
+            group = dataclasses.replace(group, name=okta_names[key])
         if group.name.lower() in names:
             found.add(
                 Effect.WILL_CHANGE,
@@ -57,11 +63,11 @@ def adopt_groups(
         comment = ""
         if adopted:
             comment = (
-                "outside the management OU: adopted by dn (only its Member Of links are "
-                "managed; its members stay with its owners)"
+                "outside the management OU: adopted by dn (okta-aws never creates or "
+                "deletes it; with members omitted they stay with its owners)"
             )
             found.add(Effect.NOTE, f"group {group.name}", comment)
-        elif members:
+        if members:
             listed = tuple(sorted(group.member_users or ()))
             user_dns += [by_login[login] for login in listed if login in by_login]
         nested = sorted(group.member_groups)

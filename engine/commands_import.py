@@ -23,10 +23,17 @@ from engine.adopt_render import render_files
 from engine.commands import EXIT_ERROR, EXIT_OK, SESSION_ERRORS, load_valid
 from engine.compile import compile_world
 from engine.load import SCHEMA_PATH
-from engine.model import DirectoryKind, System, World
+from engine.model import DirectoryKind, GroupRole, System, World
 from engine.naming import DEFAULT_ROLE_GROUP_NAME, NamingError, derive_group_filter
 from engine.plan import FindingKind
-from engine.providers.live import connect, directory_logins, merge_worlds, read_live
+from engine.providers.live import (
+    LiveRead,
+    Providers,
+    connect,
+    directory_logins,
+    merge_worlds,
+    read_live,
+)
 from engine.providers.okta import ReadScope
 from engine.providers.okta_read import syntax_literal_prefix
 from engine.snapshot import SnapshotError, load_snapshot
@@ -92,6 +99,43 @@ def okta_scope(
     )
 
 
+def _with_member_groups(
+    *, read: LiveRead, probe: DesiredState, discovery: Discovery, providers: Providers
+) -> LiveRead:
+    """The read, with the groups outside the managed OUs that are Member Of role groups
+    but that Okta did not show as assigned (so the first read did not reach them): one
+    more directory read, only when there are such groups, adopting them by DN."""
+    if providers.directory is None:
+        return read
+    groups = read.world.directory_groups
+    known = set(_unresolved(read.findings))
+    missing = sorted(
+        {
+            member
+            for group in groups.values()
+            if group.role is GroupRole.ROLE
+            for member in group.member_groups
+            if member not in groups and member not in known
+        }
+    )
+    if not missing:
+        return read
+    adopted = [*discovery.adopted_dns, *missing]
+    again = providers.directory.read(
+        adopted_dns=adopted, logins=(), group_filter=discovery.group_filter
+    )
+    if again.errors:
+        return dataclasses.replace(read, findings=(*read.findings, *again.findings()))
+    part = again.to_world()
+    world = dataclasses.replace(
+        read.world,
+        directory_groups={**groups, **part.directory_groups},
+        directory_users={**read.world.directory_users, **part.directory_users},
+    )
+    kept = [f for f in read.findings if f.system is not System.DIRECTORY]
+    return dataclasses.replace(read, world=world, findings=(*kept, *again.findings()))
+
+
 def read_for_import(
     *,
     target: str,
@@ -137,6 +181,9 @@ def read_for_import(
             state=probe, systems=frozenset(systems), connection=opened.connection
         ) as second:
             read = read_live(state=probe, desired=compile_world(state=probe), providers=second)
+            read = _with_member_groups(
+                read=read, probe=probe, discovery=discovery, providers=second
+            )
             for system in systems:
                 calls[system.value] = second.calls.total(system=system.value)
     blocking = [
