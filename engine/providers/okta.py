@@ -17,13 +17,23 @@ otherwise; `OktaRefused` for changes okta-aws must never make (editing an APP_GR
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import sys
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
 from typing import Any
 
 from engine.model import AppAssignment, OktaApp, OktaGroup, System, World
 from engine.plan import Change, Finding, FindingKind, Outcome
 from engine.providers.calls import CallCounter, CallKey, CallStats
+from engine.providers.okta_cache import (
+    DEFAULT_MAX_AGE,
+    DEFAULT_OVERLAP,
+    CacheStore,
+    CacheUnusable,
+    MemberCache,
+)
 from engine.providers.okta_execute import OktaCache, OktaRefused, execute_change, prepare
 from engine.providers.okta_http import (
     OktaApiError,
@@ -48,6 +58,29 @@ __all__ = [
 ]
 
 
+class ReadMode(StrEnum):
+    FULL = "full"  # every member list read
+    INCREMENTAL = "incremental"  # the cache consulted: unchanged member lists reused
+
+
+@dataclass(frozen=True)
+class CacheReport:
+    """How the read used the cache, for the summary line after a plan."""
+
+    mode: ReadMode = ReadMode.FULL
+    reason: str = "no cache"  # why a full read, or "cache"
+    reused: int = 0  # member lists taken from the cache
+    read: int = 0  # member lists read from Okta
+
+    def describe(self) -> str:
+        if self.mode is ReadMode.FULL:
+            return f"okta members: full read ({self.reason}), {self.read} lists read"
+        return (
+            f"okta members: incremental read, {self.reused} lists unchanged since the "
+            f"cached read, {self.read} read"
+        )
+
+
 @dataclass(frozen=True)
 class OktaRead:
     """What one read found. With `errors`, the rest is incomplete and must not be used."""
@@ -58,6 +91,7 @@ class OktaRead:
     errors: tuple[str, ...] = ()
     calls: Mapping[CallKey, CallStats] = field(default_factory=dict)
     app_wanted: str = ""  # the label or id looked for
+    cache: CacheReport = field(default_factory=CacheReport)
 
     @property
     def complete(self) -> bool:
@@ -89,14 +123,16 @@ class OktaRead:
         )
 
 
-
 class OktaProvider:
     """Reads and changes one Okta org's AWS app, its assignments and (kind okta) groups.
 
     Connection: explicit arguments, else `OKTA_ORG_URL` with `OKTA_API_TOKEN`, or an
     OAuth 2.0 service app (`OKTA_CLIENT_ID` + `OKTA_PRIVATE_KEY_FILE`). `max_retries`
     is the SDK's own 429/503/504 retries; after them a 429 is retried with our bounded
-    backoff. Use as a context manager (or call `close`) to stop its event loop.
+    backoff; `rate_limit_share` paces calls (okta_pacing). `cache_dir` turns on the read
+    cache (okta_cache); `full_read` ignores it for this provider's reads but rewrites it.
+    `warn` gets warnings (an unusable cache), `on_wait` each pacing wait. Use as a
+    context manager (or call `close`) to stop its event loop.
     """
 
     def __init__(
@@ -110,6 +146,12 @@ class OktaProvider:
         calls: CallCounter | None = None,
         app_label: str | None = None,
         env: Mapping[str, str] | None = None,
+        cache_dir: Path | None = None,
+        cache_max_age: float = DEFAULT_MAX_AGE,
+        cache_overlap: float = DEFAULT_OVERLAP,
+        full_read: bool = False,
+        warn: Callable[[str], None] | None = None,
+        on_wait: Callable[[str, float], None] | None = None,
         **options: Any,
     ) -> None:
         """`options` are OktaConfig fields (max_retries, concurrency, backoff_*…);
@@ -124,7 +166,30 @@ class OktaProvider:
         )
         self.calls = calls if calls is not None else CallCounter()
         self._http = OktaHttp(config=self.config, calls=self.calls)
+        if self._http.pacer is not None:
+            self._http.pacer.on_wait = on_wait
         self._cache = OktaCache(app_label=app_label)
+        self._store = (
+            None
+            if cache_dir is None
+            else CacheStore(
+                directory=cache_dir,
+                org_url=self.config.org_url,
+                max_age=cache_max_age,
+                overlap=cache_overlap,
+            )
+        )
+        self.full_read = full_read
+        self._warn = warn or _warn_on_stderr
+
+    def set_wait_listener(self, on_wait: Callable[[str, float], None] | None) -> None:
+        """Who hears of pacing waits (the progress display), from now on."""
+        if self._http.pacer is not None:
+            self._http.pacer.on_wait = on_wait
+
+    @property
+    def pacer(self) -> Any:
+        return self._http.pacer
 
     def __enter__(self) -> OktaProvider:
         return self
@@ -143,9 +208,31 @@ class OktaProvider:
         wanted = scope.app_id or scope.app_label or ""
         if scope.app_label:
             self._cache.app_label = scope.app_label  # lets executes find the app regardless
+        outcome: dict[str, str] = {"reason": "no cache" if self._store is None else ""}
+
+        def load_cache(app_id: str) -> MemberCache | None:
+            if self._store is None:
+                return None
+            if self.full_read:
+                outcome["reason"] = "--full-read"
+                return None
+            try:
+                cache, reason = self._store.load(app_id)
+            except CacheUnusable as exc:
+                self._warn(f"okta read cache ignored and rewritten: {exc}")
+                outcome["reason"] = "unusable cache"
+                return None
+            outcome["reason"] = reason
+            return cache
+
         try:
             result = self._http.run(
-                read_okta(self._http, scope, source_names=self._cache.source_names)
+                read_okta(
+                    self._http,
+                    scope,
+                    source_names=self._cache.source_names,
+                    load_cache=load_cache,
+                )
             )
         except OktaError as exc:
             return OktaRead(
@@ -156,13 +243,35 @@ class OktaProvider:
         with self._cache.lock:
             self._cache.groups = {g.key: g for g in result.groups}
         self._cache.app_id = result.app.id if result.app is not None else None
+        incremental = outcome["reason"] == "cache"
+        if self._store is not None and result.app is not None and result.app.id:
+            self._save_cache(app_id=result.app.id, result=result.member_entries)
         return OktaRead(
             app=result.app,
             groups=result.groups,
             assignments=result.assignments,
             calls=self.calls.since(before, system="okta", scopes={self._http.scope}),
             app_wanted=wanted,
+            cache=CacheReport(
+                mode=ReadMode.INCREMENTAL if incremental else ReadMode.FULL,
+                reason=outcome["reason"] or "no app",
+                reused=result.members_reused,
+                read=result.members_read,
+            ),
         )
+
+    def _save_cache(self, *, app_id: str, result: Mapping[str, Any]) -> None:
+        """Only after a complete read; a cache that cannot be written costs a warning."""
+        assert self._store is not None
+        try:
+            self._store.save(
+                MemberCache(org_url=self.config.org_url, app_id=app_id, entries=result)
+            )
+        except OSError as exc:
+            self._warn(
+                f"okta read cache not saved in {self._store.directory} "
+                f"({exc.strerror or type(exc).__name__}): the next plan reads every member list"
+            )
 
     def read_for(self, *, desired: World, role_group_name: str | None = None) -> OktaRead:
         """Read what a desired world needs (`ReadScope.for_world`)."""
@@ -211,3 +320,7 @@ class OktaProvider:
         return self._http.run(execute_change(self._http, self._cache, change))
 
     # --- accounting ------------------------------------------------------------------
+
+
+def _warn_on_stderr(message: str) -> None:
+    print(f"warning: {message}", file=sys.stderr)

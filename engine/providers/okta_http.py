@@ -41,6 +41,7 @@ from typing import Any, TypeVar
 from urllib.parse import quote, urlencode, urlsplit
 
 from engine.providers.calls import CallCounter
+from engine.providers.okta_pacing import DEFAULT_SHARE, Pacer, RateHeaders, family_of, server_date
 
 T = TypeVar("T")
 
@@ -119,6 +120,7 @@ class OktaConfig:
     backoff_max: float = 60.0
     request_timeout: float = 120.0  # per call, retries included (0: none)
     concurrency: int = 8
+    rate_limit_share: float = DEFAULT_SHARE  # of each family's limit we may use (0: no pacing)
 
     @property
     def auth_mode(self) -> str:
@@ -228,6 +230,7 @@ class Response:
     status: int
     text: str
     next_url: str | None  # the `rel="next"` link (path and query), if there is a next page
+    date: float | None = None  # the server's `Date` (epoch seconds), if it sent one
 
     def json(self) -> Any:
         return json.loads(self.text) if self.text else None
@@ -287,9 +290,15 @@ def _error_body(text: str) -> tuple[str, str]:
 class OktaHttp:
     """Raw JSON calls through the SDK on a private event loop; every call is counted."""
 
-    def __init__(self, *, config: OktaConfig, calls: CallCounter) -> None:
+    def __init__(
+        self, *, config: OktaConfig, calls: CallCounter, pacer: Pacer | None = None
+    ) -> None:
         self.config = config
         self.calls = calls
+        if pacer is None and config.rate_limit_share > 0:
+            pacer = Pacer(share=config.rate_limit_share)
+        self.pacer = pacer
+        self.latest_date: float | None = None  # the latest server Date seen
         self.scope = urlsplit(config.org_url).netloc or config.org_url
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -375,7 +384,9 @@ class OktaHttp:
         retries = 0
         try:
             for attempt in range(self.config.backoff_attempts + 1):
-                status, text, headers, sdk_retries = await self._fire(method, target, body, accept)
+                status, text, headers, sdk_retries = await self._paced_fire(
+                    method, route, target, body, accept
+                )
                 retries += sdk_retries + (1 if attempt else 0)
                 if status != 429 or attempt == self.config.backoff_attempts:
                     break
@@ -399,7 +410,29 @@ class OktaHttp:
             raise OktaApiError(
                 method=method, route=route, status=status, code=code, summary=summary
             )
-        return Response(status=status, text=text, next_url=_next_link(headers))
+        return Response(
+            status=status, text=text, next_url=_next_link(headers), date=server_date(headers)
+        )
+
+    async def _paced_fire(
+        self, method: str, route: str, target: str, body: Any, accept: str
+    ) -> tuple[int, str, Any, int]:
+        """One request within the pacer's budget for its family; notes the server's Date."""
+        family = family_of(method, route)
+        if self.pacer is not None:
+            await self.pacer.acquire(family)
+        headers: Any = None
+        try:
+            result = await self._fire(method, target, body, accept)
+            headers = result[2]
+        finally:
+            if self.pacer is not None:
+                parsed = RateHeaders.parse(headers) if headers is not None else None
+                await self.pacer.release(family, parsed)
+        date = server_date(headers)
+        if date is not None and (self.latest_date is None or date > self.latest_date):
+            self.latest_date = date
+        return result
 
     async def _fire(
         self, method: str, target: str, body: Any, accept: str
@@ -437,13 +470,25 @@ class OktaHttp:
     ) -> list[Any]:
         """Every item of a listing, following `rel="next"` links; any failing page fails
         the whole listing (a partial read must never pass for a complete one)."""
+        items, _ = await self.get_all_dated(route, path_params=path_params, query=query)
+        return items
+
+    async def get_all_dated(
+        self,
+        route: str,
+        *,
+        path_params: Mapping[str, str] | None = None,
+        query: Mapping[str, str | int] | None = None,
+    ) -> tuple[list[Any], float | None]:
+        """`get_all`, and the server's Date on the first page (when the listing began)."""
         items: list[Any] = []
         response = await self.call("GET", route, path_params=path_params, query=query)
+        began = response.date
         while True:
             page = response.json()
             if not isinstance(page, list):
                 raise OktaError(f"Okta GET {route} returned {type(page).__name__}, not a list")
             items.extend(page)
             if response.next_url is None:
-                return items
+                return items, began
             response = await self.call("GET", route, url=response.next_url)

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import string
-from collections.abc import Coroutine, Iterable, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 from urllib.parse import quote
@@ -39,6 +39,7 @@ from engine.model import (
     World,
 )
 from engine.naming import NamingError, compile_group_filter, okta_to_python, parse_group_name
+from engine.providers.okta_cache import CachedMembers, MemberCache
 from engine.providers.okta_http import OktaError, OktaHttp
 
 T = TypeVar("T")
@@ -102,6 +103,10 @@ class ReadResult:
     groups: tuple[OktaGroup, ...]
     assignments: tuple[AppAssignment, ...]
     by_id: Mapping[str, OktaGroup] = field(default_factory=dict)
+    # What the next read may reuse (members read or reused now), keyed by group id.
+    member_entries: Mapping[str, CachedMembers] = field(default_factory=dict)
+    members_reused: int = 0
+    members_read: int = 0
 
 
 def syntax_literal_prefix(syntax: str) -> str:
@@ -224,6 +229,7 @@ class RawGroup:
     source_id: str | None
     dn: str | None
     description: str
+    last_membership_updated: str = ""
 
 
 def raw_group(document: Mapping[str, Any]) -> RawGroup:
@@ -250,6 +256,7 @@ def raw_group(document: Mapping[str, Any]) -> RawGroup:
         source_id=source_id if group_type is OktaGroupType.APP_GROUP else None,
         dn=dn,
         description=str(profile.get("description") or ""),
+        last_membership_updated=str(document.get("lastMembershipUpdated") or ""),
     )
 
 
@@ -321,13 +328,15 @@ async def search_groups(http: OktaHttp, terms: Sequence[str], *, list_all: bool)
     return [g for page in pages for g in page]
 
 
-async def group_members(http: OktaHttp, group_id: str) -> frozenset[str]:
-    users = await http.get_all(
+async def group_members(http: OktaHttp, group_id: str) -> tuple[frozenset[str], float | None]:
+    """The group's member logins, and the server's Date on the listing's first page."""
+    users, date = await http.get_all_dated(
         "/api/v1/groups/{groupId}/users",
         path_params={"groupId": group_id},
         query={"limit": MEMBER_PAGE_SIZE},
     )
-    return frozenset(str((u.get("profile") or {}).get("login") or "").lower() for u in users)
+    logins = frozenset(str((u.get("profile") or {}).get("login") or "").lower() for u in users)
+    return logins, date
 
 
 def _filters(patterns: Iterable[str]) -> list[Any]:
@@ -341,11 +350,21 @@ def _filters(patterns: Iterable[str]) -> list[Any]:
 
 
 async def read_okta(
-    http: OktaHttp, scope: ReadScope, *, source_names: dict[str, str]
+    http: OktaHttp,
+    scope: ReadScope,
+    *,
+    source_names: dict[str, str],
+    load_cache: Callable[[str], MemberCache | None] | None = None,
 ) -> ReadResult:
-    """Read the app, its assignments, the scope's groups and the members access needs."""
+    """Read the app, its assignments, the scope's groups and the members access needs.
+
+    `load_cache(app_id)` gives the member lists an earlier read left (okta_cache): a
+    group's list is reused where `MemberCache.reusable` holds, judged by the server's
+    Date of this read's app lookup; every other list is read."""
     app_doc = await find_app(http, scope)
+    now = http.latest_date
     app = okta_app(app_doc) if app_doc is not None else None
+    cache = load_cache(app.id) if load_cache is not None and app is not None and app.id else None
     live_filter = app.settings.group_filter if app is not None else ""
     filters = _filters([*scope.group_filters, live_filter] if live_filter else scope.group_filters)
     live_prefix = [regex_literal_prefix(live_filter)] if live_filter else []
@@ -387,8 +406,23 @@ async def read_okta(
         )
         kept[group.id] = (group, source, wants_members)
     wanted = [gid for gid, (_, _, wants) in kept.items() if wants]
-    listed = await gather(http.bounded(group_members(http, gid)) for gid in wanted)
-    members = dict(zip(wanted, listed, strict=True))
+    entries: dict[str, CachedMembers] = {}
+    if cache is not None and now is not None:
+        for gid in wanted:
+            updated = kept[gid][0].last_membership_updated
+            if cache.reusable(group_id=gid, last_membership_updated=updated, now=now):
+                entries[gid] = cache.entries[gid]
+    to_read = [gid for gid in wanted if gid not in entries]
+    listed = await gather(http.bounded(group_members(http, gid)) for gid in to_read)
+    reused = len(entries)
+    for gid, (logins, date) in zip(to_read, listed, strict=True):
+        if date is not None:  # without the server's Date a list cannot be judged later
+            updated = kept[gid][0].last_membership_updated
+            entries[gid] = CachedMembers(
+                last_membership_updated=updated, read_at=date, members=logins
+            )
+    members = {gid: logins for gid, (logins, _) in zip(to_read, listed, strict=True)}
+    members.update({gid: entries[gid].members for gid in wanted if gid not in members})
     by_id = {
         gid: OktaGroup(
             name=group.name,
@@ -407,4 +441,12 @@ async def read_okta(
         for gid in dict.fromkeys(assigned)
         if gid in by_id  # a group deleted between the two listings is no longer assigned
     )
-    return ReadResult(app=app, groups=tuple(by_id.values()), assignments=assignments, by_id=by_id)
+    return ReadResult(
+        app=app,
+        groups=tuple(by_id.values()),
+        assignments=assignments,
+        by_id=by_id,
+        member_entries=entries,
+        members_reused=reused,
+        members_read=len(to_read),
+    )

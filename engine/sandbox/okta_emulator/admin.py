@@ -13,7 +13,7 @@ from typing import Any
 
 from engine.sandbox.okta_emulator import errors
 from engine.sandbox.okta_emulator.api import ApiRequest, ApiResponse
-from engine.sandbox.okta_emulator.faults import FaultKind, FaultRule, Faults
+from engine.sandbox.okta_emulator.faults import FaultKind, FaultRule, Faults, RateLimitPolicy
 from engine.sandbox.okta_emulator.importer import (
     DirectoryGroupRecord,
     DirectoryUserRecord,
@@ -88,6 +88,22 @@ def _import(state: OktaState, body: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _set_limits(faults: Faults, body: dict[str, Any]) -> None:
+    """{"enforce": bool, "limits": {family: n}}: Okta's defaults for families not named."""
+    limits = body.get("limits") or {}
+    if not isinstance(limits, dict) or not all(
+        isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in limits.values()
+    ):
+        raise errors.validation_failed(field="limits", causes=("limits: family → count > 0",))
+    defaults = RateLimitPolicy()
+    faults.set_policy(
+        RateLimitPolicy(
+            limits={**defaults.limits, **{str(k): int(v) for k, v in limits.items()}},
+            enforce=bool(body.get("enforce", True)),
+        )
+    )
+
+
 def handle_admin(state: OktaState, faults: Faults, request: ApiRequest) -> ApiResponse:
     route = (request.method, request.path.removeprefix(PREFIX))
     body = request.body if isinstance(request.body, dict) else {}
@@ -97,6 +113,7 @@ def handle_admin(state: OktaState, faults: Faults, request: ApiRequest) -> ApiRe
             200,
             {
                 "total": sum(counts.values()),
+                "rateLimited": faults.rate_limited(),
                 "counts": [
                     {"method": m, "route": r, "count": n} for (m, r), n in sorted(counts.items())
                 ],
@@ -110,6 +127,16 @@ def handle_admin(state: OktaState, faults: Faults, request: ApiRequest) -> ApiRe
         if not isinstance(seconds, int | float) or seconds < 0:
             raise errors.validation_failed(field="seconds", causes=("seconds: must be >= 0",))
         faults.set_latency(float(seconds), path_prefix=body.get("pathPrefix"))
+        return ApiResponse(204)
+    if route == ("POST", "/clock"):
+        # {"advance": seconds}: move the org's clock (timestamps, Date, rate windows).
+        seconds = body.get("advance", 0)
+        if not isinstance(seconds, int | float) or isinstance(seconds, bool):
+            raise errors.validation_failed(field="advance", causes=("advance: a number",))
+        faults.clock.advance(float(seconds))
+        return ApiResponse(200, {"time": faults.clock.time()})
+    if route == ("POST", "/rate-limits"):
+        _set_limits(faults, body)
         return ApiResponse(204)
     if route == ("POST", "/reset"):
         faults.reset()

@@ -3,16 +3,21 @@
 Okta's failure modes the engine must survive (429 storms, 5xx, slow calls) are rare and
 uncontrollable against a real org, so tests schedule them here; benchmarks read the
 per-route request counts to check "API calls ≤ 1.1 × minimum pages". Rate-limit headers
-follow Okta's per-endpoint, per-minute windows.
+follow Okta's per-endpoint-family, per-minute windows, with Okta's published default
+limits per family (engine/providers/okta_pacing.py holds the table and the grouping, so
+client and emulator agree on what a family is); every 429 sent is counted.
 """
 
 from __future__ import annotations
 
 import threading
-import time
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+
+from engine.providers.okta_pacing import OKTA_DEFAULT_LIMITS, OTHER_FAMILY, family_of
+from engine.sandbox.okta_emulator.clock import Clock
 
 
 class FaultKind(StrEnum):
@@ -57,15 +62,23 @@ class Fault:
 
 @dataclass(frozen=True)
 class RateLimitPolicy:
-    """Okta-like per-route windows; `enforce` turns an exhausted window into real 429s."""
+    """Okta-like per-family windows; `enforce` turns an exhausted window into real 429s.
 
-    limit: int = 600
+    `limits` maps a family (`okta_pacing.family_of`) to its per-window limit, Okta's
+    published defaults unless given; a family missing from it gets `default_limit`."""
+
+    limits: Mapping[str, int] = field(default_factory=lambda: dict(OKTA_DEFAULT_LIMITS))
+    default_limit: int = OKTA_DEFAULT_LIMITS[OTHER_FAMILY]
     window_seconds: int = 60
     enforce: bool = False
+
+    def limit_for(self, family: str) -> int:
+        return self.limits.get(family, self.default_limit)
 
 
 @dataclass(frozen=True)
 class RateLimitStatus:
+    family: str
     limit: int
     remaining: int
     reset_at: int
@@ -81,6 +94,7 @@ class _Window:
 @dataclass
 class Faults:
     policy: RateLimitPolicy = field(default_factory=RateLimitPolicy)
+    clock: Clock = field(default_factory=Clock)
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
@@ -89,6 +103,7 @@ class Faults:
         self._latency_prefix: str | None = None
         self._counts: Counter[tuple[str, str]] = Counter()
         self._windows: dict[str, _Window] = {}
+        self._rate_limited: Counter[str] = Counter()  # family → 429s sent
 
     def add_rule(self, rule: FaultRule) -> None:
         if rule.count is not None and rule.count < 0:
@@ -119,6 +134,22 @@ class Faults:
             self._latency_prefix = None
             self._counts.clear()
             self._windows.clear()
+            self._rate_limited.clear()
+
+    def set_policy(self, policy: RateLimitPolicy) -> None:
+        """New limits from now on (current windows start over)."""
+        with self._lock:
+            self.policy = policy
+            self._windows.clear()
+
+    def record_429(self, *, family: str) -> None:
+        with self._lock:
+            self._rate_limited[family] += 1
+
+    def rate_limited(self) -> dict[str, int]:
+        """429s sent per family since the last reset."""
+        with self._lock:
+            return dict(self._rate_limited)
 
     def record(self, *, method: str, route: str) -> None:
         with self._lock:
@@ -143,23 +174,26 @@ class Faults:
                     continue
                 if chosen is None:
                     active.fired += 1
-                    chosen = Fault(rule.kind, rule.status, int(time.time()) + rule.reset_in)
+                    chosen = Fault(rule.kind, rule.status, int(self.clock.time()) + rule.reset_in)
             self._rules = [a for a in self._rules if a.rule.count is None or a.fired < a.rule.count]
             return chosen
 
-    def take_rate_limit(self, *, route: str) -> RateLimitStatus:
-        """Count one call against the route's window, as Okta does per endpoint."""
-        now = int(time.time())
+    def take_rate_limit(self, *, method: str, route: str) -> RateLimitStatus:
+        """Count one call against its family's window, as Okta does per endpoint family."""
+        now = int(self.clock.time())
+        family = family_of(method, route)
         with self._lock:
-            window = self._windows.get(route)
+            limit = self.policy.limit_for(family)
+            window = self._windows.get(family)
             if window is None or now >= window.started + self.policy.window_seconds:
                 window = _Window(started=now)
-                self._windows[route] = window
+                self._windows[family] = window
             window.used += 1
-            exceeded = self.policy.enforce and window.used > self.policy.limit
+            exceeded = self.policy.enforce and window.used > limit
             return RateLimitStatus(
-                limit=self.policy.limit,
-                remaining=max(self.policy.limit - window.used, 0),
+                family=family,
+                limit=limit,
+                remaining=max(limit - window.used, 0),
                 reset_at=window.started + self.policy.window_seconds,
                 exceeded=exceeded,
             )

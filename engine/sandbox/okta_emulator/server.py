@@ -24,6 +24,7 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from engine.sandbox.okta_emulator import admin, api, catalog, errors, oauth
+from engine.sandbox.okta_emulator.clock import Clock
 from engine.sandbox.okta_emulator.faults import (
     FaultKind,
     FaultRule,
@@ -53,6 +54,12 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         """Silent: request logs would drown test output (and could echo tokens)."""
 
+    def date_time_string(self, timestamp: float | None = None) -> str:
+        """The `Date` header by the org's clock (tests move it; see clock.py)."""
+        if timestamp is None:
+            timestamp = self.server.emulator.state.clock.time()
+        return super().date_time_string(timestamp)
+
     def do_GET(self) -> None:
         self._serve()
 
@@ -77,7 +84,7 @@ class _Handler(BaseHTTPRequestHandler):
         raw = self.rfile.read(length) if length else b""
         is_api = path.startswith("/api/")
         route = api.route_template(self.command, path) if is_api else path
-        rate = emulator.faults.take_rate_limit(route=route)
+        rate = emulator.faults.take_rate_limit(method=self.command, route=route)
         headers = {
             "X-Rate-Limit-Limit": str(rate.limit),
             "X-Rate-Limit-Remaining": str(rate.remaining),
@@ -111,6 +118,8 @@ class _Handler(BaseHTTPRequestHandler):
         except errors.OktaApiError as exc:
             headers.update(exc.headers)
             response = api.ApiResponse(exc.status, exc.body())
+        if response.status == 429:
+            emulator.faults.record_429(family=rate.family)
         self._write(response, headers)
 
     def _token(self, raw: bytes, headers: dict[str, str]) -> api.ApiResponse:
@@ -225,7 +234,8 @@ class OktaEmulator:
         self.token = token
         self.state = state if state is not None else OktaState()
         self.state_path = state_path
-        self.faults = Faults(policy=rate_limit or RateLimitPolicy())
+        # One clock for the org's timestamps, its Date headers and its rate-limit windows.
+        self.faults = Faults(policy=rate_limit or RateLimitPolicy(), clock=self.state.clock)
         self.oauth = oauth.AuthorizationServer()
         self._server = _Server((host, port), _Handler)
         self._server.emulator = self
@@ -359,6 +369,18 @@ class OktaEmulator:
 
     def reset_faults(self) -> None:
         self.faults.reset()
+
+    def rate_limited(self) -> dict[str, int]:
+        """429s sent per endpoint family since the last `reset_faults`."""
+        return self.faults.rate_limited()
+
+    def set_rate_limits(self, policy: RateLimitPolicy) -> None:
+        self.faults.set_policy(policy)
+
+    @property
+    def clock(self) -> Clock:
+        """The org's clock: `advance`, `freeze` it to test timing without waiting."""
+        return self.state.clock
 
     # org setup -------------------------------------------------------------------------
     def add_service_app(

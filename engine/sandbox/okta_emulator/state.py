@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.sandbox.okta_emulator import errors
+from engine.sandbox.okta_emulator.clock import Clock
 
 _BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 ID_LENGTH = 20
@@ -115,8 +116,10 @@ class Assignment:
 class OktaState:
     """One Okta org. Public methods take the lock; callers may hold it across calls."""
 
-    def __init__(self, *, seed: int | None = None) -> None:
+    def __init__(self, *, seed: int | None = None, clock: Clock | None = None) -> None:
         self.lock = threading.RLock()
+        self.clock = clock or Clock()
+        self.stamp_skew = 0.0  # seconds the stamping clock is off the Date clock (tests)
         self.seed = seed if seed is not None else secrets.randbits(64)
         self._id_counter = 0
         self.users: dict[str, User] = {}
@@ -129,6 +132,10 @@ class OktaState:
             description="All users in your organization",
             group_type=GroupType.BUILT_IN,
         )
+
+    def timestamp(self) -> str:
+        """Now, by the org's clock, in Okta's format."""
+        return okta_timestamp(datetime.fromtimestamp(self.clock.time() + self.stamp_skew, UTC))
 
     # ids -------------------------------------------------------------------------------
     def new_id(self, prefix: IdPrefix) -> str:
@@ -153,7 +160,7 @@ class OktaState:
         with self.lock:
             if self.find_user(login) is not None:
                 raise errors.already_exists(field="login")
-            now = okta_timestamp()
+            now = self.timestamp()
             user = User(
                 id=self.new_id(IdPrefix.USER),
                 status=status,
@@ -210,7 +217,7 @@ class OktaState:
                 for g in self.groups.values()
             ):
                 raise errors.already_exists(field="name")
-            now = okta_timestamp()
+            now = self.timestamp()
             group = Group(
                 id=self.new_id(IdPrefix.GROUP),
                 type=group_type,
@@ -254,7 +261,7 @@ class OktaState:
 
     def put_group(self, group: Group) -> Group:
         with self.lock:
-            stored = dataclasses.replace(group, last_updated=okta_timestamp())
+            stored = dataclasses.replace(group, last_updated=self.timestamp())
             self.groups[group.id] = stored
             self.members.setdefault(group.id, set())
             return stored
@@ -297,7 +304,7 @@ class OktaState:
             self.members[group_id] = set(user_ids)
             group = self.groups[group_id]
             self.groups[group_id] = dataclasses.replace(
-                group, last_membership_updated=okta_timestamp()
+                group, last_membership_updated=self.timestamp()
             )
 
     # apps ------------------------------------------------------------------------------
@@ -311,7 +318,7 @@ class OktaState:
         status: str = "ACTIVE",
     ) -> App:
         with self.lock:
-            now = okta_timestamp()
+            now = self.timestamp()
             app = App(
                 id=self.new_id(IdPrefix.APP),
                 name=name,
@@ -337,7 +344,7 @@ class OktaState:
         with self.lock:
             app = self.get_app(app_id)
             stored = dataclasses.replace(
-                app, label=label, body=dict(body), last_updated=okta_timestamp()
+                app, label=label, body=dict(body), last_updated=self.timestamp()
             )
             self.apps[app_id] = stored
             return stored
@@ -358,7 +365,7 @@ class OktaState:
             if priority is None:
                 priority = max((a.priority for a in current.values()), default=-1) + 1
             assignment = Assignment(
-                app_id=app_id, group_id=group_id, priority=priority, last_updated=okta_timestamp()
+                app_id=app_id, group_id=group_id, priority=priority, last_updated=self.timestamp()
             )
             current[group_id] = assignment
             return assignment
@@ -395,6 +402,8 @@ class OktaState:
             raise ValueError(f"unsupported Okta emulator state version {document.get('version')}")
         state = cls.__new__(cls)
         state.lock = threading.RLock()
+        state.clock = Clock()
+        state.stamp_skew = 0.0
         state.seed = int(document["seed"])
         state._id_counter = int(document["idCounter"])
         state.users = {u["id"]: User(**u) for u in document["users"]}
