@@ -134,7 +134,11 @@ def entry_from_ldap(
     """Our persisted form of an entry as a server or the mock returns it (None: not kept)."""
     lowered = {k.lower(): v for k, v in attributes.items()}
     classes = {_text(c).lower() for c in _as_list(lowered.get("objectclass"))}
-    object_class = next((c for c in STRUCTURAL_CLASSES if c.lower() in classes), None)
+    # The flavor's own classes first: the mock (AD's schema) lists `user` among an
+    # inetOrgPerson's classes, and slapd refuses a `user` when the sandbox moves to it.
+    own = flavor_for(flavor)
+    preferred = (own.user_class, own.group_class, *STRUCTURAL_CLASSES)
+    object_class = next((c for c in preferred if c.lower() in classes), None)
     if object_class is None:
         return None
     kept: dict[str, tuple[str, ...]] = {}

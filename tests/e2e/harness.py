@@ -243,9 +243,12 @@ class Workspace:
         self.sandbox.mkdir(parents=True, exist_ok=True)
         (self.sandbox / SAMBA_TEMPLATE_DIR).symlink_to(template, target_is_directory=True)
 
-    def serve(self, *, directory: str) -> Served:
-        reset = self.cli("sandbox", "reset")
-        assert reset.code == 0, reset
+    def serve(self, *, directory: str, reset: bool = True) -> Served:
+        """`sandbox serve` on a fresh brownfield (or, with reset=False, on the sandbox as
+        earlier commands left it: its entries move into the chosen server)."""
+        if reset:
+            done = self.cli("sandbox", "reset")
+            assert done.code == 0, done
         process, lines = self.spawn("sandbox", "serve", "--directory", directory)
         if not lines.wait_for(lambda seen: READY_LINE in seen, timeout=240.0):
             process.wait(timeout=60)

@@ -5,6 +5,13 @@ live`; every command starts the emulated systems, replays `.sandbox/` into them 
 writes it back. Along the way: apply without a terminal and without `--auto-approve`
 writes nothing, `--only aws` touches AWS alone, and a plan with a blocking conflict is
 refused at apply (exit 3).
+
+The commands run on the sandbox's default directory, ldap3's in-process mock, on
+purpose: that is what a user without Samba or slapd gets, and what is checked here is
+the persistence between invocations, not directory behaviour (the Samba and slapd
+flows are `test_cli_flow.py`'s). The end state is then judged on a real server: the
+persisted sandbox (the example in its OpenLDAP flavour) is served with slapd, the
+entries moving into it, and the independent observer reads every system there.
 """
 
 from __future__ import annotations
@@ -13,9 +20,13 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
-from tests.e2e.harness import Run, Workspace
+from engine.sandbox.directory_servers import DirectoryKind
+from tests.directory_fixtures import require_directory
+from tests.e2e.harness import Run, Workspace, ldap_flavour
+from tests.e2e.inventory import assert_exactly_desired
 
 
 def plan_document(workspace: Workspace, *args: str) -> dict[str, Any]:
@@ -34,8 +45,9 @@ def ok(run: Run) -> Run:
     return run
 
 
+@pytest.mark.slapd
 def test_the_embedded_sandbox_converges_across_invocations(tmp_path: Path) -> None:
-    workspace = Workspace(tmp_path)
+    workspace = Workspace(tmp_path, edits=[ldap_flavour])
     first = plan_document(workspace)
     assert systems_changed(first) == {"aws", "directory", "okta"}
     assert (tmp_path / ".sandbox" / "sandbox.json").exists()
@@ -58,6 +70,14 @@ def test_the_embedded_sandbox_converges_across_invocations(tmp_path: Path) -> No
     assert workspace.cli("plan", "--detailed-exitcode").code == 0
     shown = ok(workspace.cli("sandbox", "show"))
     assert "aws" in shown.out.lower() and "okta" in shown.out.lower()
+
+    # The persisted world, served on a real slapd, is the desired one.
+    require_directory(DirectoryKind.LDAP)
+    served = workspace.serve(directory="slapd", reset=False)
+    try:
+        assert_exactly_desired(workspace.desired, served.live)
+    finally:
+        assert served.stop() == 0
 
 
 def test_a_blocked_plan_is_refused_at_apply(tmp_path: Path) -> None:
