@@ -43,6 +43,7 @@ from engine.providers.okta_http import (
     OktaError,
     OktaHttp,
 )
+from engine.providers.okta_pacing import Pacer
 from engine.providers.okta_read import ReadScope, read_okta
 
 __all__ = [
@@ -152,6 +153,7 @@ class OktaProvider:
         full_read: bool = False,
         warn: Callable[[str], None] | None = None,
         on_wait: Callable[[str, float], None] | None = None,
+        pacer: Pacer | None = None,
         **options: Any,
     ) -> None:
         """`options` are OktaConfig fields (max_retries, concurrency, backoff_*…);
@@ -165,8 +167,8 @@ class OktaProvider:
             **options,
         )
         self.calls = calls if calls is not None else CallCounter()
-        self._http = OktaHttp(config=self.config, calls=self.calls)
-        if self._http.pacer is not None:
+        self._http = OktaHttp(config=self.config, calls=self.calls, pacer=pacer)
+        if self._http.pacer is not None and on_wait is not None:
             self._http.pacer.on_wait = on_wait
         self._cache = OktaCache(app_label=app_label)
         self._store = (
@@ -188,7 +190,8 @@ class OktaProvider:
             self._http.pacer.on_wait = on_wait
 
     @property
-    def pacer(self) -> Any:
+    def pacer(self) -> Pacer | None:
+        """The pacing of this provider's calls (None with rate_limit_share 0)."""
         return self._http.pacer
 
     def __enter__(self) -> OktaProvider:

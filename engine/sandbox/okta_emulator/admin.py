@@ -114,6 +114,7 @@ def handle_admin(state: OktaState, faults: Faults, request: ApiRequest) -> ApiRe
             {
                 "total": sum(counts.values()),
                 "rateLimited": faults.rate_limited(),
+                "peakShare": faults.peak_share(),
                 "counts": [
                     {"method": m, "route": r, "count": n} for (m, r), n in sorted(counts.items())
                 ],

@@ -104,6 +104,7 @@ class Faults:
         self._counts: Counter[tuple[str, str]] = Counter()
         self._windows: dict[str, _Window] = {}
         self._rate_limited: Counter[str] = Counter()  # family → 429s sent
+        self._peaks: dict[str, int] = {}  # family → most calls counted in one window
 
     def add_rule(self, rule: FaultRule) -> None:
         if rule.count is not None and rule.count < 0:
@@ -135,6 +136,7 @@ class Faults:
             self._counts.clear()
             self._windows.clear()
             self._rate_limited.clear()
+            self._peaks.clear()
 
     def set_policy(self, policy: RateLimitPolicy) -> None:
         """New limits from now on (current windows start over)."""
@@ -150,6 +152,11 @@ class Faults:
         """429s sent per family since the last reset."""
         with self._lock:
             return dict(self._rate_limited)
+
+    def peak_share(self) -> dict[str, float]:
+        """Per family: the most calls one window counted, as a share of its limit."""
+        with self._lock:
+            return {f: n / self.policy.limit_for(f) for f, n in sorted(self._peaks.items())}
 
     def record(self, *, method: str, route: str) -> None:
         with self._lock:
@@ -189,6 +196,7 @@ class Faults:
                 window = _Window(started=now)
                 self._windows[family] = window
             window.used += 1
+            self._peaks[family] = max(self._peaks.get(family, 0), window.used)
             exceeded = self.policy.enforce and window.used > limit
             return RateLimitStatus(
                 family=family,

@@ -374,6 +374,10 @@ class OktaEmulator:
         """429s sent per endpoint family since the last `reset_faults`."""
         return self.faults.rate_limited()
 
+    def peak_share(self) -> dict[str, float]:
+        """Per endpoint family: the busiest window's calls as a share of its limit."""
+        return self.faults.peak_share()
+
     def set_rate_limits(self, policy: RateLimitPolicy) -> None:
         self.faults.set_policy(policy)
 
