@@ -173,8 +173,8 @@ def policy_meaning(document: Any) -> Any:
     def norm(value: Any) -> Any:
         if isinstance(value, dict):
             return tuple(sorted((k, norm(v)) for k, v in value.items()))
-        if isinstance(value, list):
-            return frozenset(norm(v) for v in value)
+        if isinstance(value, list):  # a set of values: a string inside stays a string
+            return frozenset(v if isinstance(v, str) else norm(v) for v in value)
         return frozenset([value]) if isinstance(value, str) else value
 
     statements = document.get("Statement", [])
