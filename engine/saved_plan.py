@@ -13,7 +13,7 @@ applied.
 
 The format is documented in `schemas/plan.schema.json` and versioned by
 `engine.plan.PLAN_FORMAT_VERSION`. Resources are tagged with their model class name
-(`{"type": "Role", "value": {...}}`) and encoded by the snapshot codec, so any resource
+(`{"type": "Role", "value": {...}}`) and encoded by `engine.codec`, so any resource
 kind round-trips exactly. `summary`, each change's `id` and `system`, and each finding's
 `blocking` are derived data written for readers of the JSON (CI scripts, `jq`); on
 reading they are recomputed, and a change `id` that disagrees with its kind, key and
@@ -28,6 +28,7 @@ from collections.abc import Callable
 from dataclasses import fields
 from typing import Any, get_args
 
+from engine.codec import CodecError, from_jsonable, to_jsonable
 from engine.model import canonical_json
 from engine.order import PlanCycleError, order
 from engine.plan import (
@@ -43,7 +44,6 @@ from engine.plan import (
     Resource,
     ResourceKind,
 )
-from engine.snapshot import SnapshotError, from_jsonable, to_jsonable
 
 PLAN_KIND = "okta-aws/plan"
 
@@ -290,7 +290,7 @@ def plan_from_json(data: Any) -> Plan:
             ),
             names=from_jsonable(DisplayNames, doc.get("names", {}), where="$.names"),
         )
-    except SnapshotError as error:
+    except CodecError as error:
         raise PlanFormatError(str(error)) from None
 
 

@@ -6,9 +6,9 @@ what it read (`okta-aws snapshot --out FILE`) and PR checks plan against that fi
 encoding gives the fingerprint a saved plan carries, so `apply --plan` can tell whether
 the world moved since the plan was made.
 
-The codec is generic over the frozen dataclasses of `engine.model` (fields and type
-hints drive it; enums as their values, sets as sorted lists), so a field added to the
-model is serialized without touching this module. A world's resource mappings are
+The codec (`engine.codec`) is generic over the frozen dataclasses of `engine.model`
+(fields and type hints drive it), so a field added to the model is serialized without
+touching this module. A world's resource mappings are
 written as lists of resources, sorted by natural key, and rebuilt with `World.build`:
 keys are derived from the resources, never trusted from the file. Decoding is strict
 (unknown or mistyped fields are errors naming their JSON path) because snapshots are
@@ -29,13 +29,11 @@ import dataclasses
 import json
 import os
 import tempfile
-import types
 from collections.abc import Mapping
-from enum import Enum
-from functools import cache
 from pathlib import Path
-from typing import Any, Union, get_args, get_origin, get_type_hints
+from typing import Any, get_args, get_origin
 
+from engine.codec import CodecError, field_types, from_jsonable, to_jsonable
 from engine.model import World, canonical_json, sha256_hex
 
 SNAPSHOT_FORMAT_VERSION = 1
@@ -46,134 +44,21 @@ __all__ = [
     "Snapshot",
     "SnapshotError",
     "fingerprint",
-    "from_jsonable",
     "load_snapshot",
     "read_snapshot",
-    "to_jsonable",
     "world_from_json",
     "world_to_json",
     "write_snapshot",
 ]
 
 
-class SnapshotError(ValueError):
-    """A snapshot (or any JSON this codec reads) does not describe valid model data."""
-
-
-# --- Generic codec ---------------------------------------------------------------------
-
-
-def to_jsonable(value: Any) -> Any:
-    """Plain JSON data for a model value: dataclasses as objects (every field), enums as
-    their values, sets as lists sorted by canonical JSON, tuples as lists."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: to_jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    if isinstance(value, Enum):  # before str: StrEnum members are strs
-        return value.value
-    if value is None or isinstance(value, str | bool | int | float):
-        return value
-    if isinstance(value, frozenset | set):
-        return sorted((to_jsonable(v) for v in value), key=canonical_json)
-    if isinstance(value, list | tuple):
-        return [to_jsonable(v) for v in value]
-    if isinstance(value, Mapping):
-        if not all(isinstance(k, str) for k in value):
-            raise TypeError("only mappings with str keys have a JSON form")
-        return {k: to_jsonable(v) for k, v in value.items()}
-    raise TypeError(f"no JSON form for {type(value).__name__}")
-
-
-@cache
-def _hints(cls: type) -> dict[str, Any]:
-    return get_type_hints(cls)
+# A snapshot that does not decode fails with the codec's error, whose message names
+# the JSON path; callers catch it under this name.
+SnapshotError = CodecError
 
 
 def _fail(where: str, message: str) -> SnapshotError:
     return SnapshotError(f"{where}: {message}")
-
-
-def _from_union(args: tuple[Any, ...], data: Any, where: str) -> Any:
-    if data is None and type(None) in args:
-        return None
-    options = [a for a in args if a is not type(None)]
-    if len(options) != 1:
-        # Unions of several types need a tag in the JSON; callers handle those.
-        raise _fail(where, f"cannot decode an untagged union of {options}")
-    return from_jsonable(options[0], data, where=where)
-
-
-def _from_scalar(tp: type, data: Any, where: str) -> Any:
-    if tp is bool:
-        ok = isinstance(data, bool)
-    elif tp is int:
-        ok = isinstance(data, int) and not isinstance(data, bool)
-    elif tp is float:
-        ok = isinstance(data, int | float) and not isinstance(data, bool)
-    else:
-        ok = isinstance(data, tp)
-    if not ok:
-        raise _fail(where, f"expected {tp.__name__}, got {type(data).__name__}")
-    return data
-
-
-def from_jsonable(tp: Any, data: Any, *, where: str = "$") -> Any:
-    """The model value of type `tp` that `to_jsonable` turned into `data`.
-
-    Strict: a wrong type, an unknown enum value or an unknown field raises
-    `SnapshotError` naming the JSON path (`where`) of the offending value.
-    """
-    if tp is Any:
-        return data
-    origin, args = get_origin(tp), get_args(tp)
-    if origin is Union or origin is types.UnionType:
-        return _from_union(args, data, where)
-    if isinstance(tp, type) and issubclass(tp, Enum):
-        try:
-            return tp(data)
-        except ValueError:
-            allowed = ", ".join(repr(m.value) for m in tp)
-            raise _fail(where, f"{data!r} is not one of {allowed}") from None
-    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
-        return _from_dataclass(tp, data, where)
-    if origin in (frozenset, set, list, tuple):
-        if not isinstance(data, list):
-            raise _fail(where, f"expected a list, got {type(data).__name__}")
-        if origin is tuple and not (len(args) == 2 and args[1] is Ellipsis):
-            if len(args) != len(data):
-                raise _fail(where, f"expected {len(args)} items, got {len(data)}")
-            return tuple(
-                from_jsonable(a, d, where=f"{where}[{i}]")
-                for i, (a, d) in enumerate(zip(args, data, strict=True))
-            )
-        items = [from_jsonable(args[0], d, where=f"{where}[{i}]") for i, d in enumerate(data)]
-        return origin(items)
-    if origin in (dict, Mapping):
-        if not isinstance(data, dict):
-            raise _fail(where, f"expected an object, got {type(data).__name__}")
-        return {
-            from_jsonable(args[0], k, where=where): from_jsonable(args[1], v, where=f"{where}.{k}")
-            for k, v in data.items()
-        }
-    if tp in (str, bool, int, float):
-        return _from_scalar(tp, data, where)
-    raise _fail(where, f"no JSON decoding for {tp!r}")
-
-
-def _from_dataclass(cls: type, data: Any, where: str) -> Any:
-    if not isinstance(data, dict):
-        raise _fail(where, f"expected a {cls.__name__} object, got {type(data).__name__}")
-    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
-    unknown = sorted(set(data) - set(fields))
-    if unknown:
-        raise _fail(where, f"unknown field(s) of {cls.__name__}: {', '.join(unknown)}")
-    hints = _hints(cls)
-    values: dict[str, Any] = {}
-    for name, f in fields.items():
-        if name in data:
-            values[name] = from_jsonable(hints[name], data[name], where=f"{where}.{name}")
-        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
-            raise _fail(where, f"missing field {name!r} of {cls.__name__}")
-    return cls(**values)
 
 
 # --- Worlds ----------------------------------------------------------------------------
@@ -192,7 +77,7 @@ def _resource_type(tp: Any) -> type | None:
 def world_to_json(world: World) -> dict[str, Any]:
     """The world as plain JSON data; resource mappings become lists sorted by key."""
     out: dict[str, Any] = {}
-    hints = _hints(World)
+    hints = field_types(World)
     for f in dataclasses.fields(World):
         value = getattr(world, f.name)
         if _resource_type(hints[f.name]) is not None:
@@ -211,7 +96,7 @@ def world_from_json(data: Any, *, where: str = "$") -> World:
     unknown = sorted(set(data) - {f.name for f in dataclasses.fields(World)})
     if unknown:
         raise _fail(where, f"unknown field(s) of World: {', '.join(unknown)}")
-    hints = _hints(World)
+    hints = field_types(World)
     values: dict[str, Any] = {}
     counts: dict[str, int] = {}
     for f in dataclasses.fields(World):
