@@ -362,6 +362,13 @@ def _integer(value: Any, default: int) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) else default
 
 
+def _share(value: Any, default: float) -> float:
+    """A fraction in (0, 1] (the schema reports anything else)."""
+    if isinstance(value, int | float) and not isinstance(value, bool) and 0 < value <= 1:
+        return float(value)
+    return default
+
+
 def _settings(
     parsed: ParsedFile,
     problems: list[Problem],
@@ -426,6 +433,10 @@ def _settings(
             session_duration=_integer(okta_raw.get("session_duration"), defaults.session_duration),
             join_all_roles=bool(okta_raw.get("join_all_roles", False)),
             create_app=bool(okta_raw.get("create_app", False)),
+            rate_limit_share=_share(okta_raw.get("rate_limit_share"), defaults.rate_limit_share),
+            read_cache_max_age=_integer(
+                okta_raw.get("read_cache_max_age"), defaults.read_cache_max_age
+            ),
             loc=at(("settings", "okta")),
         ),
         safety=SafetySpec(

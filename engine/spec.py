@@ -70,6 +70,8 @@ class OktaSpec:
     session_duration: int = 3600
     join_all_roles: bool = False
     create_app: bool = False
+    rate_limit_share: float = 0.5  # of each Okta rate limit okta-aws may use
+    read_cache_max_age: int = 86400  # seconds a cached member list may be reused
     loc: Location = UNKNOWN_LOCATION
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import pathlib
 import threading
 import time
 from collections.abc import Iterator
@@ -42,3 +43,12 @@ def _ldap_receivers() -> list[threading.Thread]:
         for t in threading.enumerate()
         if t.is_alive() and type(t).__name__ == "ReceiverSocketThread"
     ]
+
+
+@pytest.fixture(autouse=True)
+def _okta_read_cache_in_a_temp_dir(
+    tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No test writes the Okta read cache to the real home (~/.cache/okta-aws), and none
+    sees another's: emulators reuse ports and ids, so a shared cache could leak members."""
+    monkeypatch.setenv("OKTA_AWS_CACHE_DIR", str(tmp_path / "okta-aws-cache"))

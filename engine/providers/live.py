@@ -25,6 +25,7 @@ from engine.providers.aws import AwsProvider
 from engine.providers.calls import CallCounter
 from engine.providers.directory import DirectoryError, DirectoryProvider
 from engine.providers.okta import OktaError, OktaProvider
+from engine.providers.okta_cache import default_cache_dir
 from engine.spec import DesiredState
 
 
@@ -105,12 +106,19 @@ def connect(
                 raise ConnectionProblem(f"directory: {exc}") from exc
             providers.directory = stack.enter_context(directory)
         if System.OKTA in systems:
+            okta_options: dict[str, Any] = {
+                # The read cache and the pacing (README: Okta's budget).
+                "cache_dir": default_cache_dir(connection.env),
+                "cache_max_age": float(settings.okta.read_cache_max_age),
+                "rate_limit_share": settings.okta.rate_limit_share,
+                **connection.okta_options,
+            }
             try:
                 okta = OktaProvider(
                     env=connection.env,
                     calls=calls,
                     app_label=settings.okta.app_label,
-                    **dict(connection.okta_options),
+                    **okta_options,
                 )
             except OktaError as exc:
                 raise ConnectionProblem(f"okta: {exc}") from exc
