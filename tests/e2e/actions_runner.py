@@ -126,7 +126,7 @@ def run_job(*, workflow: Path, job: str, context: Context, cwd: Path, work: Path
     assert document["defaults"]["run"]["shell"] == "bash"
     spec = document["jobs"][job]
     work.mkdir(parents=True, exist_ok=True)
-    summary = work / "step-summary.md"
+    summary = work / "step-summary"
     summary.touch()
     steps: dict[str, Step] = {}
     done: list[Step] = []
@@ -162,7 +162,7 @@ def _run(raw: dict[str, Any], *, name: str, scope: _Scope, cwd: Path, work: Path
         **scope.env,
         **{k: scope.substitute(str(v)) for k, v in raw.get("env", {}).items()},
         "GITHUB_OUTPUT": str(output),
-        "GITHUB_STEP_SUMMARY": str(work.parent / "step-summary.md"),
+        "GITHUB_STEP_SUMMARY": str(work.parent / "step-summary"),
         "GITHUB_REPOSITORY": scope.context.github["repository"],
         "GITHUB_SERVER_URL": "https://github.example",
         "GITHUB_RUN_ID": scope.context.github["run_id"],

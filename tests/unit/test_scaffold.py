@@ -104,10 +104,10 @@ def test_init_never_overwrites_it_lists_the_conflicts_and_writes_nothing(
 def test_init_counts_a_dangling_symlink_as_a_conflict(tmp_path: Path) -> None:
     repo = tmp_path / "repo"
     repo.mkdir()
-    (repo / "README.md").symlink_to(tmp_path / "elsewhere.md")
+    (repo / "README.md").symlink_to(tmp_path / "elsewhere")
     code, _, err = _init(repo, Ci.GITHUB)
     assert code == 1 and "README.md" in err
-    assert not (tmp_path / "elsewhere.md").exists()
+    assert not (tmp_path / "elsewhere").exists()
 
 
 def test_init_into_a_file_is_one_line(tmp_path: Path) -> None:
