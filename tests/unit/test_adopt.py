@@ -40,7 +40,9 @@ def live_of(state: DesiredState) -> World:
 
 def imported(live: World, **options: object) -> tuple[Adoption, DesiredState]:
     adoption = adopt(
-        world=live, discovery=discover(okta=live), options=ImportOptions(**options)  # type: ignore[arg-type]
+        world=live,
+        discovery=discover(okta=live),
+        options=ImportOptions(**options),  # type: ignore[arg-type]
     )
     with tempfile.TemporaryDirectory() as folder:
         root = Path(folder)
@@ -84,7 +86,9 @@ def test_same_world_gives_byte_identical_files(kind: DirectoryKind) -> None:
 def test_inexpressible_parts_are_exactly_the_findings() -> None:
     live = live_of(small_state(kind=AD))
     role_key = next(
-        k for k, g in live.directory_groups.items() if g.account_id == PROD and g.role_name == "Admin"
+        k
+        for k, g in live.directory_groups.items()
+        if g.account_id == PROD and g.role_name == "Admin"
     )
     role_group = live.directory_groups[role_key]
     contact = normalize_dn(build_dn(cn="printer", parent="OU=Devices,DC=example,DC=test"))
