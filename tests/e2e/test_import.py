@@ -114,8 +114,8 @@ def test_import_of_the_brownfield_and_of_the_converged_world(
             # Okta cannot nest: which group fills a role group is inferred from
             # membership (a NOTE on each), so `via` may name another group with the
             # same people; who holds what is the same.
-            live = sorted({r[:3] + ("",) for r in live})
-            written = sorted({r[:3] + ("",) for r in written})
+            live = sorted({(*r[:3], "") for r in live})
+            written = sorted({(*r[:3], "") for r in written})
             assert "grants inferred from membership" in done.err, done
         assert written == live and live, (len(written), len(live))
 
