@@ -73,6 +73,15 @@ def _common(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _full_read(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--full-read",
+        action="store_true",
+        help="read every Okta group's members instead of reusing the read cache (and "
+        "rewrite the cache); the scheduled reconcile should do this daily",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="okta-aws",
@@ -95,6 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     plan.add_argument("--prune", action="store_true", help="plan deletions of what we own")
     plan.add_argument("--max-deletions", type=_count, help="override safety.max_deletions")
+    _full_read(plan)
 
     apply = sub.add_parser("apply", help="execute the plan, re-read, verify converged")
     _common(apply)
@@ -106,6 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
     snapshot = sub.add_parser("snapshot", help="write the live world as JSON")
     _common(snapshot)
     snapshot.add_argument("--out", type=Path, dest="out_file", required=True)
+    _full_read(snapshot)
 
     sandbox = sub.add_parser("sandbox", help="the embedded world: reset, show, import, serve")
     sandbox.add_argument("action", choices=["reset", "show", "import", "serve"])
@@ -152,6 +163,7 @@ def build_parser() -> argparse.ArgumentParser:
     access.add_argument("--live-snapshot", type=Path, help="live world from a snapshot file")
     access.add_argument("--user", help="only this user (login)")
     access.add_argument("--account", help="only this account (alias or id)")
+    _full_read(access)
     access.add_argument(
         "--format", choices=["table", "csv", "json", "markdown"], default="table", dest="fmt"
     )
@@ -185,6 +197,7 @@ def _run(args: argparse.Namespace, *, out: TextIO, err: TextIO) -> int:
             max_deletions=args.max_deletions,
             out=out,
             err=err,
+            full_read=args.full_read,
         )
     if args.command == "apply":
         return commands_apply.apply(
@@ -206,6 +219,7 @@ def _run(args: argparse.Namespace, *, out: TextIO, err: TextIO) -> int:
             out_file=args.out_file,
             out=out,
             err=err,
+            full_read=args.full_read,
         )
     if args.command == "sandbox":
         from engine.sandbox.extra import sandbox_unavailable
@@ -252,6 +266,7 @@ def _run(args: argparse.Namespace, *, out: TextIO, err: TextIO) -> int:
             fmt=args.fmt,
             out=out,
             err=err,
+            full_read=args.full_read,
         )
     raise AssertionError(f"unhandled command {args.command}")
 

@@ -139,6 +139,7 @@ def access(
     fmt: str,
     out: TextIO,
     err: TextIO,
+    full_read: bool = False,
 ) -> int:
     from engine.access import desired_access, effective_access
     from engine.access_report import access_rows, render_access
@@ -161,6 +162,7 @@ def access(
             only=frozenset(System),
             refusal="live access not reported",
             err=err,
+            full_read=full_read,
         )
         if read is None:
             return EXIT_ERROR
@@ -212,21 +214,31 @@ class Observation:
 
 @contextmanager
 def reading_progress(
-    *, err: TextIO, systems: frozenset[System]
+    *, err: TextIO, systems: frozenset[System], providers: Providers | None = None
 ) -> Iterator[Callable[[System], None]]:
     """A live spinner naming the systems still being read, on a terminal only; elsewhere
-    (CI logs) the one-line API-call summary after the plan says what was read."""
+    (CI logs) the one-line API-call summary after the plan says what was read. Okta's
+    rate-limit pacing waits show in the spinner, or as a line each off a terminal."""
+    okta = providers.okta if providers is not None else None
     if not err.isatty():
-        yield lambda system: None
+        if okta is not None:
+            okta.set_wait_listener(lambda text: print(text, file=err, flush=True))
+        try:
+            yield lambda system: None
+        finally:
+            if okta is not None:
+                okta.set_wait_listener(None)
         return
     from rich.console import Console
 
     pending = set(systems)
+    waiting: list[str] = []
     console = Console(file=err)
 
     def label() -> str:
         names = ", ".join(sorted(s.value for s in pending)) or "done"
-        return f"Reading live state: {names}"
+        wait = f" ({waiting[-1]})" if waiting and System.OKTA in pending else ""
+        return f"Reading live state: {names}{wait}"
 
     with console.status(label()) as status:
 
@@ -234,7 +246,17 @@ def reading_progress(
             pending.discard(system)
             status.update(label())
 
-        yield done
+        def on_wait(text: str) -> None:
+            waiting.append(text)
+            status.update(label())
+
+        if okta is not None:
+            okta.set_wait_listener(on_wait)
+        try:
+            yield done
+        finally:
+            if okta is not None:
+                okta.set_wait_listener(None)
 
 
 def observe(
@@ -247,7 +269,9 @@ def observe(
 ) -> Observation:
     """Read live, compile desired (with the Okta app's metadata if needed), diff."""
     desired = compile_world(state=state)
-    with reading_progress(err=err or sys.stderr, systems=options.systems) as on_read:
+    with reading_progress(
+        err=err or sys.stderr, systems=options.systems, providers=providers
+    ) as on_read:
         read = read_live(state=state, desired=desired, providers=providers, on_read=on_read)
     if read.metadata is not None:
         desired = compile_world(state=state, metadata=read.metadata)
@@ -271,28 +295,47 @@ def calls_summary(providers: Providers) -> str:
             writes = providers.calls.writes(system=system.value)
             extra = f", {retries} retried" if retries else ""
             parts.append(f"{system.value} {total} ({writes} writes{extra})")
-    return "API calls: " + (", ".join(parts) if parts else "none")
+    line = "API calls: " + (", ".join(parts) if parts else "none")
+    if providers.okta is not None and providers.okta.last_cache is not None:
+        line += f"; {providers.okta.last_cache.describe()}"
+    return line
 
 
 @contextmanager
 def open_session(
-    *, state: DesiredState, target: str | None, only: frozenset[System], err: TextIO
+    *,
+    state: DesiredState,
+    target: str | None,
+    only: frozenset[System],
+    err: TextIO,
+    full_read: bool = False,
 ) -> Iterator[tuple[Target, Providers]]:
+    """The target's providers; `full_read` (--full-read) reads every Okta member list
+    instead of reusing the read cache, and rewrites the cache."""
     name = target or state.settings.target.value
-    with (
-        open_target(name=name, state=state, err=err) as opened,
-        connect(state=state, systems=only, connection=opened.connection) as providers,
-    ):
-        yield opened, providers
+    with open_target(name=name, state=state, err=err) as opened:
+        connection = opened.connection
+        if full_read:
+            options = {**connection.okta_options, "full_read": True}
+            connection = replace(connection, okta_options=options)
+        with connect(state=state, systems=only, connection=connection) as providers:
+            yield opened, providers
 
 
 def _read_whole_world(
-    *, state: DesiredState, target: str | None, only: frozenset[System], refusal: str, err: TextIO
+    *,
+    state: DesiredState,
+    target: str | None,
+    only: frozenset[System],
+    refusal: str,
+    err: TextIO,
+    full_read: bool = False,
 ) -> tuple[World, str] | None:
     """The live world and the API-call summary, or None (reasons printed) when the read
     failed or was incomplete: a partial world would misreport access or snapshot a lie."""
+    session = open_session(state=state, target=target, only=only, err=err, full_read=full_read)
     try:
-        with open_session(state=state, target=target, only=only, err=err) as (_, providers):
+        with session as (_, providers):
             read = read_live(state=state, desired=compile_world(state=state), providers=providers)
             summary = calls_summary(providers)
     except SESSION_ERRORS as exc:
@@ -319,6 +362,7 @@ def plan(
     max_deletions: int | None,
     out: TextIO,
     err: TextIO,
+    full_read: bool = False,
 ) -> int:
     state = load_valid(directory=directory, err=err)
     if state is None:
@@ -340,7 +384,10 @@ def plan(
         summary = ""
     else:
         try:
-            with open_session(state=state, target=target, only=only, err=err) as (_, providers):
+            session = open_session(
+                state=state, target=target, only=only, err=err, full_read=full_read
+            )
+            with session as (_, providers):
                 result = observe(
                     state=state, providers=providers, options=options, target=target_name, err=err
                 ).plan
@@ -368,6 +415,7 @@ def snapshot(
     out_file: Path,
     out: TextIO,
     err: TextIO,
+    full_read: bool = False,
 ) -> int:
     state = load_valid(directory=directory, err=err)
     if state is None:
@@ -376,7 +424,12 @@ def snapshot(
         return EXIT_ERROR
     target_name = target or state.settings.target.value
     read = _read_whole_world(
-        state=state, target=target, only=only, refusal="snapshot not written", err=err
+        state=state,
+        target=target,
+        only=only,
+        refusal="snapshot not written",
+        err=err,
+        full_read=full_read,
     )
     if read is None:
         return EXIT_ERROR

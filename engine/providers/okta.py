@@ -183,11 +183,21 @@ class OktaProvider:
         )
         self.full_read = full_read
         self._warn = warn or _warn_on_stderr
+        self.last_cache: CacheReport | None = None  # how the latest read used the cache
 
-    def set_wait_listener(self, on_wait: Callable[[str, float], None] | None) -> None:
-        """Who hears of pacing waits (the progress display), from now on."""
-        if self._http.pacer is not None:
-            self._http.pacer.on_wait = on_wait
+    def set_wait_listener(self, listener: Callable[[str], None] | None) -> None:
+        """Who hears of pacing waits, as one line each (the progress display)."""
+        pacer = self._http.pacer
+        if pacer is None:
+            return
+        if listener is None:
+            pacer.on_wait = None
+            return
+
+        def on_wait(family: str, seconds: float) -> None:
+            listener(pacer.describe_wait(family, seconds))
+
+        pacer.on_wait = on_wait
 
     @property
     def pacer(self) -> Pacer | None:
@@ -249,18 +259,19 @@ class OktaProvider:
         incremental = outcome["reason"] == "cache"
         if self._store is not None and result.app is not None and result.app.id:
             self._save_cache(app_id=result.app.id, result=result.member_entries)
+        self.last_cache = CacheReport(
+            mode=ReadMode.INCREMENTAL if incremental else ReadMode.FULL,
+            reason=outcome["reason"] or "no app",
+            reused=result.members_reused,
+            read=result.members_read,
+        )
         return OktaRead(
             app=result.app,
             groups=result.groups,
             assignments=result.assignments,
             calls=self.calls.since(before, system="okta", scopes={self._http.scope}),
             app_wanted=wanted,
-            cache=CacheReport(
-                mode=ReadMode.INCREMENTAL if incremental else ReadMode.FULL,
-                reason=outcome["reason"] or "no app",
-                reused=result.members_reused,
-                read=result.members_read,
-            ),
+            cache=self.last_cache,
         )
 
     def _save_cache(self, *, app_id: str, result: Mapping[str, Any]) -> None:

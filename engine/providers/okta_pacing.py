@@ -129,6 +129,15 @@ class Pacer:
         self._changed: asyncio.Condition | None = None
         self.stats = PacingStats()
 
+    def describe_wait(self, family: str, seconds: float) -> str:
+        """One line for the progress display."""
+        limit = self._families.get(family, _Family()).limit
+        of = f" of {limit}/min" if limit is not None else ""
+        return (
+            f"okta: waiting {seconds:.0f} s for the next {family} rate-limit window "
+            f"(okta-aws uses at most {self.share:.0%}{of})"
+        )
+
     def allowance(self, limit: int) -> int:
         return max(1, math.floor(self.share * limit))
 

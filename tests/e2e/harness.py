@@ -196,6 +196,7 @@ class Workspace:
             "NO_COLOR": "1",
             "OKTA_AWS_SANDBOX": str(self.sandbox),
             "OKTA_AWS_LOCK_DIR": str(root / "locks"),
+            "OKTA_AWS_CACHE_DIR": str(root / "okta-read-cache"),  # never the real home's
             "AWS_CONFIG_FILE": "/nonexistent/okta-aws-e2e-config",
             "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent/okta-aws-e2e-credentials",
         }
