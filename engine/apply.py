@@ -54,6 +54,9 @@ NOT_STARTED = "not started: the apply was interrupted"
 class ApplyReport:
     results: tuple[ChangeResult, ...] = ()
     interrupted: bool = False  # SIGINT: the changes not started are SKIPPED (NOT_STARTED)
+    # Why `before_stage` stopped the apply (e.g. it lost its lock); the changes of the
+    # stages not started are SKIPPED, "not started: <why>". "" when it was not stopped.
+    stopped: str = ""
 
     def count(self, outcome: Outcome) -> int:
         return sum(1 for r in self.results if r.outcome is outcome)
@@ -68,7 +71,8 @@ class ApplyReport:
 
     @property
     def not_started(self) -> tuple[ChangeResult, ...]:
-        return tuple(r for r in self.results if r.message == NOT_STARTED)
+        stopped = f"not started: {self.stopped}"
+        return tuple(r for r in self.results if r.message in (NOT_STARTED, stopped))
 
 
 @dataclass
@@ -125,11 +129,15 @@ def apply_changes(
     executors: Mapping[System, Executor],
     concurrency: int = 8,
     on_result: Callable[[ChangeResult], None] | None = None,
+    before_stage: Callable[[], str | None] | None = None,
 ) -> ApplyReport:
     """Run the stages in order; changes within a stage are independent and may overlap.
 
     `on_result` is called (from the calling thread) with each result as it is known, so
-    the CLI can print progress. Nothing raises for a failed change: read the report.
+    the CLI can print progress. `before_stage` is asked before each stage starts; a
+    reason it returns stops the apply there (the apply lock was lost: another run may be
+    writing), and the report says which changes were not started and why. Nothing
+    raises for a failed change: read the report.
     A KeyboardInterrupt stops cleanly (see the module docstring); a second one while the
     running calls finish is not caught.
     """
@@ -145,10 +153,14 @@ def apply_changes(
             on_result(result)
 
     interrupted = False
+    stopped = ""
     pool = ThreadPoolExecutor(max_workers=max(1, concurrency))
     futures: list[Future[ChangeResult]] = []
     try:
         for stage in stages:
+            if before_stage is not None and (reason := before_stage()) is not None:
+                stopped = reason
+                break
             futures = []  # filled one by one: an interrupt mid-way still sees each submitted
             for change in stage:
                 futures.append(pool.submit(_run_one, change, executors, progress))
@@ -163,11 +175,12 @@ def apply_changes(
                 record(future.result())  # what is running finishes: never half a change
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
-    if interrupted:
+    if interrupted or stopped:
+        why = NOT_STARTED if interrupted else f"not started: {stopped}"
         results.extend(
-            ChangeResult(change, Outcome.SKIPPED, NOT_STARTED)
+            ChangeResult(change, Outcome.SKIPPED, why)
             for stage in stages
             for change in stage
             if change.id not in progress.outcomes
         )
-    return ApplyReport(results=tuple(results), interrupted=interrupted)
+    return ApplyReport(results=tuple(results), interrupted=interrupted, stopped=stopped)

@@ -21,7 +21,7 @@ from engine.apply import ApplyReport, ChangeResult, apply_changes, one_line
 from engine.compile import compile_world
 from engine.diff import diff
 from engine.load import LoadError, load
-from engine.lock import LockHeld, LockUnavailable
+from engine.lock import NOT_SERIALISED, LockHeld, LockUnavailable, shared_lock_setting
 from engine.model import System, World
 from engine.order import stages
 from engine.plan import Plan, PlanOptions
@@ -400,6 +400,9 @@ def plan(
     out.write(render_plan(result, fmt=fmt, color=wants_color(out)))
     if summary:
         print(summary, file=err)
+        lock = shared_lock_setting(spec=state.settings.lock, env=os.environ)
+        if target_name == "live" and lock is None:  # after the plan: errors stay one line
+            print(NOT_SERIALISED, file=err)
     if result.blocked:
         return EXIT_ERROR
     if detailed_exitcode and not result.empty:
@@ -444,9 +447,15 @@ def snapshot(
 
 
 def execute_plan(
-    *, plan: Plan, providers: Providers, out: TextIO, state: DesiredState
+    *,
+    plan: Plan,
+    providers: Providers,
+    out: TextIO,
+    state: DesiredState,
+    before_stage: Callable[[], str | None] | None = None,
 ) -> ApplyReport:
-    """Run the plan's changes stage by stage, printing each outcome as it is known."""
+    """Run the plan's changes stage by stage, printing each outcome as it is known;
+    `before_stage` may stop it before a stage (see `apply_changes`)."""
     if providers.okta is not None:
         try:
             providers.okta.prepare(plan.changes)
@@ -463,4 +472,5 @@ def execute_plan(
         executors=providers.executors(),
         concurrency=state.settings.aws.concurrency,
         on_result=show,
+        before_stage=before_stage,
     )

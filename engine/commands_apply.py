@@ -3,7 +3,10 @@
 Apart from the read-only commands (`engine.commands`) because an apply is where trust
 matters most: a saved plan is only compared with the plan made here, never executed
 (see `engine.saved_plan`); every refusal is exit 3 before any write; a failed change is
-never a success; Ctrl-C stops cleanly and says what was and was not done.
+never a success; Ctrl-C stops cleanly and says what was and was not done. The locks
+(this machine's, and for target live the S3 one of `engine.commands_lock`) are taken
+before the plan is made and released at the end, whatever happens; a run that lost
+its S3 lock stops before its next write stage (exit 1).
 """
 
 from __future__ import annotations
@@ -28,10 +31,12 @@ from engine.commands import (
     render_plan,
     wants_color,
 )
+from engine.commands_lock import StopCheck, shared_apply_lock
 from engine.lock import LockHeld, LockUnavailable, apply_lock
 from engine.model import System
 from engine.plan import Outcome, Plan, PlanOptions
 from engine.providers.live import ConnectionProblem, Providers
+from engine.providers.s3_lock import LockError
 from engine.render import render_text
 from engine.sandbox.persist import SandboxError
 from engine.saved_plan import (
@@ -105,9 +110,11 @@ def apply(
         with (
             open_session(state=state, target=target, only=only, err=err) as (opened, providers),
             apply_lock(path=opened.lock_path, command=" ".join(sys.argv[1:]) or "apply"),
+            shared_apply_lock(state=state, target=opened.name, err=err) as before_stage,
         ):
             return _apply_locked(
                 state=state,
+                before_stage=before_stage,
                 providers=providers,
                 options=options,
                 target=target or state.settings.target.value,
@@ -121,7 +128,7 @@ def apply(
     except LockHeld as exc:
         print(f"refused: {exc}", file=err)
         return EXIT_REFUSED
-    except (ConnectionProblem, LockUnavailable, SandboxError) as exc:
+    except (ConnectionProblem, LockError, LockUnavailable, SandboxError) as exc:
         print(f"error: {exc}", file=err)
         return EXIT_ERROR
     except KeyboardInterrupt:
@@ -152,6 +159,7 @@ def _apply_locked(
     saved: Plan | None,
     auto_approve: bool,
     progress: _Progress,
+    before_stage: StopCheck | None,
     out: TextIO,
     err: TextIO,
     inp: TextIO,
@@ -190,9 +198,13 @@ def _apply_locked(
         print("refused: not confirmed (answer 'yes', or pass --auto-approve)", file=err)
         return EXIT_REFUSED
     progress.executing = True
-    report = execute_plan(plan=current, providers=providers, out=out, state=state)
+    report = execute_plan(
+        plan=current, providers=providers, out=out, state=state, before_stage=before_stage
+    )
     if report.interrupted:
         return report_interrupted(report=report, providers=providers, out=out, err=err)
+    if report.stopped:
+        return report_stopped(report=report, providers=providers, out=out, err=err)
     after = observe(state=state, providers=providers, options=options, target=target, err=err)
     return report_convergence(
         report=report, replan=after.plan, providers=providers, out=out, err=err
@@ -219,6 +231,21 @@ def report_interrupted(
 
 
 _LISTED = 20  # changes named one per line in a summary; beyond, a count
+
+
+def report_stopped(*, report: ApplyReport, providers: Providers, out: TextIO, err: TextIO) -> int:
+    """The apply lost its lock and stopped before a write stage: no re-plan (another run
+    may be writing now); what ran is printed above, what did not is said here."""
+    not_started = report.not_started
+    done = len(report.results) - len(not_started)
+    print(f"\nStopped. {calls_summary(providers)}", file=out)
+    print(
+        f"error: {report.stopped}: {done} change(s) ran to an outcome (above), "
+        f"{len(not_started)} were not started; see okta-aws lock status, then apply again "
+        "(it plans afresh)",
+        file=err,
+    )
+    return EXIT_ERROR
 
 
 def report_convergence(

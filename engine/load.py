@@ -41,6 +41,7 @@ from engine.spec import (
     DirectorySpec,
     GrantSpec,
     Location,
+    LockSpec,
     ManagementGroupSpec,
     OktaSpec,
     Problem,
@@ -393,6 +394,7 @@ def _settings(
     tag = _mapping(aws_raw.get("managed_tag")) or {"managed-by": "okta-aws"}
     safety_raw = _mapping(raw.get("safety"))
     protected = _texts(safety_raw.get("protected"))
+    lock_raw = _mapping(raw.get("lock"))
     value_locs = tuple(
         (".".join(str(p) for p in path[1:]), Location(parsed.display, line))
         for path, line in parsed.lines.items()
@@ -445,6 +447,11 @@ def _settings(
             protected_locs=tuple(
                 (p, at(("settings", "safety", "protected", i))) for i, p in enumerate(protected)
             ),
+        ),
+        lock=LockSpec(
+            s3=_text(lock_raw.get("s3"), None),
+            lease_seconds=_integer(lock_raw.get("lease_seconds"), LockSpec.lease_seconds),
+            loc=at(("settings", "lock")),
         ),
         loc=at(("settings",)),
         value_locs=value_locs,

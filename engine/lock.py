@@ -1,11 +1,13 @@
-"""One apply at a time per target: an OS file lock with the holder written inside.
+"""One apply at a time per target: an OS file lock with the holder written inside, and
+which lock serialises applies across machines.
 
 `fcntl.flock` is released by the kernel when the holding process dies, so a crashed
 apply never leaves a lock that blocks the next run (no stale locks to clean by hand);
 the holder's description (pid, host, user, command, start time) is written into the file
-so a refused run can say who holds it. The lock is local to the machine running the
-applies; CI pipelines that apply from several runners should serialise per target
-(e.g. a concurrency group), which the README says.
+so a refused run can say who holds it. That lock is local to the machine running the
+applies, and a hosted CI runner is a fresh machine for every job: applies to target
+live also take the S3 lock (`engine.providers.s3_lock`) named by `settings.lock.s3` or
+OKTA_AWS_LOCK_URL, which `shared_lock_setting` resolves here, free of any provider.
 """
 
 from __future__ import annotations
@@ -16,10 +18,19 @@ import json
 import os
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
+
+from engine.spec import LockSpec
+
+LOCK_URL_ENV = "OKTA_AWS_LOCK_URL"
+NOT_SERIALISED = (
+    "note: applies to target live are serialised on this machine only; set "
+    f"settings.lock.s3 or {LOCK_URL_ENV} to serialise them across machines (CI runners)"
+)
 
 
 class LockHeld(Exception):
@@ -96,3 +107,25 @@ def apply_lock(
             fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
     finally:
         handle.close()
+
+
+@dataclass(frozen=True)
+class SharedLockSetting:
+    """The S3 lock to take: its URL as written, where it was written (for errors), and
+    the lease."""
+
+    url: str
+    where: str
+    lease_seconds: int
+
+
+def shared_lock_setting(*, spec: LockSpec, env: Mapping[str, str]) -> SharedLockSetting | None:
+    """The variable wins over the setting (CI sets it per repository); None: neither."""
+    from_env = env.get(LOCK_URL_ENV, "").strip()
+    if from_env:
+        return SharedLockSetting(url=from_env, where=LOCK_URL_ENV, lease_seconds=spec.lease_seconds)
+    if spec.s3:
+        return SharedLockSetting(
+            url=spec.s3, where=f"{spec.loc}: settings.lock.s3", lease_seconds=spec.lease_seconds
+        )
+    return None

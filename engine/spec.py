@@ -83,6 +83,19 @@ class SafetySpec:
     protected_locs: tuple[tuple[str, Location], ...] = ()
 
 
+DEFAULT_LOCK_LEASE_SECONDS = 30 * 60  # a crashed apply's S3 lock blocks others this long
+
+
+@dataclass(frozen=True)
+class LockSpec:
+    """`settings.lock`: the S3 object serialising applies across machines (the
+    OKTA_AWS_LOCK_URL variable wins over `s3`); None: the local lock only."""
+
+    s3: str | None = None  # s3://BUCKET/KEY
+    lease_seconds: int = DEFAULT_LOCK_LEASE_SECONDS
+    loc: Location = UNKNOWN_LOCATION
+
+
 @dataclass(frozen=True)
 class Settings:
     target: Target = Target.SANDBOX
@@ -93,6 +106,7 @@ class Settings:
     role_group_description: str | None = None
     okta: OktaSpec = field(default_factory=OktaSpec)
     safety: SafetySpec = field(default_factory=SafetySpec)
+    lock: LockSpec = field(default_factory=LockSpec)
     loc: Location = UNKNOWN_LOCATION
     # Line of individual settings values, for messages about them ("okta.group_filter").
     value_locs: tuple[tuple[str, Location], ...] = ()

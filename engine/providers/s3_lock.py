@@ -34,15 +34,29 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
+import boto3
+from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from engine.lock import LockHeld
+from engine.spec import DEFAULT_LOCK_LEASE_SECONDS
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
 
 LOCK_KIND = "okta-aws/lock"
-DEFAULT_LEASE_SECONDS = 30 * 60
+DEFAULT_LEASE_SECONDS = DEFAULT_LOCK_LEASE_SECONDS
+DEFAULT_REGION = "us-east-1"  # S3 redirects a client signing for the wrong region
+# An unreachable S3 must refuse the apply in seconds, not minutes: short connect
+# timeouts, and botocore's standard retries (3 attempts, backoff, throttling handled).
+_CLIENT_CONFIG = Config(
+    connect_timeout=5,
+    read_timeout=20,
+    retries={"mode": "standard", "max_attempts": 3},
+)
 # Renew well before the lease runs out: three tries per lease survive two failed ones.
 RENEWALS_PER_LEASE = 3
 _PRECONDITION_FAILED = frozenset({"PreconditionFailed", "412", "ConditionalRequestConflict"})
@@ -56,6 +70,22 @@ class LockError(Exception):
 
 class LockLost(Exception):
     """The lease could not be renewed, or another run took the lock over."""
+
+
+class LockMismatch(LockError):
+    """force-unlock named a lock that is not the one held (a refusal, not a failure)."""
+
+
+def s3_client() -> S3Client:
+    """An S3 client from the standard credential chain and endpoint variables
+    (AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_S3), as every other AWS call of okta-aws."""
+    try:
+        session = boto3.session.Session()
+        return session.client(
+            "s3", region_name=session.region_name or DEFAULT_REGION, config=_CLIENT_CONFIG
+        )
+    except (BotoCoreError, ValueError) as exc:
+        raise LockError(f"cannot make an S3 client for the apply lock: {exc}") from None
 
 
 @dataclass(frozen=True)
@@ -86,7 +116,7 @@ class LockInfo:
     run_url: str  # the CI run, when known; "" otherwise
     target: str
     desired_digest: str
-    taken_at: str  # ISO 8601, UTC (S3's clock when known)
+    taken_at: str  # ISO 8601, UTC, by the taking runner's clock (for people to read)
     lease_seconds: int
 
     def to_json(self) -> bytes:
@@ -133,13 +163,28 @@ def run_url(env: Mapping[str, str]) -> str:
 
 
 @dataclass(frozen=True)
-class _Seen:
-    """A lock object as read: its content, ETag, and whether its lease has run out by
-    S3's clock."""
+class Seen:
+    """A lock object as read: its content, ETag, and how long ago it was last written
+    (taken or renewed) by S3's clock; None when S3 did not say."""
 
     info: LockInfo
     etag: str
-    expired: bool
+    age_seconds: float | None
+
+    @property
+    def expired(self) -> bool:
+        return self.age_seconds is not None and self.age_seconds > self.info.lease_seconds
+
+    def describe_lease(self) -> str:
+        lease = self.info.lease_seconds
+        if self.age_seconds is None:
+            return f"lease {lease} s (its age is unknown)"
+        age = int(self.age_seconds)
+        if self.expired:
+            return (
+                f"lease {lease} s, EXPIRED (last renewed {age} s ago): the next apply takes it over"
+            )
+        return f"lease {lease} s, last renewed {age} s ago, live for {lease - age} s more"
 
 
 def _code(exc: ClientError) -> str:
@@ -162,7 +207,7 @@ class S3Lock:
     def __init__(
         self,
         *,
-        client: Any,
+        client: S3Client,
         url: LockUrl,
         target: str,
         desired_digest: str = "",
@@ -194,7 +239,7 @@ class S3Lock:
         except BotoCoreError as exc:
             raise LockError(f"cannot {what} the apply lock {self.url}: {exc}") from None
 
-    def read(self) -> _Seen | None:
+    def read(self) -> Seen | None:
         """The lock object as it is now, or None when there is none."""
         try:
             response = self._call("read", self.client.get_object)
@@ -205,12 +250,8 @@ class S3Lock:
         info = LockInfo.from_json(response["Body"].read(), url=self.url)
         now = _server_time(response)
         modified = response.get("LastModified")
-        expired = (
-            now is not None
-            and modified is not None
-            and (now - modified).total_seconds() > info.lease_seconds
-        )
-        return _Seen(info=info, etag=str(response["ETag"]), expired=expired)
+        age = (now - modified).total_seconds() if now is not None and modified else None
+        return Seen(info=info, etag=str(response["ETag"]), age_seconds=age)
 
     def _put(self, **condition: str) -> bool:
         """Write our lock object under `condition`; False when the condition failed."""
@@ -307,7 +348,14 @@ class Renewal:
 
     def check(self) -> None:
         if self.lost is not None:
-            raise LockLost(f"lost the apply lock: {self.lost}; stopped before the next write")
+            raise LockLost(self.stop_reason())
+
+    def stop_reason(self) -> str | None:
+        """Why the apply must stop before its next write stage; None while the lock holds
+        (`engine.apply.apply_changes`'s `before_stage`)."""
+        if self.lost is None:
+            return None
+        return f"lost the apply lock: {self.lost}; stopped before the next write"
 
     def __enter__(self) -> Renewal:
         self.thread.start()
@@ -320,7 +368,10 @@ class Renewal:
 
 @contextmanager
 def s3_apply_lock(lock: S3Lock, *, notify: Callable[[str], None]) -> Iterator[Renewal]:
-    """Hold `lock` for the body, renewing it; release it at the end, whatever happens."""
+    """Hold `lock` for the body, renewing it; release it at the end, whatever happens.
+
+    A release that fails (S3 gone at the end) does not undo what the body did: it is
+    said, with how the lock goes away (its lease, or force-unlock)."""
     notice = lock.acquire()
     if notice:
         notify(notice)
@@ -328,21 +379,39 @@ def s3_apply_lock(lock: S3Lock, *, notify: Callable[[str], None]) -> Iterator[Re
         with Renewal(lock) as renewal:
             yield renewal
     finally:
-        notice = lock.release()
+        try:
+            notice = lock.release()
+        except LockError as exc:
+            notice = (
+                f"warning: {exc}; it stays until its lease of {lock.info.lease_seconds} s "
+                f"runs out, or okta-aws force-unlock {lock.info.id} removes it"
+            )
         if notice:
             notify(notice)
 
 
-def force_unlock(*, lock: S3Lock, lock_id: str) -> LockInfo:
-    """Delete the lock whose id is `lock_id` (and only it); the info it held."""
+def held_lock(*, lock: S3Lock, lock_id: str) -> Seen:
+    """The lock object if it is lock `lock_id`; LockError when there is none,
+    LockMismatch when another lock is held."""
     seen = lock.read()
     if seen is None:
-        raise LockError(f"{lock.url} holds no lock")
+        raise LockError(f"{lock.url} holds no lock; nothing to remove")
     if seen.info.id != lock_id:
-        raise LockError(
-            f"{lock.url} is {seen.info.describe()}, not lock {lock_id}; nothing removed"
+        raise LockMismatch(
+            f"{lock.url} holds {seen.info.describe()}, not lock {lock_id}; nothing removed"
         )
+    return seen
+
+
+def remove(*, lock: S3Lock, seen: Seen) -> None:
+    """Delete the lock object as it was `seen`, and only if it is still so."""
     lock.etag = seen.etag
     if lock.release() is not None:
-        raise LockError(f"{lock.url} changed while unlocking; run lock status again")
+        raise LockMismatch(f"{lock.url} changed since it was read; nothing removed")
+
+
+def force_unlock(*, lock: S3Lock, lock_id: str) -> LockInfo:
+    """Delete the lock whose id is `lock_id` (and only it); the info it held."""
+    seen = held_lock(lock=lock, lock_id=lock_id)
+    remove(lock=lock, seen=seen)
     return seen.info

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import io
+import shutil
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
 from botocore.config import Config
 
-from engine.lock import LockHeld
+from engine.commands_lock import force_unlock as force_unlock_command
+from engine.commands_lock import lock_status, shared_apply_lock
+from engine.lock import LOCK_URL_ENV, NOT_SERIALISED, LockHeld
 from engine.providers.s3_lock import (
     LockError,
     LockLost,
@@ -23,9 +28,11 @@ from engine.providers.s3_lock import (
     s3_apply_lock,
 )
 from engine.sandbox.moto_server import MotoServer
+from engine.spec import DesiredState, LockSpec, Settings
 
 BUCKET = "okta-aws-locks"
 URL = LockUrl(bucket=BUCKET, key="prod/apply.lock")
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -153,17 +160,20 @@ def test_unusable_lock_is_an_error_never_a_pass(
         _lock(s3).acquire()
 
 
-def test_unreachable_s3_is_an_error() -> None:
-    client = boto3.client(
+def _unreachable_client() -> Any:
+    return boto3.client(
         "s3",
         region_name="us-east-1",
-        endpoint_url="http://127.0.0.1:9",
+        endpoint_url="http://127.0.0.1:9",  # the discard port: connection refused
         aws_access_key_id="x",
         aws_secret_access_key="x",
         config=Config(connect_timeout=1, retries={"max_attempts": 1}),
     )
+
+
+def test_unreachable_s3_is_an_error() -> None:
     with pytest.raises(LockError, match="cannot write the apply lock"):
-        S3Lock(client=client, url=URL, target="live", env={}).acquire()
+        S3Lock(client=_unreachable_client(), url=URL, target="live", env={}).acquire()
 
 
 @pytest.mark.parametrize(
@@ -194,3 +204,157 @@ def test_lock_url_must_name_an_object(url: str) -> None:
 )
 def test_run_url(env: dict[str, str], expected: str) -> None:
     assert run_url(env) == expected
+
+
+def test_a_failed_release_is_said_and_names_how_the_lock_goes_away(s3: Any) -> None:
+    holder = _lock(s3)
+    notices: list[str] = []
+    with s3_apply_lock(holder, notify=notices.append):
+        holder.client = _unreachable_client()  # S3 gone by the end of the apply
+    assert len(notices) == 1
+    assert notices[0].startswith("warning: cannot release the apply lock")
+    assert f"okta-aws force-unlock {holder.info.id}" in notices[0]
+    seen = _lock(s3).read()
+    assert seen is not None and seen.info.id == holder.info.id and not seen.expired
+
+
+def test_lease_descriptions(s3: Any) -> None:
+    holder = _lock(s3, lease=1)
+    holder.acquire()
+    seen = holder.read()
+    assert seen is not None and not seen.expired
+    assert "live for" in seen.describe_lease()
+    time.sleep(2.2)
+    seen = holder.read()
+    assert seen is not None and seen.expired
+    assert "EXPIRED" in seen.describe_lease()
+
+
+# --- the commands: apply's lock, lock status, force-unlock ---------------------------------
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def _state(*, s3_url: str | None = None, lease: int = 1800) -> DesiredState:
+    return DesiredState(
+        root=Path("desired-state"),
+        settings=Settings(lock=LockSpec(s3=s3_url, lease_seconds=lease)),
+        digest="d" * 64,
+    )
+
+
+def test_apply_lock_is_taken_for_live_only_and_refuses_a_second_apply(
+    s3: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv(LOCK_URL_ENV, raising=False)
+    state = _state(s3_url=str(URL))
+    err = io.StringIO()
+    with shared_apply_lock(state=state, target="live", err=err) as check:
+        assert check is not None and check() is None
+        seen = _lock(s3).read()
+        assert seen is not None and seen.info.desired_digest == state.digest
+        with (
+            pytest.raises(LockHeld, match=seen.info.id),
+            shared_apply_lock(state=state, target="live", err=io.StringIO()),
+        ):
+            pytest.fail("two applies held the lock")
+        with shared_apply_lock(state=state, target="sandbox", err=err) as sandbox_check:
+            assert sandbox_check is None  # one machine's folder: the local lock serialises
+    assert _lock(s3).read() is None
+    assert err.getvalue() == ""
+
+
+def test_without_an_s3_lock_a_live_apply_says_it_is_local_only(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv(LOCK_URL_ENV, raising=False)
+    err = io.StringIO()
+    with shared_apply_lock(state=_state(), target="live", err=err) as check:
+        assert check is None
+    assert err.getvalue() == NOT_SERIALISED + "\n"
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("s3://no-such-bucket/apply.lock", "cannot write the apply lock s3://no-such-bucket/"),
+        ("s3://okta-aws-locks", f"{LOCK_URL_ENV}: 's3://okta-aws-locks' is not an S3 object URL"),
+    ],
+)
+def test_an_apply_lock_that_cannot_be_taken_is_an_error(
+    s3: Any, monkeypatch: pytest.MonkeyPatch, url: str, expected: str
+) -> None:
+    monkeypatch.setenv(LOCK_URL_ENV, url)  # wins over the setting
+    with (
+        pytest.raises(LockError, match=expected),
+        shared_apply_lock(state=_state(s3_url=str(URL)), target="live", err=io.StringIO()),
+    ):
+        pytest.fail("an apply proceeded unlocked")
+    assert s3.list_objects_v2(Bucket=BUCKET).get("KeyCount") == 0
+
+
+def _run(command: Callable[..., int], **kwargs: Any) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    code = command(directory=Path("no-such-folder"), out=out, err=err, **kwargs)
+    return code, out.getvalue(), err.getvalue()
+
+
+def test_lock_status_and_force_unlock(s3: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(LOCK_URL_ENV, str(URL))  # no desired state needed then
+    assert _run(lock_status) == (0, f"{URL}: no lock (no apply holds it)\n", "")
+
+    holder = _lock(s3, env={"CI_JOB_URL": "https://gitlab.example/j/1"})
+    holder.acquire()
+    code, out, _ = _run(lock_status)
+    assert code == 0
+    assert holder.info.id in out and "https://gitlab.example/j/1" in out and "live for" in out
+
+    # The wrong id, an unanswered prompt, a 'no': all refused, the lock stays.
+    code, _, err = _run(force_unlock_command, lock_id="0" * 32, auto_approve=True)
+    assert code == 3 and "nothing removed" in err and holder.info.id in err
+    code, _, err = _run(
+        force_unlock_command, lock_id=holder.info.id, auto_approve=False, inp=io.StringIO()
+    )
+    assert code == 3 and "not confirmed" in err
+    code, _, _ = _run(
+        force_unlock_command, lock_id=holder.info.id, auto_approve=False, inp=_Terminal("no\n")
+    )
+    assert code == 3
+    assert holder.read() is not None
+
+    code, out, _ = _run(
+        force_unlock_command, lock_id=holder.info.id, auto_approve=False, inp=_Terminal("yes\n")
+    )
+    assert code == 0 and f"Removed apply lock {holder.info.id}" in out
+    assert holder.read() is None
+    code, _, err = _run(force_unlock_command, lock_id=holder.info.id, auto_approve=True)
+    assert code == 1 and "holds no lock" in err
+    # The removed holder's own release later deletes nothing (its ETag is gone).
+    assert holder.release() is not None
+
+
+def test_lock_commands_without_a_lock_configured(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv(LOCK_URL_ENV, raising=False)
+    monkeypatch.chdir(tmp_path)
+    shutil.copytree(REPO / "desired-state", tmp_path / "desired-state")
+    out, err = io.StringIO(), io.StringIO()
+    assert lock_status(directory=Path("desired-state"), out=out, err=err) == 1
+    assert err.getvalue() == (
+        "error: no S3 apply lock is configured: set settings.lock.s3 in desired-state "
+        f"or {LOCK_URL_ENV}\n"
+    )
+
+
+def test_lock_status_when_s3_cannot_be_reached(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(LOCK_URL_ENV, str(URL))
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", "http://127.0.0.1:9")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "x")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "x")
+    code, out, err = _run(lock_status)
+    assert (code, out) == (1, "")
+    assert err.startswith(f"error: cannot read the apply lock {URL}: ") and err.count("\n") == 1

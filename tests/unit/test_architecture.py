@@ -17,6 +17,7 @@ ORCHESTRATION = {
     "commands.py",
     "commands_apply.py",
     "commands_import.py",
+    "commands_lock.py",
     "targets.py",
     "__main__.py",
 }

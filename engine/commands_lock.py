@@ -1,0 +1,143 @@
+"""The S3 apply lock as the commands meet it: holding it around an apply, `lock status`,
+`force-unlock`.
+
+Which lock: `OKTA_AWS_LOCK_URL` (a CI repository variable) wins over `settings.lock.s3`
+(`engine.lock.shared_lock_setting`). It guards applies to target live only: the sandbox
+lives in one folder on one machine, where the local lock already serialises it. A lock
+that cannot be taken (S3 unreachable, access denied, a wrong URL) refuses the apply;
+it never proceeds unlocked. force-unlock deletes only the lock whose id it is given, and
+only as it was read (a conditional delete), after a typed `yes` or --auto-approve.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TextIO
+
+from engine.commands import EXIT_ERROR, EXIT_OK, EXIT_REFUSED, load_valid
+from engine.lock import LOCK_URL_ENV, NOT_SERIALISED, SharedLockSetting, shared_lock_setting
+from engine.providers.s3_lock import (
+    LockError,
+    LockMismatch,
+    LockUrl,
+    S3Lock,
+    held_lock,
+    remove,
+    s3_apply_lock,
+    s3_client,
+)
+from engine.spec import DesiredState, LockSpec
+
+StopCheck = Callable[[], str | None]
+
+
+def _s3_lock(setting: SharedLockSetting, *, target: str, digest: str = "") -> S3Lock:
+    url = LockUrl.parse(setting.url, where=setting.where)
+    return S3Lock(
+        client=s3_client(),
+        url=url,
+        target=target,
+        desired_digest=digest,
+        lease_seconds=setting.lease_seconds,
+    )
+
+
+@contextmanager
+def shared_apply_lock(
+    *, state: DesiredState, target: str, err: TextIO
+) -> Iterator[StopCheck | None]:
+    """Hold the S3 lock for an apply to `target`, if one is configured; yields the check
+    to run before each write stage (None without an S3 lock). Raises LockHeld when
+    another apply holds it, LockError when it cannot be taken."""
+    if target != "live":
+        yield None
+        return
+    setting = shared_lock_setting(spec=state.settings.lock, env=os.environ)
+    if setting is None:
+        print(NOT_SERIALISED, file=err)
+        yield None
+        return
+    lock = _s3_lock(setting, target=target, digest=state.digest)
+    with s3_apply_lock(lock, notify=lambda message: print(message, file=err)) as renewal:
+        yield renewal.stop_reason
+
+
+def _configured(*, directory: Path, err: TextIO) -> S3Lock | None:
+    """The lock the lock commands act on: the variable's, else the desired state's."""
+    if os.environ.get(LOCK_URL_ENV, "").strip():
+        spec = LockSpec()  # the variable alone names it; no desired state needed
+    else:
+        state = load_valid(directory=directory, err=err)
+        if state is None:
+            return None
+        spec = state.settings.lock
+    setting = shared_lock_setting(spec=spec, env=os.environ)
+    if setting is None:
+        print(
+            f"error: no S3 apply lock is configured: set settings.lock.s3 in {directory} "
+            f"or {LOCK_URL_ENV}",
+            file=err,
+        )
+        return None
+    return _s3_lock(setting, target="live")
+
+
+def lock_status(*, directory: Path, out: TextIO, err: TextIO) -> int:
+    """Who holds the lock, since when, and whether its lease has run out (S3's clock)."""
+    try:
+        lock = _configured(directory=directory, err=err)
+        if lock is None:
+            return EXIT_ERROR
+        seen = lock.read()
+    except LockError as exc:
+        print(f"error: {exc}", file=err)
+        return EXIT_ERROR
+    if seen is None:
+        print(f"{lock.url}: no lock (no apply holds it)", file=out)
+        return EXIT_OK
+    print(f"{lock.url}: {seen.info.describe()}; {seen.describe_lease()}", file=out)
+    if seen.info.desired_digest:
+        print(f"  desired state {seen.info.desired_digest[:16]}", file=out)
+    return EXIT_OK
+
+
+def _confirm(*, lock_id: str, inp: TextIO, out: TextIO) -> bool:
+    if not inp.isatty():
+        return False
+    out.write(f"\nRemove apply lock {lock_id}? Only 'yes' is accepted: ")
+    out.flush()
+    return inp.readline().strip() == "yes"
+
+
+def force_unlock(
+    *,
+    directory: Path,
+    lock_id: str,
+    auto_approve: bool,
+    out: TextIO,
+    err: TextIO,
+    inp: TextIO = sys.stdin,
+) -> int:
+    """Remove lock `lock_id` (a crashed apply's, whose lease has not run out yet)."""
+    try:
+        lock = _configured(directory=directory, err=err)
+        if lock is None:
+            return EXIT_ERROR
+        seen = held_lock(lock=lock, lock_id=lock_id)
+        print(f"{lock.url}: {seen.info.describe()}; {seen.describe_lease()}", file=out)
+        if not auto_approve and not _confirm(lock_id=lock_id, inp=inp, out=out):
+            print("refused: not confirmed (answer 'yes', or pass --auto-approve)", file=err)
+            return EXIT_REFUSED
+        remove(lock=lock, seen=seen)
+    except LockMismatch as exc:
+        print(f"refused: {exc}", file=err)
+        return EXIT_REFUSED
+    except LockError as exc:
+        print(f"error: {exc}", file=err)
+        return EXIT_ERROR
+    print(f"Removed apply lock {lock_id} from {lock.url}.", file=out)
+    return EXIT_OK
