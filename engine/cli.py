@@ -113,6 +113,19 @@ def build_parser() -> argparse.ArgumentParser:
     apply.add_argument("--auto-approve", action="store_true", help="do not ask for confirmation")
     apply.add_argument("--max-deletions", type=_count, help="override safety.max_deletions")
 
+    lock = sub.add_parser("lock", help="the S3 apply lock: who holds it")
+    lock.add_argument("action", choices=["status"])
+    lock.add_argument(
+        "-d", "--dir", type=Path, default=Path("desired-state"), help="desired-state directory"
+    )
+
+    unlock = sub.add_parser("force-unlock", help="remove a crashed apply's S3 lock by its id")
+    unlock.add_argument("lock_id", metavar="LOCK_ID", help="the id lock status shows")
+    unlock.add_argument("--auto-approve", action="store_true", help="do not ask for confirmation")
+    unlock.add_argument(
+        "-d", "--dir", type=Path, default=Path("desired-state"), help="desired-state directory"
+    )
+
     snapshot = sub.add_parser("snapshot", help="write the live world as JSON")
     _common(snapshot)
     snapshot.add_argument("--out", type=Path, dest="out_file", required=True)
@@ -208,6 +221,18 @@ def _run(args: argparse.Namespace, *, out: TextIO, err: TextIO) -> int:
             prune=args.prune,
             auto_approve=args.auto_approve,
             max_deletions=args.max_deletions,
+            out=out,
+            err=err,
+        )
+    if args.command in ("lock", "force-unlock"):
+        from engine import commands_lock
+
+        if args.command == "lock":
+            return commands_lock.lock_status(directory=args.dir, out=out, err=err)
+        return commands_lock.force_unlock(
+            directory=args.dir,
+            lock_id=args.lock_id,
+            auto_approve=args.auto_approve,
             out=out,
             err=err,
         )
