@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup demo test check lint typecheck bench clean system-deps mutate
+.PHONY: setup demo test check lint typecheck bench clean system-deps mutate schemas
 
 setup: $(STAMP)
 
@@ -32,6 +32,11 @@ typecheck: setup
 	$(BIN)/mypy --strict
 
 check: lint typecheck test
+
+# The JSON Schemas are generated from engine/spec_settings.py, engine/spec.py and
+# model.OktaAppSettings: edit those, then run this (tests fail on a stale schema file).
+schemas: setup
+	$(BIN)/python -m engine.spec_schema
 
 bench: setup
 	$(BIN)/python -m pytest -q tests/bench -m bench -s

@@ -4,125 +4,105 @@
 `file:line`; `compile` turns them into the normalized `model.World`. Keeping the user's
 vocabulary here (aliases, role names, grants, logins) and the normalized world in
 `model` means error messages can always point at what the user typed.
+
+This is also where the desired-state YAML is defined: a field made with `setting(...)`
+is a YAML key, with its default, schema fragment and description;
+`schemas/desired-state.schema.json` is generated from these classes
+(`python -m engine.spec_schema`, `make schemas`) and `load` decodes through them.
 """
+
+# `setting` is a dataclass field specifier (it returns `dataclasses.field(...)`).
+# ruff: noqa: RUF009
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
+from typing import ClassVar
 
-from engine.model import DirectoryKind
-from engine.naming import DEFAULT_ROLE_GROUP_NAME
+from engine.spec_field import (
+    ALIAS_PATTERN,
+    DN_PATTERN,
+    LABEL_KEY,
+    LABEL_VALUE,
+    UNKNOWN_LOCATION,
+    Location,
+    Section,
+    setting,
+    sorted_pairs,
+)
+from engine.spec_settings import (
+    DEFAULT_LOCK_LEASE_SECONDS,
+    AwsSpec,
+    DirectorySpec,
+    LockSpec,
+    OktaSpec,
+    SafetySpec,
+    SamlProviderSpec,
+    Settings,
+    Target,
+)
 
-
-@dataclass(frozen=True, order=True)
-class Location:
-    """Where a value came from: a file and a 1-based line."""
-
-    file: str
-    line: int
-
-    def __str__(self) -> str:
-        return f"{self.file}:{self.line}"
-
-
-UNKNOWN_LOCATION = Location(file="<desired-state>", line=0)
-
-
-class Target(StrEnum):
-    SANDBOX = "sandbox"
-    LIVE = "live"
-
-
-@dataclass(frozen=True)
-class SamlProviderSpec:
-    name: str = "OKTA"
-    metadata_file: str | None = None  # resolved against the settings file's directory
-    metadata: str | None = None  # the document, read by `load`
-    adopt: bool = False
-    loc: Location = UNKNOWN_LOCATION
-
-
-@dataclass(frozen=True)
-class AwsSpec:
-    access_role: str = "OrganizationAccountAccessRole"
-    managed_tag: tuple[str, str] = ("managed-by", "okta-aws")
-    concurrency: int = 8
-
-
-@dataclass(frozen=True)
-class DirectorySpec:
-    kind: DirectoryKind = DirectoryKind.ACTIVE_DIRECTORY
-    role_groups_ou: str = ""
-    management_groups_ou: str = ""
-    users_base: str = ""
-    loc: Location = UNKNOWN_LOCATION
-
-
-@dataclass(frozen=True)
-class OktaSpec:
-    app_label: str | None = "Amazon Web Services"
-    app_id: str | None = None
-    app_filter: str | None = None  # None: the directory kind's source
-    group_filter: str | None = None  # None: derived from role_group_name
-    role_value_pattern: str | None = None  # None: derived from saml_provider.name
-    session_duration: int = 3600
-    join_all_roles: bool = False
-    create_app: bool = False
-    rate_limit_share: float = 0.5  # of each Okta rate limit okta-aws may use
-    read_cache_max_age: int = 86400  # seconds a cached member list may be reused
-    loc: Location = UNKNOWN_LOCATION
-
-
-@dataclass(frozen=True)
-class SafetySpec:
-    max_deletions: int = 10
-    protected: frozenset[str] = frozenset()
-    # Each protected name with the line it is written on, in file order.
-    protected_locs: tuple[tuple[str, Location], ...] = ()
-
-
-DEFAULT_LOCK_LEASE_SECONDS = 30 * 60  # a crashed apply's S3 lock blocks others this long
-
-
-@dataclass(frozen=True)
-class LockSpec:
-    """`settings.lock`: the S3 object serialising applies across machines (the
-    OKTA_AWS_LOCK_URL variable wins over `s3`); None: the local lock only."""
-
-    s3: str | None = None  # s3://BUCKET/KEY
-    lease_seconds: int = DEFAULT_LOCK_LEASE_SECONDS
-    loc: Location = UNKNOWN_LOCATION
-
-
-@dataclass(frozen=True)
-class Settings:
-    target: Target = Target.SANDBOX
-    saml_provider: SamlProviderSpec = field(default_factory=SamlProviderSpec)
-    aws: AwsSpec = field(default_factory=AwsSpec)
-    directory: DirectorySpec = field(default_factory=DirectorySpec)
-    role_group_name: str = DEFAULT_ROLE_GROUP_NAME
-    role_group_description: str | None = None
-    okta: OktaSpec = field(default_factory=OktaSpec)
-    safety: SafetySpec = field(default_factory=SafetySpec)
-    lock: LockSpec = field(default_factory=LockSpec)
-    loc: Location = UNKNOWN_LOCATION
-    # Line of individual settings values, for messages about them ("okta.group_filter").
-    value_locs: tuple[tuple[str, Location], ...] = ()
-
-    def loc_of(self, dotted: str) -> Location:
-        """Location of a settings value such as `okta.group_filter`, else of `settings`."""
-        return dict(self.value_locs).get(dotted, self.loc)
+# The settings classes live in spec_settings; importers name them from here.
+__all__ = [
+    "DEFAULT_LOCK_LEASE_SECONDS",
+    "UNKNOWN_LOCATION",
+    "AccountSpec",
+    "AwsSpec",
+    "DesiredState",
+    "DirectorySpec",
+    "GrantSpec",
+    "Location",
+    "LockSpec",
+    "ManagementGroupSpec",
+    "OktaSpec",
+    "Problem",
+    "RoleSpec",
+    "SafetySpec",
+    "SamlProviderSpec",
+    "Settings",
+    "Severity",
+    "Target",
+]
 
 
 @dataclass(frozen=True)
 class RoleSpec:
-    name: str
-    managed_policies: tuple[str, ...] = ()
-    max_session_duration: int = 3600
-    description: str = ""
-    adopt: bool = False
+    SECTION: ClassVar[Section] = Section(
+        "role", "A role of the catalogue, created in each account listing it (may be `{}`)."
+    )
+
+    name: str  # its key in `roles`
+    managed_policies: tuple[str, ...] = setting(
+        (),
+        type="array",
+        items={
+            "type": "string",
+            "pattern": "^arn:aws(-cn|-us-gov)?:iam::(aws|[0-9]{12}):policy/"
+            "([A-Za-z0-9_+=,.@-]+/)*[A-Za-z0-9_+=,.@-]{1,128}$",
+            "description": "A managed policy ARN, `arn:aws:iam::aws:policy/…` or "
+            "`arn:aws:iam::<12 digits>:policy/…`.",
+        },
+        uniqueItems=True,
+        maxItems=20,
+        doc="Managed policy ARNs attached to the role (IAM allows at most 20, 10 by default "
+        "quota).",
+    )
+    max_session_duration: int = setting(
+        3600,
+        minimum=3600,
+        maximum=43200,
+        doc="The role's maximum session duration in seconds (3600-43200).",
+    )
+    description: str = setting(
+        "", show_default=False, maxLength=1000, doc="The IAM role description."
+    )
+    adopt: bool = setting(
+        False,
+        doc="Adopt an existing untagged role of this name in every account (otherwise such a "
+        "clash is a plan error).",
+    )
     loc: Location = UNKNOWN_LOCATION
     # Line of each value below this entry (e.g. "alias", "roles.1", "grants.0.role").
     value_locs: tuple[tuple[str, Location], ...] = ()
@@ -134,11 +114,29 @@ class RoleSpec:
 
 @dataclass(frozen=True)
 class AccountSpec:
-    id: str
-    alias: str
-    roles: tuple[str, ...] = ()
-    tags: tuple[tuple[str, str], ...] = ()
-    adopt_roles: tuple[str, ...] = ()
+    SECTION: ClassVar[Section] = Section("account", "An AWS account federated with Okta.")
+
+    id: str = setting(required=True, ref="accountId", doc="The 12-digit account id, quoted.")
+    alias: str = setting(
+        required=True,
+        ref="alias",
+        doc="The account alias, used in role-group names and grants.",
+    )
+    roles: tuple[str, ...] = setting(
+        (), ref="roleNameList", doc="Catalogue roles created in this account."
+    )
+    tags: tuple[tuple[str, str], ...] = setting(
+        (),
+        ref="labels",
+        yaml_default={},
+        from_yaml=sorted_pairs,
+        doc="Labels selected by grants' account_tags, e.g. `env: prod`.",
+    )
+    adopt_roles: tuple[str, ...] = setting(
+        (),
+        ref="roleNameList",
+        doc="Roles whose existing untagged IAM role is adopted in this account only.",
+    )
     loc: Location = UNKNOWN_LOCATION
     # Line of each entry of `roles`, same order, for per-role messages.
     role_locs: tuple[Location, ...] = ()
@@ -161,9 +159,35 @@ class AccountSpec:
 class GrantSpec:
     """`{account: alias|id|"*", role}` or `{account_tags: {...}, role}`."""
 
-    role: str
-    account: str | None = None
-    account_tags: tuple[tuple[str, str], ...] | None = None
+    SECTION: ClassVar[Section] = Section(
+        "grant",
+        "Makes the management group a member of role groups: "
+        '`{account: <alias|id|"*">, role: R}` or `{account_tags: {k: v}, role: R}`.',
+        rules={
+            "oneOf": [
+                {"required": ["account"], "description": 'One account, or "*".'},
+                {"required": ["account_tags"], "description": "Accounts selected by tags."},
+            ]
+        },
+    )
+
+    role: str = setting(required=True, ref="roleName", doc="The catalogue role granted.")
+    account: str | None = setting(
+        None,
+        pattern=f"^(\\*|[0-9]{{12}}|{ALIAS_PATTERN[1:-1]})$",
+        doc='An account alias, a quoted 12-digit id, or "*" for every account having the '
+        "role (exactly one of account, account_tags).",
+    )
+    account_tags: tuple[tuple[str, str], ...] | None = setting(
+        None,
+        from_yaml=sorted_pairs,
+        type="object",
+        minProperties=1,
+        propertyNames=LABEL_KEY,
+        additionalProperties=LABEL_VALUE,
+        doc="Every account whose tags include all of these pairs (exactly one of account, "
+        "account_tags).",
+    )
     loc: Location = UNKNOWN_LOCATION
     # Line of each value below this entry (e.g. "alias", "roles.1", "grants.0.role").
     value_locs: tuple[tuple[str, Location], ...] = ()
@@ -179,13 +203,50 @@ class GrantSpec:
         return f"{self.account} / {self.role}"
 
 
+# A group name: its cn and sAMAccountName, so none of AD's special characters, and no
+# space at either end.
+_GROUP_NAME_END = '[^\\s"\\[\\]:;|=+*?<>/\\\\,]'
+_GROUP_NAME_MIDDLE = '[^\\x00-\\x1f"\\[\\]:;|=+*?<>/\\\\,]'
+
+
 @dataclass(frozen=True)
 class ManagementGroupSpec:
-    name: str
-    dn: str | None = None
-    description: str = ""
-    grants: tuple[GrantSpec, ...] = ()
-    members: tuple[str, ...] | None = None  # None: membership not managed here
+    SECTION: ClassVar[Section] = Section(
+        "managementGroup",
+        "A set of users with the same AWS entitlements: a group made a member of role groups.",
+    )
+
+    name: str = setting(
+        required=True,
+        pattern=f"^{_GROUP_NAME_END}({_GROUP_NAME_MIDDLE}*{_GROUP_NAME_END})?$",
+        maxLength=64,
+        doc="The group name (its cn and sAMAccountName, its Okta name): 1-64 characters, no "
+        'leading/trailing space, none of " [ ] : ; | = + * ? < > / \\ ,',
+    )
+    dn: str | None = setting(
+        None,
+        nullable=True,
+        pattern=DN_PATTERN,
+        maxLength=1024,
+        doc="Adopt an existing group at this DN (e.g. a department group): only its "
+        "memberships are managed. null: created in management_groups_ou.",
+    )
+    description: str = setting(
+        "", show_default=False, maxLength=1024, doc="The group's description."
+    )
+    grants: tuple[GrantSpec, ...] = setting((), doc="The role groups this group is a member of.")
+    members: tuple[str, ...] | None = setting(  # None: membership not managed here
+        None,
+        type="array",
+        items={
+            "type": "string",
+            "pattern": '^[^\\s,;"<>\\\\=()*]+$',
+            "maxLength": 256,
+            "description": "A user login (sAMAccountName, uid or Okta login).",
+        },
+        uniqueItems=True,
+        doc="User logins; omitted: membership is not managed here; []: managed and empty.",
+    )
     loc: Location = UNKNOWN_LOCATION
     member_locs: tuple[Location, ...] = ()
     # Line of each value below this entry (e.g. "alias", "roles.1", "grants.0.role").
@@ -201,13 +262,26 @@ class ManagementGroupSpec:
 
 @dataclass(frozen=True)
 class DesiredState:
-    """The merged desired state of one directory of YAML files."""
+    """The merged desired state of one directory of YAML files.
+
+    The `setting` fields are the sections of one YAML file: the schema's top level."""
 
     root: Path
-    settings: Settings
-    roles: tuple[RoleSpec, ...] = ()
-    accounts: tuple[AccountSpec, ...] = ()
-    management_groups: tuple[ManagementGroupSpec, ...] = ()
+    settings: Settings = setting(show_default=False, doc="Global settings (one file only).")
+    roles: tuple[RoleSpec, ...] = setting(
+        (),
+        show_default=False,
+        type="object",
+        propertyNames={"$ref": "#/$defs/roleName"},
+        additionalProperties={"$ref": "#/$defs/role"},
+        doc="The role catalogue: role name → definition, each defined once across files.",
+    )
+    accounts: tuple[AccountSpec, ...] = setting(
+        (), show_default=False, doc="AWS accounts (concatenated across files)."
+    )
+    management_groups: tuple[ManagementGroupSpec, ...] = setting(
+        (), show_default=False, doc="Management groups (concatenated across files)."
+    )
     files: tuple[str, ...] = ()  # the files merged, relative to the working directory
     digest: str = ""  # sha256 over the files' bytes, in name order: identifies this state
     # What `load` found that is not an error: warnings (a signing certificate about to

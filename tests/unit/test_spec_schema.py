@@ -1,0 +1,206 @@
+"""The schemas are generated from the typed model, and the loader decodes through it.
+
+The committed schema files must be exactly what `python -m engine.spec_schema` writes
+(else an edit to a setting's bounds would reach editors but not the engine, or the
+reverse); the generator must carry every part of a field's metadata into the schema;
+and `spec_field.decode` must give typed values, defaults and `file:line` locations.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, ClassVar
+
+import pytest
+
+from engine import spec_schema
+from engine.codec import CodecError
+from engine.model import OktaAppSettings
+from engine.spec import UNKNOWN_LOCATION, DesiredState, Location, Settings
+from engine.spec_field import Section, decode, setting, yaml_field
+from engine.spec_settings import OktaSpec
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    keys = [k for k, _ in pairs]
+    duplicated = sorted({k for k in keys if keys.count(k) > 1})
+    assert not duplicated, f"duplicate keys {duplicated}: JSON keeps only the last"
+    return dict(pairs)
+
+
+@pytest.mark.parametrize("name", sorted(spec_schema.expected_files()))
+@pytest.mark.parametrize("directory", spec_schema.SCHEMA_DIRS, ids=lambda d: d.parent.name)
+def test_committed_schema_is_the_generated_one_byte_for_byte(directory: Path, name: str) -> None:
+    committed = (directory / name).read_text(encoding="utf-8")
+    assert committed == spec_schema.expected_files()[name], (
+        f"{directory.name}/{name} is stale: run `make schemas` (python -m engine.spec_schema)"
+    )
+
+
+def test_check_mode_exits_0_when_nothing_is_stale(capsys: pytest.CaptureFixture[str]) -> None:
+    assert spec_schema.main(["--check"]) == 0
+    assert capsys.readouterr().err == ""
+
+
+@pytest.mark.parametrize("path", sorted((REPO / "schemas").glob("*.json")), ids=lambda p: p.name)
+def test_no_schema_file_repeats_a_key(path: Path) -> None:
+    # plan.schema.json had `options.description` twice; the first one (the one a reader
+    # of the file sees) was silently dropped by every JSON parser.
+    json.loads(path.read_text(encoding="utf-8"), object_pairs_hook=_no_duplicate_keys)
+
+
+def _yaml_keys(cls: type) -> list[str]:
+    return [f.name for f in dataclasses.fields(cls) if yaml_field(f) is not None]
+
+
+def test_every_settings_field_is_a_schema_property_and_no_other() -> None:
+    defs = spec_schema.desired_state_schema()["$defs"]
+    for cls in (Settings, OktaSpec):
+        section = cls.SECTION.name
+        assert list(defs[section]["properties"]) == _yaml_keys(cls), section
+    # bookkeeping fields never become YAML keys
+    assert "loc" not in defs["okta"]["properties"]
+    assert "value_locs" not in defs["settings"]["properties"]
+    assert "metadata" not in defs["samlProvider"]["properties"]
+
+
+def test_schema_defaults_are_the_dataclass_defaults() -> None:
+    okta = spec_schema.desired_state_schema()["$defs"]["okta"]["properties"]
+    defaults = OktaSpec()
+    for name in ("session_duration", "join_all_roles", "create_app", "rate_limit_share"):
+        assert okta[name]["default"] == getattr(defaults, name), name
+    assert "default" not in okta["app_label"]  # show_default=False
+    assert "default" not in okta["app_filter"]  # required
+
+
+# --- the generator on a made-up section --------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class _Inner:
+    SECTION: ClassVar[Section] = Section("inner", "An inner section.", rules={"minProperties": 1})
+
+    size: int = setting(5, minimum=1, maximum=9, doc="A size.")
+    name: str | None = setting(None, nullable=True, pattern="^a", doc="A name.")
+    label: str = setting("x", required=True, doc="A label.")
+    loc: Location = UNKNOWN_LOCATION
+
+
+@dataclasses.dataclass(frozen=True)
+class _Outer:
+    SECTION: ClassVar[Section] = Section("outer", "An outer section.")
+
+    inner: _Inner = setting(default_factory=_Inner, doc="The inner part.")  # noqa: RUF009
+    items: tuple[_Inner, ...] = setting((), doc="Inner parts.")
+
+
+def test_generator_carries_type_bounds_default_nullability_and_rules() -> None:
+    defs: dict[str, Any] = {}
+    spec_schema._define(_Outer, defs)
+    assert list(defs) == ["inner", "outer"]  # used definitions first
+    assert defs["inner"] == {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["label"],
+        "description": "An inner section.",
+        "properties": {
+            "size": {
+                "type": "integer",
+                "minimum": 1,
+                "maximum": 9,
+                "default": 5,
+                "description": "A size.",
+            },
+            "name": {
+                "type": ["string", "null"],
+                "pattern": "^a",
+                "default": None,
+                "description": "A name.",
+            },
+            "label": {"type": "string", "description": "A label."},
+        },
+        "minProperties": 1,
+    }
+    assert defs["outer"]["properties"] == {
+        "inner": {"$ref": "#/$defs/inner", "description": "The inner part."},
+        "items": {
+            "type": "array",
+            "items": {"$ref": "#/$defs/inner"},
+            "default": [],
+            "description": "Inner parts.",
+        },
+    }
+
+
+def test_a_field_whose_type_cannot_be_derived_must_say_it() -> None:
+    @dataclasses.dataclass(frozen=True)
+    class Odd:
+        SECTION: ClassVar[Section] = Section("odd", "Odd.")
+        pairs: tuple[tuple[str, str], ...] = setting((), doc="No derivable type.")
+
+    with pytest.raises(TypeError, match="'pairs': give its schema type"):
+        spec_schema._define(Odd, {})
+
+
+def test_plan_schema_okta_settings_list_every_model_field() -> None:
+    generated = spec_schema.okta_app_settings_schema()
+    names = [f.name for f in dataclasses.fields(OktaAppSettings)]
+    assert generated["required"] == names
+    assert list(generated["properties"]) == names
+
+
+# --- decoding ----------------------------------------------------------------------------
+
+
+def _at(path: tuple[str | int, ...]) -> Location:
+    return Location("s.yaml", len(path))
+
+
+def _decode(raw: Mapping[str, Any], *, lenient: bool = False) -> _Outer:
+    return decode(_Outer, raw, path=("outer",), loc_at=_at, lenient=lenient)
+
+
+def test_decode_fills_defaults_types_and_locations() -> None:
+    got = _decode({"inner": {"size": 7.0, "label": "y"}})
+    assert got.inner == _Inner(size=7, name=None, label="y", loc=Location("s.yaml", 2))
+    assert isinstance(got.inner.size, int)  # YAML's 7.0 is JSON Schema's integer 7
+    assert _decode({}).inner == _Inner(loc=Location("s.yaml", 2))
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        {"inner": {"size": "7"}},  # wrong type
+        {"inner": {"size": True}},  # a bool is no integer
+        {"inner": {"size": 10}},  # above the schema's maximum
+        {"inner": {"name": 3}},
+    ],
+)
+def test_decode_is_strict_and_lenient_falls_back_to_the_default(raw: dict[str, Any]) -> None:
+    with pytest.raises(CodecError, match=r"^outer\.inner\."):
+        _decode(raw)
+    lenient = _decode(raw, lenient=True).inner
+    assert (lenient.size, lenient.name) == (5, None)
+
+
+def test_decode_overrides_win_by_path() -> None:
+    got = decode(
+        _Outer,
+        {"inner": {"size": 2}},
+        path=("outer",),
+        loc_at=_at,
+        lenient=False,
+        overrides={("outer", "inner", "label"): "forced"},
+    )
+    assert (got.inner.size, got.inner.label) == (2, "forced")
+
+
+def test_desired_state_sections_are_the_top_level_keys() -> None:
+    top = spec_schema.desired_state_schema()["properties"]
+    assert list(top) == _yaml_keys(DesiredState)
+    assert list(top) == ["settings", "roles", "accounts", "management_groups"]
