@@ -113,7 +113,7 @@ def init(*, directory: Path, ci: Ci, out: TextIO, err: TextIO) -> int:
         print(f"  {path}", file=out)
     print(
         "Next: replace the example accounts and groups, run `okta-aws validate`, and set the "
-        'CI variables and secrets the README\'s "Use it in CI" lists.',
+        f"CI variables and secrets listed in {directory / 'README.md'} (For maintainers).",
         file=out,
     )
     return EXIT_OK
