@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TextIO
@@ -20,12 +20,19 @@ from typing import TextIO
 from engine.apply import ApplyReport, ChangeResult, apply_changes, one_line
 from engine.compile import compile_world
 from engine.diff import diff
+from engine.escape import printable
 from engine.load import LoadError, load
 from engine.lock import NOT_SERIALISED, LockHeld, LockUnavailable, shared_lock_setting
 from engine.model import System, World
 from engine.order import stages
-from engine.plan import Plan, PlanOptions
-from engine.providers.live import ConnectionProblem, Providers, connect, read_live
+from engine.plan import Finding, FindingKind, Plan, PlanOptions
+from engine.providers.live import (
+    Connection,
+    ConnectionProblem,
+    Providers,
+    connect,
+    read_live,
+)
 from engine.render import render_json, render_markdown, render_text
 from engine.sandbox.persist import SandboxError
 from engine.snapshot import SnapshotError, load_snapshot, write_snapshot
@@ -278,7 +285,7 @@ def observe(
     plan = diff(desired=desired, live=read.world, options=options)
     plan = replace(
         plan,
-        findings=(*read.findings, *plan.findings),
+        findings=(*outside_only(findings=read.findings, only=options.systems), *plan.findings),
         target=target,
         live_fingerprint=snapshot_fingerprint(read.world),
         desired_digest=state.digest,
@@ -309,17 +316,69 @@ def open_session(
     only: frozenset[System],
     err: TextIO,
     full_read: bool = False,
+    read_all: bool = True,
 ) -> Iterator[tuple[Target, Providers]]:
     """The target's providers; `full_read` (--full-read) reads every Okta member list
-    instead of reusing the read cache, and rewrites the cache."""
+    instead of reusing the read cache, and rewrites the cache. With `read_all`, systems
+    outside `only` are read too where they can be (see `_connect_for_access`)."""
     name = target or state.settings.target.value
     with open_target(name=name, state=state, err=err) as opened:
         connection = opened.connection
         if full_read:
             options = {**connection.okta_options, "full_read": True}
             connection = replace(connection, okta_options=options)
-        with connect(state=state, systems=only, connection=connection) as providers:
+        wanted = frozenset(System) if read_all else only
+        with _connect_for_access(
+            state=state, only=only, wanted=wanted, connection=connection
+        ) as providers:
             yield opened, providers
+
+
+@contextmanager
+def _connect_for_access(
+    *,
+    state: DesiredState,
+    only: frozenset[System],
+    wanted: frozenset[System],
+    connection: Connection,
+) -> Iterator[Providers]:
+    """Providers for every system that can be reached, changes for `only` alone.
+
+    Who may sign in is decided by AWS, the directory and Okta together, so a plan that
+    changes one of them (`--only aws`) still needs the others read for its access delta
+    to be complete. A system outside `only` that is not configured here is simply not
+    read; the plan then says its access delta is unknown rather than "none".
+    """
+    with ExitStack() as stack:
+        providers: Providers | None = None
+        if wanted != only:
+            try:
+                providers = stack.enter_context(
+                    connect(state=state, systems=wanted | only, connection=connection)
+                )
+            except ConnectionProblem:
+                providers = None
+        if providers is None:
+            providers = stack.enter_context(
+                connect(state=state, systems=only, connection=connection)
+            )
+        yield providers
+
+
+def outside_only(*, findings: tuple[Finding, ...], only: frozenset[System]) -> tuple[Finding, ...]:
+    """Read problems of systems `--only` leaves out inform, never block: the plan changes
+    nothing there (its access delta says what it could not see)."""
+    return tuple(
+        Finding(
+            FindingKind.UNMANAGED,
+            f.system,
+            f"{f.subject} (outside --only)",
+            f"{f.kind.value}: {f.message}",
+        )
+        if f.blocking and f.system not in only
+        else f
+        for f in findings
+    )
 
 
 def _read_whole_world(
@@ -333,7 +392,9 @@ def _read_whole_world(
 ) -> tuple[World, str] | None:
     """The live world and the API-call summary, or None (reasons printed) when the read
     failed or was incomplete: a partial world would misreport access or snapshot a lie."""
-    session = open_session(state=state, target=target, only=only, err=err, full_read=full_read)
+    session = open_session(
+        state=state, target=target, only=only, err=err, full_read=full_read, read_all=False
+    )
     try:
         with session as (_, providers):
             read = read_live(state=state, desired=compile_world(state=state), providers=providers)
@@ -342,7 +403,7 @@ def _read_whole_world(
         print(f"error: {exc}", file=err)
         return None
     for finding in read.findings:
-        print(f"{finding.kind.value}: {finding.subject}: {finding.message}", file=err)
+        print(printable(f"{finding.kind.value}: {finding.subject}: {finding.message}"), file=err)
     if not read.complete:
         print(f"{refusal}: the live read was incomplete", file=err)
         return None
@@ -464,7 +525,7 @@ def execute_plan(
 
     def show(result: ChangeResult) -> None:
         note = f"  {result.message}" if result.message else ""
-        print(f"  {result.outcome.value:<9} {result.change.id}{note}", file=out)
+        print(printable(f"  {result.outcome.value:<9} {result.change.id}{note}"), file=out)
 
     print("\nApplying:", file=out)
     return apply_changes(

@@ -32,6 +32,7 @@ from engine.commands import (
     wants_color,
 )
 from engine.commands_lock import StopCheck, shared_apply_lock
+from engine.escape import printable
 from engine.lock import LockHeld, LockUnavailable, apply_lock
 from engine.model import System
 from engine.plan import Outcome, Plan, PlanOptions
@@ -224,7 +225,7 @@ def report_interrupted(
         file=err,
     )
     for result in not_started[:_LISTED]:
-        print(f"  not started: {result.change.id}", file=err)
+        print(printable(f"  not started: {result.change.id}"), file=err)
     if len(not_started) > _LISTED:
         print(f"  … and {len(not_started) - _LISTED} more (okta-aws plan lists them)", file=err)
     return EXIT_INTERRUPTED
@@ -261,7 +262,10 @@ def report_convergence(
     if report.failed:
         print(f"{len(report.failed)} change(s) failed or were skipped:", file=err)
         for result in report.failed:
-            print(f"  {result.change.id}: {result.outcome.value}: {result.message}", file=err)
+            print(
+                printable(f"  {result.change.id}: {result.outcome.value}: {result.message}"),
+                file=err,
+            )
     if remaining or replan.blocked:
         print(
             f"NOT converged (target {replan.target}): the re-plan still has "
@@ -281,8 +285,8 @@ def report_convergence(
     if waiting:
         print(
             f"Converged (target {replan.target}), except {len(waiting)} change(s) waiting "
-            f"for the directory import: {', '.join(c.id for c in waiting)}. The next apply "
-            "after Okta imports the directory completes them.",
+            f"for the directory import: {printable(', '.join(c.id for c in waiting))}. "
+            "The next apply after Okta imports the directory completes them.",
             file=out,
         )
         return EXIT_OK

@@ -2,8 +2,9 @@
 
 The example org is converged (apply, Okta imports the directory, apply), then Admin is
 dropped from dev-sandbox, where the four DevOps Sys Admins hold it:
-- `plan --prune --only aws` reads AWS alone: it cannot say who loses Admin, so it says
-  the delta is unknown and lists the role's deletion (it used to read "none");
+- `plan --prune --only aws` changes AWS alone but reads every system, so it names the
+  four users who lose Admin (it used to read "none"); where the others cannot be read
+  (not configured), it says the delta is unknown and lists the role's deletion;
 - the whole plan names the four users;
 - with the role group in `safety.protected`, its IAM role stays and nobody loses Admin
   (the role used to be deleted under `--prune` with the group kept);
@@ -72,13 +73,13 @@ def test_the_access_delta_never_reads_none_while_access_is_lost(tmp_path: Path) 
     edit(desired / "accounts.yaml", drop_dev_admin)
     edit(desired / "groups" / "platform.yaml", drop_dev_admin)
 
-    only_aws = ok(workspace.cli("plan", "--prune", "--only", "aws"))
-    lines = only_aws.out.splitlines()
-    assert lines[0] == "Access changes: unknown: the directory and Okta were not read (--only aws)"
-    assert f"    - role Admin in dev-sandbox ({DEV_SANDBOX})" in lines
-    assert "Access changes: none" not in only_aws.out
-    saved = plan_document(workspace, "--prune", "--only", "aws")
-    assert saved["access_unknown"] == "the directory and Okta were not read (--only aws)"
+    # --only aws changes AWS alone but still reads the directory and Okta, which decide
+    # who signs in: the delta is complete (it used to read "none").
+    only_aws = plan_document(workspace, "--prune", "--only", "aws")
+    assert only_aws["access_unknown"] is None
+    assert admin_losses(only_aws) == DEVOPS
+    assert {c["system"] for c in only_aws["changes"]} == {"aws"}
+    assert f"role:{DEV_SANDBOX}/admin:-" in {c["id"] for c in only_aws["changes"]}
 
     whole = plan_document(workspace, "--prune")
     assert whole["access_unknown"] is None
@@ -142,3 +143,25 @@ def test_a_plan_whose_reads_all_fail_creates_nothing(tmp_path: Path) -> None:
     assert document["access_unknown"].startswith("the directory and Okta were not read")
     text = workspace.cli("plan", "--target", "live")
     assert "Access changes: unknown: " in text.out and "+ " not in text.out, text
+
+
+def test_only_aws_without_the_other_systems_says_the_delta_is_unknown(tmp_path: Path) -> None:
+    """Only AWS configured (no LDAP_URL, no OKTA_ORG_URL): the directory and Okta cannot
+    be read, so the plan cannot know who loses what and says so, never "none"."""
+    workspace = Workspace(tmp_path)
+    workspace.env.update(
+        {
+            "AWS_ENDPOINT_URL": "http://127.0.0.1:9",  # nothing listens there
+            "AWS_ACCESS_KEY_ID": "e2e",
+            "AWS_SECRET_ACCESS_KEY": "e2e",
+            "AWS_MAX_ATTEMPTS": "1",
+        }
+    )
+    for name in ("LDAP_URL", "OKTA_ORG_URL", "OKTA_API_TOKEN"):
+        workspace.env.pop(name, None)
+    run = workspace.cli("plan", "--target", "live", "--only", "aws", "--format", "json")
+    assert run.code == 1, run
+    document = json.loads(run.out)
+    assert "the directory and Okta were not read (--only aws)" in document["access_unknown"]
+    text = workspace.cli("plan", "--target", "live", "--only", "aws")
+    assert "Access changes: unknown: " in text.out and "Access changes: none" not in text.out
