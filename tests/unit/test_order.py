@@ -73,6 +73,25 @@ def test_updates_run_with_creations() -> None:
     ]
 
 
+def test_okta_only_kinds_go_from_the_back_door_to_the_front_too() -> None:
+    """directory.kind okta: groups, then their members, then settings, then assignments
+    (each kind keyed alike, so only the rank, not the id's spelling, can order them)."""
+    kinds = [K.SAML_PROVIDER, K.ROLE, K.OKTA_GROUP, K.OKTA_GROUP_MEMBER, K.OKTA_APP]
+    kinds.append(K.APP_ASSIGNMENT)
+    changes = [change(k) for k in kinds]
+    assert [c.kind for c in order(changes=shuffled(changes))] == kinds
+    removals = [change(k, Action.DELETE) for k in kinds]
+    assert [c.kind for c in order(changes=shuffled(removals))] == kinds[::-1]
+
+
+def test_an_update_runs_before_any_removal() -> None:
+    """Make before break: an update (even of a role) precedes the removal of an
+    assignment, which the reversed rank alone would run first."""
+    update = change(K.ROLE, Action.UPDATE)
+    unassign = change(K.APP_ASSIGNMENT, Action.DELETE)
+    assert order(changes=[unassign, update]) == (update, unassign)
+
+
 def test_ties_break_by_key() -> None:
     changes = [change(K.ROLE, key=k) for k in ("b", "c", "a")]
     assert [c.key for c in order(changes=changes)] == [("a",), ("b",), ("c",)]
@@ -92,8 +111,9 @@ def test_unknown_dependencies_are_ignored() -> None:
 def test_cycle_is_a_bug() -> None:
     a = change(K.ROLE, key="a", depends_on=("role:b:+",))
     b = change(K.ROLE, key="b", depends_on=(a.id,))
-    with pytest.raises(PlanCycleError, match="cycle"):
+    with pytest.raises(PlanCycleError, match="cycle among changes") as raised:
         order(changes=[a, b])
+    assert a.id in str(raised.value) and b.id in str(raised.value)
 
 
 def test_front_door_rule_is_a_hard_constraint() -> None:
@@ -108,8 +128,10 @@ def test_front_door_rule_is_a_hard_constraint() -> None:
 
 
 def test_duplicate_ids_are_rejected() -> None:
-    with pytest.raises(ValueError, match="duplicate"):
-        order(changes=[change(K.ROLE), change(K.ROLE)])
+    once, twice = change(K.OKTA_APP), change(K.ROLE)
+    with pytest.raises(ValueError) as raised:
+        order(changes=[twice, once, twice, twice])
+    assert str(raised.value) == f"duplicate change ids: {twice.id}"
 
 
 def test_stages_group_independent_changes_of_a_kind() -> None:
