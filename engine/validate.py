@@ -532,9 +532,16 @@ class _Checker:
             (name, self.settings.loc_of("safety.protected")) for name in sorted(safety.protected)
         )
         for name, loc in listed:
-            if name.lower() not in desired:
-                self.warn(
+            if name.lower() in desired:
+                continue
+            # Protecting what the desired state dropped is what `protected` is for; only a
+            # near miss of a desired name suggests a typo worth a warning.
+            hint = _hint(name, desired)
+            self.problems.append(
+                Problem(
                     loc,
-                    f"protected name {name!r} is neither a role-group name nor an IAM role "
-                    f"name of the desired state{_hint(name, desired)}",
+                    f"protected name {name!r} names nothing in the desired state: it keeps a "
+                    f"live role group or IAM role of that name from deletion{hint}",
+                    Severity.WARNING if hint else Severity.INFO,
                 )
+            )

@@ -686,9 +686,9 @@ management_groups:
         expected=(
             (
                 "settings.yaml:18: warning",
-                "protected name 'aws#prod#Admn#111111111111' is "
-                "neither a role-group name nor an IAM role name of the desired state (did you "
-                "mean 'aws#prod#admin#111111111111'?)",
+                "protected name 'aws#prod#Admn#111111111111' names nothing in the desired "
+                "state: it keeps a live role group or IAM role of that name from deletion (did "
+                "you mean 'aws#prod#admin#111111111111'?)",
             ),
         ),
     ),
@@ -1077,7 +1077,7 @@ def test_all_problems_at_once_across_files(tmp_path: Path, monkeypatch: pytest.M
                 "groups/b.yaml:7",
                 "management group 'aws#x#Admin#555555555555' matches the group filter",
             ),
-            ("settings.yaml:15: warning", "protected name 'Nope' is neither"),
+            ("settings.yaml:15: info", "protected name 'Nope' names nothing in the desired state"),
         ),
     )
     assert has_errors(problems)
