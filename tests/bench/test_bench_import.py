@@ -1,0 +1,88 @@
+"""`import`'s computation ≤ 10 s at reference size (issue 14), and what it writes plans empty.
+
+The reference org (`tests/bench/orgs.py`: 1,000 accounts × 5 roles, 400 management groups,
+20,000 users) converged (`tests/bench/core.live_world`) is the live world; the benchmark
+times the pure part of `okta-aws import` (discover the scope, adopt, render the YAML),
+then loads the written folder, compiles it and diffs it against the same world: no
+change may come out. The API calls are not measured here (moto at 1,000 accounts is a
+benchmark of its own, `test_bench_aws`): the import reads with the plan's readers in
+the plan's scope (figures in the report of issue 14). The smoke variant runs the same
+code on a tiny org in the normal suite and checks the result, never the time.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from engine.adopt import adopt
+from engine.adopt_discover import discover
+from engine.adopt_model import ImportOptions
+from engine.adopt_render import render_files
+from engine.compile import compile_world
+from engine.diff import diff
+from engine.load import load
+from engine.plan import PlanOptions
+from tests.bench.core import Scenario, live_world
+from tests.bench.orgs import REFERENCE, TINY, OrgSize, reference_state
+from tests.bench.results import Recorder
+
+TIME_LIMIT_S = 10.0
+METADATA = (
+    Path(__file__).resolve().parents[2] / "desired-state" / "okta-idp-metadata.xml"
+).read_text(encoding="utf-8")
+
+
+def import_and_check(size: OrgSize) -> dict[str, Any]:
+    state = reference_state(size=size)
+    live = live_world(compile_world(state=state, metadata=METADATA), Scenario.CONVERGED)
+    cpu, start = time.process_time(), time.perf_counter()
+    adoption = adopt(world=live, discovery=discover(okta=live), options=ImportOptions())
+    files = render_files(adoption=adoption, schema_ref="schema.json")
+    compute_s, compute_cpu_s = time.perf_counter() - start, time.process_time() - cpu
+    with tempfile.TemporaryDirectory() as folder:
+        root = Path(folder)
+        for name, text in files.items():
+            (root / name).parent.mkdir(parents=True, exist_ok=True)
+            (root / name).write_text(text, encoding="utf-8")
+        started = time.perf_counter()
+        written = load(directory=root)
+        plan = diff(desired=compile_world(state=written), live=live, options=PlanOptions())
+        check_s = time.perf_counter() - started
+    return {
+        "accounts": len(adoption.accounts),
+        "roles": len(adoption.roles),
+        "management_groups": len(adoption.groups),
+        "findings": len(adoption.findings),
+        "yaml_bytes": sum(len(t.encode()) for t in files.values()),
+        "compute_s": round(compute_s, 3),
+        "compute_cpu_s": round(compute_cpu_s, 3),
+        "load_compile_diff_s": round(check_s, 3),
+        "changes_after_import": len(plan.changes),
+    }
+
+
+@pytest.mark.bench
+def test_import_at_reference_size(results_dir: Path) -> None:
+    record = Recorder(name="import", directory=results_dir)
+    run = import_and_check(REFERENCE)
+    record.figure("reference", run)
+    record.target("import compute CPU seconds", value=run["compute_cpu_s"], limit=TIME_LIMIT_S)
+    record.save()
+    assert run["changes_after_import"] == 0, run
+    assert run["accounts"] == REFERENCE.accounts and run["management_groups"] > 0, run
+    assert all(t.ok for t in record.targets), record.targets
+
+
+@pytest.mark.bench_smoke
+def test_smoke_import_on_a_tiny_org(results_dir: Path) -> None:
+    record = Recorder(name="import_smoke", directory=results_dir)
+    run = import_and_check(TINY)
+    record.figure("tiny", run)
+    assert record.save().exists()
+    assert run["changes_after_import"] == 0, run
+    assert run["accounts"] == TINY.accounts, run
