@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TextIO
 
 from engine.apply import ApplyReport, ChangeResult, apply_changes, one_line
-from engine.compile import compile_world
+from engine.compile import compile_world, with_role_group_sources
 from engine.diff import diff
 from engine.escape import printable
 from engine.load import LoadError, load
@@ -31,6 +31,7 @@ from engine.providers.live import (
     ConnectionProblem,
     Providers,
     connect,
+    missing_group_findings,
     read_live,
 )
 from engine.render import render_json, render_markdown, render_text
@@ -436,8 +437,15 @@ def plan(
         world = _snapshot_world(live_snapshot, err)
         if world is None:
             return EXIT_ERROR
+        desired = compile_world(state=state)
+        # As a live read would: the desired state at hand (not the one the snapshot was
+        # taken with) says which groups stand behind an Okta role group, and which
+        # owner-managed groups Okta must have.
+        world = with_role_group_sources(live=world, desired=desired)
+        planned = diff(desired=desired, live=world, options=options)
         result = replace(
-            diff(desired=compile_world(state=state), live=world, options=options),
+            planned,
+            findings=(*missing_group_findings(state, world), *planned.findings),
             target=f"{target_name} (snapshot {live_snapshot})",
             live_fingerprint=snapshot_fingerprint(world),
             desired_digest=state.digest,

@@ -283,3 +283,26 @@ def test_an_owner_managed_group_okta_lacks_is_blocking_at_its_line(
         assert finding.kind is FindingKind.MISSING_GROUP and finding.blocking
         line = OWNER_MANAGED_ORG.splitlines().index("  - name: Ghost Team") + 1
         assert finding.message.startswith(f"{tmp_path / 'org.yaml'}:{line}: 'Ghost Team' ")
+
+
+def test_a_plan_from_a_snapshot_says_an_owner_managed_group_is_missing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A fork's PR plans from a snapshot: the missing group blocks it there too (the
+    snapshot path used to plan the group's creation, empty, without a word)."""
+    from engine.cli import main
+    from engine.snapshot import write_snapshot
+
+    desired_dir = tmp_path / "desired"
+    desired_dir.mkdir()
+    (desired_dir / "org.yaml").write_text(OWNER_MANAGED_ORG.replace("KIND", "okta"))
+    world = World.build(
+        okta_groups=[OktaGroup(name="data scientists", source="okta", members=frozenset())],
+        systems=frozenset(System),
+    )
+    snapshot = tmp_path / "live.json"
+    write_snapshot(world=world, path=snapshot, target="live")
+    code = main(["plan", "-d", str(desired_dir), "--live-snapshot", str(snapshot)])
+    out = capsys.readouterr().out
+    assert code == 1  # blocked
+    assert "okta group Ghost Team" in out and "Okta has no such group" in out
