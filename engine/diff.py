@@ -20,7 +20,6 @@ from engine import access, simulate
 from engine.diff_aws import diff_aws
 from engine.diff_common import (
     DiffContext,
-    change_id,
     effective_systems,
     managed_ous,
     role_of_directory_group,
@@ -49,6 +48,7 @@ from engine.plan import (
     Plan,
     PlanOptions,
     ResourceKind,
+    change_id,
 )
 from engine.protection import unmapped_by_settings
 

@@ -21,11 +21,10 @@ from engine.diff_common import (
     ADOPT_REASON,
     DiffContext,
     attribute_details,
-    change_id,
 )
 from engine.model import Role, SamlProvider, System, normalize_policy, trusted_saml_providers
 from engine.naming import saml_provider_arn
-from engine.plan import Action, Change, FindingKind, ResourceKind
+from engine.plan import Action, Change, FindingKind, ResourceKind, change_id
 
 _MAKES = (Action.CREATE, Action.UPDATE)
 _NAMED = 5  # unread accounts named in a finding; the rest are counted

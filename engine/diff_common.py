@@ -168,11 +168,6 @@ class DiffContext:
         )
 
 
-def change_id(kind: ResourceKind, key: tuple[str, ...], action: Action) -> str:
-    """The id `Change.id` will have, for naming dependencies before the change exists."""
-    return f"{kind.value}:{'/'.join(key)}:{action.value}"
-
-
 def managed_ous(*, desired: World, live: World) -> frozenset[str]:
     """Containers holding groups we own (the two managed OUs, as far as the worlds show).
 

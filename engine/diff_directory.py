@@ -15,10 +15,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from engine.diff_common import DiffContext, attribute_details, change_id
+from engine.diff_common import DiffContext, attribute_details
 from engine.diff_rogue import rogue_members
 from engine.model import DirectoryGroup, GroupMember, GroupRole, System, UserMember
-from engine.plan import Action, Change, FindingKind, ResourceKind
+from engine.plan import Action, Change, FindingKind, ResourceKind, change_id
 
 _GROUP = ResourceKind.DIRECTORY_GROUP
 

@@ -24,7 +24,6 @@ from engine.diff_common import (
     IMPORT_PENDING,
     DiffContext,
     attribute_details,
-    change_id,
     desired_app_settings,
 )
 from engine.diff_rogue import filter_timeouts
@@ -40,7 +39,7 @@ from engine.model import (
     UserMember,
 )
 from engine.naming import parse_group_name
-from engine.plan import Action, Change, FindingKind, ResourceKind
+from engine.plan import Action, Change, FindingKind, ResourceKind, change_id
 
 OKTA_SOURCE = DirectoryKind.OKTA.okta_source
 

@@ -23,10 +23,10 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterable
 
-from engine.diff_common import DiffContext, change_id
+from engine.diff_common import DiffContext
 from engine.model import DirectoryGroup, GroupMember, GroupRole, System, UserMember
 from engine.naming import MATCH_TIMEOUT, NamingError, compile_group_filter, parse_group_name
-from engine.plan import Action, Change, FindingKind, ResourceKind
+from engine.plan import Action, Change, FindingKind, ResourceKind, change_id
 
 __all__ = ["filter_timeouts", "rogue_members"]
 

@@ -71,6 +71,12 @@ Resource = (
 )
 
 
+def change_id(kind: ResourceKind, key: tuple[str, ...], action: Action) -> str:
+    """A change's id, `<kind>:<key joined by />:<action>`: stable across runs, and known
+    before the change exists (the diff names dependencies by it)."""
+    return f"{kind.value}:{'/'.join(key)}:{action.value}"
+
+
 @dataclass(frozen=True)
 class AttributeChange:
     """One attribute that differs, e.g. `trust_policy.Statement[0].Condition` a → b."""
@@ -98,7 +104,7 @@ class Change:
 
     @property
     def id(self) -> str:
-        return f"{self.kind.value}:{'/'.join(self.key)}:{self.action.value}"
+        return change_id(self.kind, self.key, self.action)
 
     @property
     def system(self) -> System:
