@@ -22,6 +22,7 @@ import os
 import re
 import stat
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from datetime import UTC, datetime
 from functools import cache, partial
 from importlib import resources
@@ -32,26 +33,19 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError, best_match
 
 from engine.load_yaml import MAX_FILE_BYTES, ParsedFile, brief, parse_file, printable
-from engine.model import DirectoryKind
 from engine.saml_metadata import check_metadata
 from engine.spec import (
     AccountSpec,
-    AwsSpec,
     DesiredState,
-    DirectorySpec,
     GrantSpec,
     Location,
-    LockSpec,
     ManagementGroupSpec,
-    OktaSpec,
     Problem,
     RoleSpec,
-    SafetySpec,
-    SamlProviderSpec,
     Settings,
     Severity,
-    Target,
 )
+from engine.spec_field import decode
 
 # Shipped in the package (an installed okta-aws has no repository checkout around it);
 # schemas/ at the top of the repository is the same file, for editors.
@@ -290,6 +284,7 @@ def _build(
             root=Path(os.path.realpath(directory)),
             now=now,
             notes=notes,
+            lenient=lenient,
         )
     except _SHAPE_ERRORS:
         if not lenient:
@@ -363,13 +358,6 @@ def _integer(value: Any, default: int) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) else default
 
 
-def _share(value: Any, default: float) -> float:
-    """A fraction in (0, 1] (the schema reports anything else)."""
-    if isinstance(value, int | float) and not isinstance(value, bool) and 0 < value <= 1:
-        return float(value)
-    return default
-
-
 def _settings(
     parsed: ParsedFile,
     problems: list[Problem],
@@ -377,84 +365,43 @@ def _settings(
     root: Path,
     now: datetime,
     notes: list[Problem],
+    lenient: bool,
 ) -> Settings:
+    """`settings:` decoded through the typed spec (`spec_field.decode`): each value of
+    its field's type, each section at its own line, defaults from the dataclasses."""
     raw = _mapping(parsed.data["settings"])
-    at = parsed.loc
     saml_raw = _mapping(raw.get("saml_provider"))
+    okta_raw = _mapping(raw.get("okta"))
     metadata_file = _text(saml_raw.get("metadata_file"), None)
     metadata = (
         _metadata(parsed, metadata_file, problems, root=root, now=now, notes=notes)
         if metadata_file
         else None
     )
-    defaults = OktaSpec()
-    okta_raw = _mapping(raw.get("okta"))
-    directory_raw = _mapping(raw.get("directory"))
-    aws_raw = _mapping(raw.get("aws"))
-    tag = _mapping(aws_raw.get("managed_tag")) or {"managed-by": "okta-aws"}
-    safety_raw = _mapping(raw.get("safety"))
-    protected = _texts(safety_raw.get("protected"))
-    lock_raw = _mapping(raw.get("lock"))
-    value_locs = tuple(
-        (".".join(str(p) for p in path[1:]), Location(parsed.display, line))
-        for path, line in parsed.lines.items()
-        if path[:1] == ("settings",) and len(path) > 1
+    overrides: dict[tuple[str | int, ...], Any] = {
+        ("settings", "saml_provider", "metadata"): metadata,
+        ("settings", "value_locs"): tuple(
+            (".".join(str(p) for p in path[1:]), Location(parsed.display, line))
+            for path, line in parsed.lines.items()
+            if path[:1] == ("settings",) and len(path) > 1
+        ),
+    }
+    if "app_id" in okta_raw and "app_label" not in okta_raw:
+        overrides[("settings", "okta", "app_label")] = None  # named by id alone
+    settings = decode(
+        Settings, raw, path=("settings",), loc_at=parsed.loc, lenient=lenient, overrides=overrides
     )
-    return Settings(
-        target=Target(raw.get("target", "sandbox")),
-        saml_provider=SamlProviderSpec(
-            name=_text(saml_raw.get("name"), "OKTA"),
-            metadata_file=metadata_file,
-            metadata=metadata,
-            adopt=bool(saml_raw.get("adopt", False)),
-            loc=at(("settings", "saml_provider")),
-        ),
-        aws=AwsSpec(
-            access_role=_text(aws_raw.get("access_role"), AwsSpec.access_role),
-            managed_tag=next(iter((str(k), str(v)) for k, v in tag.items())),
-            concurrency=_integer(aws_raw.get("concurrency"), AwsSpec.concurrency),
-        ),
-        directory=DirectorySpec(
-            kind=DirectoryKind(directory_raw.get("kind", "active_directory")),
-            role_groups_ou=_text(directory_raw.get("role_groups_ou"), ""),
-            management_groups_ou=_text(directory_raw.get("management_groups_ou"), ""),
-            users_base=_text(directory_raw.get("users_base"), ""),
-            loc=at(("settings", "directory")),
-        ),
-        role_group_name=_text(raw.get("role_group_name"), "") or Settings.role_group_name,
-        role_group_description=_text(raw.get("role_group_description"), None),
-        okta=OktaSpec(
-            app_label=_text(
-                okta_raw.get("app_label", None if "app_id" in okta_raw else defaults.app_label),
-                None,
-            ),
-            app_id=_text(okta_raw.get("app_id"), None),
-            app_filter=_text(okta_raw.get("app_filter"), None),
-            group_filter=_text(okta_raw.get("group_filter"), None),
-            role_value_pattern=_text(okta_raw.get("role_value_pattern"), None),
-            session_duration=_integer(okta_raw.get("session_duration"), defaults.session_duration),
-            join_all_roles=bool(okta_raw.get("join_all_roles", False)),
-            create_app=bool(okta_raw.get("create_app", False)),
-            rate_limit_share=_share(okta_raw.get("rate_limit_share"), defaults.rate_limit_share),
-            read_cache_max_age=_integer(
-                okta_raw.get("read_cache_max_age"), defaults.read_cache_max_age
-            ),
-            loc=at(("settings", "okta")),
-        ),
-        safety=SafetySpec(
-            max_deletions=_integer(safety_raw.get("max_deletions"), SafetySpec.max_deletions),
-            protected=frozenset(protected),
-            protected_locs=tuple(
-                (p, at(("settings", "safety", "protected", i))) for i, p in enumerate(protected)
-            ),
-        ),
-        lock=LockSpec(
-            s3=_text(lock_raw.get("s3"), None),
-            lease_seconds=_integer(lock_raw.get("lease_seconds"), LockSpec.lease_seconds),
-            loc=at(("settings", "lock")),
-        ),
-        loc=at(("settings",)),
-        value_locs=value_locs,
+    written = _mapping(raw.get("safety")).get("protected")
+    protected_locs = tuple(
+        (name, parsed.loc(("settings", "safety", "protected", i)))
+        for i, name in enumerate(written if isinstance(written, list) else ())
+        if name in settings.safety.protected
+    )
+    return replace(
+        settings,
+        # An empty template (a schema error) would only repeat that error in validate.
+        role_group_name=settings.role_group_name or Settings.role_group_name,
+        safety=replace(settings.safety, protected_locs=protected_locs),
     )
 
 

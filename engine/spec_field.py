@@ -156,8 +156,8 @@ def decode(
 
     Schema-valid data always decodes. `lenient`: the data broke the schema (which
     already said where), so a value of the wrong type or outside the fragment's bounds
-    becomes the default instead of reaching the semantic checks; otherwise it raises
-    `CodecError`.
+    becomes the default instead of reaching the semantic checks, except an enum's;
+    otherwise it raises `CodecError`.
     """
     overrides = overrides or {}
     values: dict[str, Any] = {}
@@ -188,7 +188,9 @@ def decode(
             try:
                 values[f.name] = _typed(hints[f.name], meta, value, where=".".join(map(str, here)))
             except CodecError:
-                if not lenient:
+                # An enum (the directory kind, the target) decides what the other values
+                # mean: guessing one would check them against the wrong rules.
+                if not lenient or _is_enum(hints[f.name]):
                     raise
     return cls(**values)
 
@@ -202,6 +204,10 @@ def _typed(tp: Any, meta: YamlField, value: Any, *, where: str) -> Any:
     if isinstance(typed, int | float) and not isinstance(typed, bool):
         _check_bounds(typed, meta.schema, where=where)
     return typed
+
+
+def _is_enum(tp: Any) -> bool:
+    return isinstance(tp, type) and issubclass(tp, Enum)
 
 
 def _scalar_types(tp: Any) -> tuple[Any, ...]:

@@ -18,10 +18,11 @@ import pytest
 
 from engine import spec_schema
 from engine.codec import CodecError
-from engine.model import OktaAppSettings
+from engine.load import LoadError, load
+from engine.model import DirectoryKind, OktaAppSettings
 from engine.spec import UNKNOWN_LOCATION, DesiredState, Location, Settings
 from engine.spec_field import Section, decode, setting, yaml_field
-from engine.spec_settings import OktaSpec
+from engine.spec_settings import DEFAULT_LOCK_LEASE_SECONDS, OktaSpec, Target
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -204,3 +205,85 @@ def test_desired_state_sections_are_the_top_level_keys() -> None:
     top = spec_schema.desired_state_schema()["properties"]
     assert list(top) == _yaml_keys(DesiredState)
     assert list(top) == ["settings", "roles", "accounts", "management_groups"]
+
+
+def test_lenient_decode_never_guesses_an_enum() -> None:
+    @dataclasses.dataclass(frozen=True)
+    class WithKind:
+        SECTION: ClassVar[Section] = Section("k", "K.")
+        target: Target = setting(Target.SANDBOX, doc="T.")  # noqa: RUF009
+
+    with pytest.raises(CodecError, match="'cloud' is not one of"):
+        decode(WithKind, {"target": "cloud"}, path=(), loc_at=_at, lenient=True)
+
+
+# --- through the loader: typed values, defaults, lines ------------------------------------
+
+SETTINGS = """\
+settings:
+  target: live
+  saml_provider: {name: OKTA}
+  aws:
+    managed_tag: {owner: platform}
+    concurrency: 4.0
+  directory: {kind: okta}
+  okta:
+    app_id: 0oa1234567890abcdefg
+    app_filter: okta
+    session_duration: 7200
+    rate_limit_share: 1
+  safety:
+    protected: [B, A]
+  lock: {s3: s3://bucket/apply.lock}
+"""
+
+
+def _load(tmp_path: Path, text: str) -> DesiredState:
+    (tmp_path / "settings.yaml").write_text(text, encoding="utf-8")
+    try:
+        return load(directory=tmp_path)
+    except LoadError as error:
+        assert error.partial is not None, error.problems
+        return error.partial
+
+
+def test_loader_decodes_settings_through_the_spec(tmp_path: Path) -> None:
+    settings = _load(tmp_path, SETTINGS).settings
+    assert settings.target is Target.LIVE
+    assert settings.aws.managed_tag == ("owner", "platform")
+    assert settings.aws.concurrency == 4 and isinstance(settings.aws.concurrency, int)
+    assert settings.directory.kind is DirectoryKind.OKTA
+    assert (settings.okta.app_label, settings.okta.app_id) == (None, "0oa1234567890abcdefg")
+    assert settings.okta.session_duration == 7200
+    assert settings.okta.rate_limit_share == 1.0
+    assert settings.okta.read_cache_max_age == OktaSpec.read_cache_max_age  # default
+    assert settings.lock.s3 == "s3://bucket/apply.lock"
+    assert settings.lock.lease_seconds == DEFAULT_LOCK_LEASE_SECONDS
+    assert settings.safety.protected == frozenset({"A", "B"})
+    assert [(n, loc.line) for n, loc in settings.safety.protected_locs] == [("B", 14), ("A", 14)]
+    assert settings.okta.loc.line == 8 and settings.lock.loc.line == 15
+    assert settings.loc_of("okta.session_duration").line == 11
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "line"),
+    [
+        ("session_duration", "long", 11),
+        ("rate_limit_share", "5", 12),  # out of the schema's bounds
+        ("join_all_roles", "'yes'", 11),
+    ],
+)
+def test_a_schema_invalid_setting_is_named_at_its_line_and_defaults_in_the_partial_state(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, key: str, value: str, line: int
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    lines = SETTINGS.splitlines(keepends=True)
+    lines[line - 1] = f"    {key}: {value}\n"
+    (tmp_path / "settings.yaml").write_text("".join(lines), encoding="utf-8")
+    with pytest.raises(LoadError) as raised:
+        load(directory=tmp_path)
+    [problem] = raised.value.problems
+    assert (problem.loc.file, problem.loc.line) == ("settings.yaml", line)
+    assert f"okta.{key}" in problem.message
+    assert raised.value.partial is not None
+    assert getattr(raised.value.partial.settings.okta, key) == getattr(OktaSpec(), key)
