@@ -24,6 +24,7 @@ from engine.load import load
 from engine.model import AppAssignment, DirectoryKind, World
 from engine.naming import DEFAULT_ROLE_GROUP_NAME, derive_group_filter
 from engine.plan import PlanOptions
+from engine.snapshot import write_snapshot
 from engine.spec import DesiredState
 from tests.unit.strategies import desired_states
 from tests.unit.worlds import AD, OKTA, PROD, converged_live, small_state
@@ -196,3 +197,37 @@ def test_a_non_empty_out_folder_is_refused_and_nothing_written(tmp_path: Path) -
     assert code == 1
     assert "not empty (notes.txt)" in err.getvalue()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
+
+
+def run_import(out_dir: Path, snapshot: Path) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    code = import_(
+        out_dir=out_dir,
+        target="sandbox",
+        live_snapshot=snapshot,
+        role_group_name=None,
+        members=True,
+        app_label=None,
+        app_id=None,
+        out=out,
+        err=err,
+    )
+    return code, out.getvalue(), err.getvalue()
+
+
+def test_import_of_a_snapshot_writes_a_valid_folder(tmp_path: Path) -> None:
+    live = live_of(small_state(kind=AD))
+    write_snapshot(world=live, path=tmp_path / "live.json", target="sandbox")
+    code, out, err = run_import(tmp_path / "imported", tmp_path / "live.json")
+    assert code == 0, err
+    assert "wrote " in out and "0 the next plan changes" in out
+    assert changes(load(directory=tmp_path / "imported"), live) == []
+
+
+def test_a_snapshot_without_the_aws_app_is_refused_with_nothing_written(tmp_path: Path) -> None:
+    live = dataclasses.replace(live_of(small_state(kind=AD)), okta_app=None)
+    write_snapshot(world=live, path=tmp_path / "live.json", target="sandbox")
+    code, _, err = run_import(tmp_path / "imported", tmp_path / "live.json")
+    assert code == 1
+    assert err.startswith("error: Okta has no AWS app") and err.count("\n") == 1
+    assert not (tmp_path / "imported").exists()
