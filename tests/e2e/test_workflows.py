@@ -133,6 +133,7 @@ class Runner:
         *,
         fork: bool = False,
         variables: dict[str, str] | None = None,
+        secrets: dict[str, str] | None = None,
     ) -> Job:
         """One run of `job` on a fresh checkout of the repository's current branch."""
         self.runs += 1
@@ -142,7 +143,7 @@ class Runner:
         if not fork:  # a fork's run has no AWS session either
             base.update({k: self.exported[k] for k in RUNNER_AWS})
         context = Context(
-            secrets={} if fork else self.secrets(),
+            secrets={} if fork else (secrets or self.secrets()),
             vars={} if fork else (variables or self.variables()),
             github={
                 "token": "ghs_standin_token",
@@ -223,10 +224,25 @@ def test_pull_request_merge_drift_and_reconcile(
     assert "+ user wendy → Developers" in edited["body"]
     assert "+ user walter → Platform Admins" in edited["body"]
 
+    # A push whose plan is blocked (a login the directory lacks) fails the check, and the
+    # comment, edited again, says why; the next push takes it back.
+    _add_member(repo, "Developers", "nobody")
+    _git(repo, "commit", "-q", "-am", "nobody joins Developers")
+    blocked = runner.job("okta-aws-plan.yml", "plan")
+    assert blocked.failed and blocked.step("Plan").outcome == "failure", blocked.log()
+    assert blocked.step("Comment the plan").outcome == "success"
+    (refused,) = runner.state()["comments"]
+    assert refused["edits"] == 2
+    assert "Apply will refuse" in refused["body"] and "nobody" in refused["body"]
+    _git(repo, "revert", "--no-edit", "HEAD")
+
     # --- a fork's pull request: no secret, no AWS session; the published snapshot --------
     # (published by a scheduled run below; here the first one, made now)
+    _git(repo, "checkout", "-q", "main")  # a scheduled run checks out main
     first_schedule = runner.job("okta-aws-reconcile.yml", "reconcile")
-    assert first_schedule.step("Plan (exit 2 = drift)").outputs["status"] == "2"
+    status = first_schedule.step("Plan (exit 2 = drift)").outputs.get("status")
+    assert status == "2", first_schedule.log()
+    _git(repo, "checkout", "-q", "walter-admin")
     fork = runner.job("okta-aws-plan.yml", "plan", fork=True)
     assert not fork.failed, fork.log()
     assert fork.step("Plan").outcome == "skipped"
@@ -237,6 +253,13 @@ def test_pull_request_merge_drift_and_reconcile(
     # --- merge: apply on main converges (Okta imports the directory in between) ----------
     _git(repo, "checkout", "-q", "main")
     _git(repo, "merge", "-q", "--no-ff", "walter-admin", "-m", "Merge pull request #7")
+    # An apply that cannot work (Okta refuses the token) fails the job, and the summary
+    # says what to do next.
+    wrong = {**runner.secrets(), "OKTA_API_TOKEN": "not-the-token"}
+    failed = runner.job("okta-aws-apply.yml", "apply", secrets=wrong)
+    assert failed.failed and failed.step("Apply").outcome == "failure"
+    assert "## okta-aws apply: failure" in failed.summary
+    assert "What to do next:" in failed.summary, failed.summary
     applied = runner.job("okta-aws-apply.yml", "apply")
     assert not applied.failed, applied.log()
     assert "## okta-aws apply: success" in applied.summary
