@@ -8,7 +8,9 @@ a recording stand-in (tests/e2e/gh_standin.py): what we hand GitHub (comment and
 bodies, which comment or issue to edit, close or delete) is what the test reads.
 
 The story: a pull request that adds a member gets a plan comment naming them, and a
-second push edits that comment rather than adding one; the merge applies and converges;
+second push edits that comment rather than adding one; a push whose plan is blocked fails
+the check while the comment says why; an apply that fails (a token Okta refuses) fails the
+job with what to do next in its summary; the merge applies and converges;
 a hand-made change in AWS (boto3 against the served endpoint) is found by the scheduled
 job and reported as an issue naming it; with reconcile opted in the next run applies it
 away, and the run after closes the issue. A fork's pull request, with no secret, plans
