@@ -23,6 +23,7 @@ from __future__ import annotations
 import dataclasses
 from collections import defaultdict
 from collections.abc import Iterator
+from typing import Any
 
 from engine.dn import build_dn, normalize_dn
 from engine.model import (
@@ -150,18 +151,24 @@ def compile_world(*, state: DesiredState, metadata: str | None = None) -> World:
         ]
 
     okta = settings.okta
+    # Every other app setting is `OktaSpec`'s field of the same name, taken as written
+    # (a model field with neither fails here, loudly).
+    derived: dict[str, Any] = {
+        "use_group_mapping": True,
+        "app_filter": normalize_app_filter(okta.app_filter or kind.okta_source),
+        "group_filter": okta.group_filter or derive_group_filter(syntax=settings.role_group_name),
+        "role_value_pattern": okta.role_value_pattern
+        or derive_role_value_pattern(saml_provider_name=settings.saml_provider.name),
+    }
+    as_written = {
+        f.name: getattr(okta, f.name)
+        for f in dataclasses.fields(OktaAppSettings)
+        if f.name not in derived
+    }
     app = OktaApp(
         label=okta.app_label if okta.app_label is not None else (okta.app_id or ""),
         id=okta.app_id,
-        settings=OktaAppSettings(
-            use_group_mapping=True,
-            app_filter=normalize_app_filter(okta.app_filter or kind.okta_source),
-            group_filter=okta.group_filter or derive_group_filter(syntax=settings.role_group_name),
-            role_value_pattern=okta.role_value_pattern
-            or derive_role_value_pattern(saml_provider_name=settings.saml_provider.name),
-            session_duration=okta.session_duration,
-            join_all_roles=okta.join_all_roles,
-        ),
+        settings=OktaAppSettings(**derived, **as_written),
     )
     return World.build(
         saml_providers=providers,

@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from enum import StrEnum
 from functools import cached_property
 from typing import Any
@@ -240,41 +240,77 @@ class DirectoryGroup:
 # --- Okta ------------------------------------------------------------------------------
 
 
+def _okta(name: str, default: Any, *, unmaps: Callable[[Any, Any], bool] | None = None) -> Any:
+    """A field of the app's `settings.app`: Okta's JSON name for it and, when changing
+    it can unmap role groups from roles (take access away), the test saying so."""
+    return field(default=default, metadata={"okta": name, "unmaps": unmaps})
+
+
+def _changed(old: Any, new: Any) -> bool:
+    return bool(old != new)
+
+
+def _turned_off(old: Any, new: Any) -> bool:
+    return bool(old) and not new
+
+
+def _sources_removed(old: str, new: str) -> bool:
+    return bool(set(old.split(",")) - set(new.split(",")) - {""})
+
+
 @dataclass(frozen=True)
 class OktaAppSettings:
-    """The fields of the AWS app's `settings.app` that the engine owns."""
+    """The fields of the AWS app's `settings.app` that the engine owns.
 
-    use_group_mapping: bool = True
-    app_filter: str = "active_directory"
-    group_filter: str = ""
-    role_value_pattern: str = ""
-    session_duration: int = 3600
-    join_all_roles: bool = False
+    A field here is read from and written to Okta under its Okta name (`_okta`), saved
+    in plans and snapshots, and compared by the diff; `compile` fills the fields that
+    `spec.OktaSpec` has under the same name. Adding a setting Okta stores is one field
+    here and one in `spec_settings.OktaSpec`.
+    """
 
-    # Okta's JSON names, for reading and writing settings.app.
-    OKTA_FIELDS = (
-        ("use_group_mapping", "useGroupMapping"),
-        ("app_filter", "appFilter"),
-        ("group_filter", "groupFilter"),
-        ("role_value_pattern", "roleValuePattern"),
-        ("session_duration", "sessionDuration"),
-        ("join_all_roles", "joinAllRoles"),
-    )
+    use_group_mapping: bool = _okta("useGroupMapping", True, unmaps=_turned_off)
+    app_filter: str = _okta("appFilter", "active_directory", unmaps=_sources_removed)
+    group_filter: str = _okta("groupFilter", "", unmaps=_changed)
+    role_value_pattern: str = _okta("roleValuePattern", "", unmaps=_changed)
+    session_duration: int = _okta("sessionDuration", 3600)
+    join_all_roles: bool = _okta("joinAllRoles", False)
+
+    @classmethod
+    def okta_names(cls) -> tuple[tuple[str, str], ...]:
+        """(our field name, Okta's JSON name) for every field, in field order."""
+        return tuple((f.name, f.metadata["okta"]) for f in fields(cls))
 
     def to_okta(self) -> dict[str, Any]:
-        return {okta: getattr(self, ours) for ours, okta in self.OKTA_FIELDS}
+        return {okta: getattr(self, ours) for ours, okta in self.okta_names()}
 
     @classmethod
     def from_okta(cls, app_settings: Mapping[str, Any]) -> OktaAppSettings:
-        defaults = cls()
-        values = {
-            ours: app_settings.get(okta, getattr(defaults, ours)) for ours, okta in cls.OKTA_FIELDS
-        }
-        values["app_filter"] = normalize_app_filter(str(values["app_filter"] or ""))
-        values["group_filter"] = values["group_filter"] or ""
-        values["role_value_pattern"] = values["role_value_pattern"] or ""
-        values["session_duration"] = int(values["session_duration"] or 3600)
+        """The owned fields of Okta's `settings.app`. A field Okta leaves out takes its
+        default; a null text is empty (an app filter Okta holds as null selects no
+        source, it does not mean the default one) and a null or 0 number the default."""
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            if f.metadata["okta"] not in app_settings:
+                values[f.name] = f.default
+                continue
+            raw = app_settings[f.metadata["okta"]]
+            if isinstance(f.default, bool):
+                values[f.name] = raw
+            elif isinstance(f.default, int):
+                values[f.name] = int(raw or f.default)
+            else:
+                values[f.name] = str(raw or "")
+        values["app_filter"] = normalize_app_filter(values["app_filter"])
         return cls(**values)
+
+    def unmaps_groups(self, new: OktaAppSettings) -> bool:
+        """Whether going from these settings to `new` can unmap role groups from roles,
+        and so take access away (the diff counts such an update as a deletion)."""
+        return any(
+            f.metadata["unmaps"] is not None
+            and f.metadata["unmaps"](getattr(self, f.name), getattr(new, f.name))
+            for f in fields(self)
+        )
 
     def app_sources(self) -> frozenset[str]:
         return frozenset(s for s in self.app_filter.split(",") if s)
@@ -299,7 +335,7 @@ class OktaApp:
     def attributes(self) -> dict[str, Any]:
         return {
             "settings.app." + okta: getattr(self.settings, ours)
-            for ours, okta in OktaAppSettings.OKTA_FIELDS
+            for ours, okta in OktaAppSettings.okta_names()
         }
 
 

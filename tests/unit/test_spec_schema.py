@@ -287,3 +287,69 @@ def test_a_schema_invalid_setting_is_named_at_its_line_and_defaults_in_the_parti
     assert f"okta.{key}" in problem.message
     assert raised.value.partial is not None
     assert getattr(raised.value.partial.settings.okta, key) == getattr(OktaSpec(), key)
+
+
+# --- the model's Okta settings: names, reading, destructiveness ---------------------------
+
+
+def test_every_okta_app_setting_is_derived_or_written_in_the_spec() -> None:
+    derived = {"use_group_mapping", "app_filter", "group_filter", "role_value_pattern"}
+    spec_fields = {f.name for f in dataclasses.fields(OktaSpec)}
+    for f in dataclasses.fields(OktaAppSettings):
+        assert f.name in derived or f.name in spec_fields, f.name
+        assert f.metadata["okta"], f"{f.name} has no Okta JSON name"
+
+
+def test_okta_settings_round_trip_through_okta_json() -> None:
+    settings = OktaAppSettings(
+        use_group_mapping=False,
+        app_filter="okta,active_directory",
+        group_filter="g",
+        role_value_pattern="r",
+        session_duration=7200,
+        join_all_roles=True,
+    )
+    assert OktaAppSettings.from_okta(settings.to_okta()) == dataclasses.replace(
+        settings, app_filter="active_directory,okta"
+    )
+
+
+@pytest.mark.parametrize(
+    ("okta_json", "expected"),
+    [
+        ({}, OktaAppSettings()),  # left out: the defaults
+        # a null filter selects no source: it is not the default one
+        ({"appFilter": None}, OktaAppSettings(app_filter="")),
+        ({"groupFilter": None, "roleValuePattern": None}, OktaAppSettings()),
+        ({"sessionDuration": None}, OktaAppSettings()),
+        ({"sessionDuration": "7200"}, OktaAppSettings(session_duration=7200)),
+        (
+            {"appFilter": "okta, active_directory"},
+            OktaAppSettings(app_filter="active_directory,okta"),
+        ),
+    ],
+)
+def test_okta_settings_from_okta_json(okta_json: dict[str, Any], expected: OktaAppSettings) -> None:
+    assert OktaAppSettings.from_okta(okta_json) == expected
+
+
+_BASE = OktaAppSettings(
+    app_filter="active_directory,okta", group_filter="g", role_value_pattern="r"
+)
+
+
+@pytest.mark.parametrize(
+    ("change", "unmaps"),
+    [
+        ({"use_group_mapping": False}, True),
+        ({"app_filter": "okta"}, True),  # a source removed
+        ({"app_filter": "active_directory,ldap_sun_one,okta"}, False),  # one added
+        ({"group_filter": "h"}, True),
+        ({"role_value_pattern": "s"}, True),
+        ({"session_duration": 7200}, False),
+        ({"join_all_roles": True}, False),
+    ],
+)
+def test_which_settings_updates_can_take_access_away(change: dict[str, Any], unmaps: bool) -> None:
+    assert _BASE.unmaps_groups(dataclasses.replace(_BASE, **change)) is unmaps
+    assert not _BASE.unmaps_groups(_BASE)
