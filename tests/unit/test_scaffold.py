@@ -254,3 +254,29 @@ def test_gitlab_ci_has_the_same_three_jobs_and_commands() -> None:
     assert gitlab_commands <= github_commands, gitlab_commands - github_commands
     assert "okta-aws apply --auto-approve 2>&1" in text
     assert "okta-aws apply --plan plan.json --auto-approve" in text
+
+
+def test_gitlab_job_scripts_pass_shellcheck() -> None:
+    """GitLab has no offline linter here; its scripts are bash, so shellcheck reads each
+    job's as GitLab runs it (before_script then script in one shell; after_script apart)."""
+    pipeline = yaml.safe_load(scaffold_files(ci=Ci.GITLAB)[".gitlab-ci.yml"])
+    checked = 0
+    for name, job in pipeline.items():
+        if not name.startswith("okta-aws-"):
+            continue
+        for lines in (
+            [*pipeline["default"]["before_script"], *job["script"]],
+            job.get("after_script", []),
+        ):
+            if not lines:
+                continue
+            done = subprocess.run(
+                [_tool("shellcheck"), "--shell", "bash", "-"],
+                input="\n".join(lines),
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            assert done.returncode == 0, f"{name}: {done.stdout}"
+            checked += 1
+    assert checked == 5
