@@ -341,7 +341,9 @@ class Renewal:
             except LockLost as exc:  # someone else's lock now: it never comes back
                 self.lost = str(exc)
                 return
-            except LockError as exc:  # may pass while the lease lasts
+            except Exception as exc:  # S3 briefly away: may pass while the lease lasts
+                # (anything else too: a renewal thread that died unnoticed would let the
+                # lease run out under a running apply)
                 if time.monotonic() - last_success >= self.lock.info.lease_seconds:
                     self.lost = f"{exc} (for longer than the lease)"
                     return

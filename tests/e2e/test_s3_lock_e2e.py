@@ -6,8 +6,8 @@ the lock object in S3 (moto's S3, served by `sandbox serve`) can keep them apart
 systems are read through their own APIs, so "no write" means none reached them.
 
 One served sandbox (slapd) is shared, in file order: the refusals first (they write
-nothing), then the crash taken over after its lease, then the crash removed by
-force-unlock.
+nothing), a run that loses its lock mid-way, then the crash taken over after its lease,
+then the crash removed by force-unlock.
 """
 
 from __future__ import annotations
@@ -167,6 +167,42 @@ def test_plan_says_when_applies_are_serialised_on_one_machine_only(
     assert "note: applies to target live are serialised on this machine only" in run.err, run
 
 
+# --- a run that loses its lock stops --------------------------------------------------------------
+
+
+def test_a_run_whose_lock_is_taken_stops_before_its_next_write_stage(shared: Sandbox) -> None:
+    workspace, served = shared
+    live = served.live
+    holder, lines = runner(workspace, "loser").spawn("apply", "--target", "live", "--auto-approve")
+    foreign = {
+        "kind": "okta-aws/lock",
+        "id": "f" * 32,
+        "holder": "someone@elsewhere",
+        "pid": 1,
+        "lease_seconds": LEASE,
+    }
+    try:
+        assert lines.wait_for(lambda seen: "Applying:" in seen), lines.seen
+        slow_okta(live, 2)  # its Okta stages are ahead and slow: stage boundaries to come
+        # Another run's lock where ours was (as after a takeover): the next renewal fails.
+        s3(live).put_object(Bucket=BUCKET, Key="live/apply.lock", Body=json.dumps(foreign))
+        assert holder.wait(timeout=120) == 1, lines.rest()
+    finally:
+        if holder.poll() is None:
+            holder.kill()
+        slow_okta(live, 0)
+    output = lines.rest()
+    assert f"error: lost the apply lock: another run took the apply lock {LOCK_URL} over" in output
+    stopped = re.search(r"(\d+) were not started", output)
+    assert stopped and int(stopped.group(1)) > 0, output
+    assert "Converged" not in output and "NOT converged" not in output  # no re-plan
+    assert f"the apply lock {LOCK_URL} was no longer ours; left it as it is" in output
+    body = s3(live).get_object(Bucket=BUCKET, Key="live/apply.lock")["Body"].read()
+    assert json.loads(body)["id"] == foreign["id"]  # the other run's lock is left alone
+    s3(live).delete_object(Bucket=BUCKET, Key="live/apply.lock")
+
+
+# --- two runners, a crash, a takeover after the lease ------------------------------------------
 # --- two runners, a crash, a takeover after the lease ------------------------------------------
 
 

@@ -358,3 +358,33 @@ def test_lock_status_when_s3_cannot_be_reached(monkeypatch: pytest.MonkeyPatch) 
     code, out, err = _run(lock_status)
     assert (code, out) == (1, "")
     assert err.startswith(f"error: cannot read the apply lock {URL}: ") and err.count("\n") == 1
+
+
+def test_renewals_failing_for_a_whole_lease_lose_the_lock(s3: Any) -> None:
+    holder = _lock(s3, lease=1)
+    holder.acquire()
+    holder.client = _unreachable_client()
+    renewal = Renewal(holder)
+    with renewal:
+        deadline = time.monotonic() + 10
+        while renewal.lost is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+    reason = renewal.stop_reason()
+    assert reason is not None and "for longer than the lease" in reason
+    assert "stopped before the next write" in reason
+
+
+def test_a_renewal_that_fails_once_keeps_the_lock(s3: Any) -> None:
+    holder = _lock(s3, lease=3)
+    holder.acquire()
+    working = holder.client
+    holder.client = _unreachable_client()
+    renewal = Renewal(holder)
+    with renewal:
+        time.sleep(1.5)  # one renewal (every second) fails
+        holder.client = working
+        time.sleep(1.5)  # the next succeeds, within the lease
+        assert renewal.stop_reason() is None
+        renewal.check()
+    seen = _lock(s3).read()
+    assert seen is not None and seen.info.id == holder.info.id
