@@ -14,6 +14,7 @@ Okta's own groups (kind okta), through the CLI.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,13 @@ def rows(run: Run) -> list[tuple[str, str, str, str]]:
     return sorted(
         (r["user"], r["account_id"], r["role"], ",".join(r["via"])) for r in json.loads(run.out)
     )
+
+
+def api_calls(stderr: str) -> dict[str, int]:
+    """System → calls, from the `API calls: aws 45 (0 writes), okta 47 …` line."""
+    line = next(x for x in stderr.splitlines() if x.startswith("API calls:"))
+    found = re.findall(r"(aws|directory|okta) (\d+)", line)
+    return {system: int(count) for system, count in found}
 
 
 def workspace_for(kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> Workspace:
@@ -108,6 +116,10 @@ def test_import_of_the_brownfield_and_of_the_converged_world(
         again = run("plan", "-d", str(imported), "--detailed-exitcode")
         assert again.code == 0, again
         assert "No changes." in again.out, again
+        # The import reads with the plan's readers in the plan's scope.
+        spent, planned = api_calls(done.err), api_calls(again.err)
+        print(f"[import {kind}] API calls: import {spent}, plan {planned}")
+        assert spent == planned, (spent, planned)
         live = rows(run("access", "--live", "--format", "json"))
         written = rows(workspace.cli("access", "-d", str(imported), "--format", "json"))
         if kind == "okta":
