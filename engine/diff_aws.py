@@ -17,14 +17,10 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-from engine.diff_common import (
-    ADOPT_REASON,
-    DiffContext,
-    attribute_details,
-)
+from engine.diff_common import DiffContext, attribute_details
 from engine.model import Role, SamlProvider, System, normalize_policy, trusted_saml_providers
 from engine.naming import saml_provider_arn
-from engine.plan import Action, Change, FindingKind, ResourceKind, change_id
+from engine.plan import Action, FindingKind, Reason, ResourceKind, change_id, reason_args
 
 _MAKES = (Action.CREATE, Action.UPDATE)
 _NAMED = 5  # unread accounts named in a finding; the rest are counted
@@ -81,43 +77,39 @@ def _diff_providers(ctx: DiffContext, accounts: frozenset[str]) -> None:
         if want is None:
             continue  # removals are planned after the roles: see _prune_providers
         if have is None:
-            ctx.add(
-                Change(
-                    kind=ResourceKind.SAML_PROVIDER,
-                    action=Action.CREATE,
-                    key=key,
-                    after=want,
-                    reason="every desired account needs the SAML provider Okta signs in through",
-                )
-            )
+            ctx.create(ResourceKind.SAML_PROVIDER, key, want, reason=Reason.PROVIDER_NEEDED)
             continue
         details = attribute_details(have.attributes(), want.attributes())
-        if not have.managed:
-            if not want.adopt:
-                ctx.finding(
-                    FindingKind.CONFLICT,
-                    System.AWS,
-                    subject,
-                    "exists without the managed tag; okta-aws will not change it. Set "
-                    "saml_provider.adopt: true to take it over, or remove it by hand",
-                )
-                continue
-            reason = ADOPT_REASON
-        elif not details:
+        advice = "Set saml_provider.adopt: true to take it over, or remove it by hand"
+        adopting = _adopting(ctx, have, want, subject=subject, advice=advice)
+        if adopting is None or not (adopting or details):
             continue
-        else:
-            reason = "metadata differs from the desired document"
-        ctx.add(
-            Change(
-                kind=ResourceKind.SAML_PROVIDER,
-                action=Action.UPDATE,
-                key=key,
-                before=have,
-                after=want,
-                details=details,
-                reason=reason,
-            )
-        )
+        reason = Reason.ADOPT if adopting else Reason.METADATA_DIFFERS
+        ctx.update(ResourceKind.SAML_PROVIDER, key, have, want, details=details, reason=reason)
+
+
+def _adopting(
+    ctx: DiffContext,
+    have: SamlProvider | Role,
+    want: SamlProvider | Role,
+    *,
+    subject: str,
+    advice: str,
+) -> bool | None:
+    """Whether the plan takes over `have`, untagged (True), or it is ours already
+    (False); None when it is neither ours nor to be adopted: a conflict, reported, and
+    nothing is planned for it."""
+    if have.managed:
+        return False
+    if want.adopt:
+        return True
+    ctx.finding(
+        FindingKind.CONFLICT,
+        System.AWS,
+        subject,
+        f"exists without the managed tag; okta-aws will not change it. {advice}",
+    )
+    return None
 
 
 def _prune_providers(ctx: DiffContext, accounts: frozenset[str]) -> None:
@@ -148,13 +140,7 @@ def _prune_providers(ctx: DiffContext, accounts: frozenset[str]) -> None:
                 f"keeps: {', '.join(staying)}; deleting it would lock them out",
             )
             continue
-        ctx.delete_or_skip(
-            kind=ResourceKind.SAML_PROVIDER,
-            key=key,
-            before=have,
-            name=have.name,
-            subject=subject,
-        )
+        ctx.delete_or_skip(ResourceKind.SAML_PROVIDER, key, have, name=have.name, subject=subject)
 
 
 def _moves_off(ctx: DiffContext, role: Role) -> bool:
@@ -190,9 +176,7 @@ def _diff_roles(ctx: DiffContext, accounts: frozenset[str]) -> None:
             if have.managed:
                 # Dependencies on the front door's removals are added by `diff` once
                 # every system is planned.
-                ctx.delete_or_skip(
-                    kind=ResourceKind.ROLE, key=key, before=have, name=have.name, subject=subject
-                )
+                ctx.delete_or_skip(ResourceKind.ROLE, key, have, name=have.name, subject=subject)
             continue
         provider = providers.get(key[0])
         provider_dep = (
@@ -201,46 +185,26 @@ def _diff_roles(ctx: DiffContext, accounts: frozenset[str]) -> None:
             else ()
         )
         if have is None:
-            ctx.add(
-                Change(
-                    kind=ResourceKind.ROLE,
-                    action=Action.CREATE,
-                    key=key,
-                    after=want,
-                    reason="in the desired state",
-                    depends_on=provider_dep,
-                )
-            )
+            reason = Reason.IN_DESIRED_STATE
+            ctx.create(ResourceKind.ROLE, key, want, reason=reason, depends_on=provider_dep)
             continue
         details = attribute_details(*_role_attributes(have, want))
-        if not have.managed:
-            if not want.adopt:
-                ctx.finding(
-                    FindingKind.CONFLICT,
-                    System.AWS,
-                    subject,
-                    "exists without the managed tag; okta-aws will not change it. Add "
-                    f"adopt: true to the role (or {want.name} to the account's adopt_roles) "
-                    "to take it over, or rename/remove it by hand",
-                )
-                continue
-            reason = ADOPT_REASON
-        elif not details:
+        advice = (
+            f"Add adopt: true to the role (or {want.name} to the account's adopt_roles) to "
+            "take it over, or rename/remove it by hand"
+        )
+        adopting = _adopting(ctx, have, want, subject=subject, advice=advice)
+        if adopting is None or not (adopting or details):
             continue
-        else:
-            reason = "differs from the desired state: " + ", ".join(
-                dict.fromkeys(d.path.split(".")[0].split("[")[0] for d in details)
-            )
-        ctx.add(
-            Change(
-                kind=ResourceKind.ROLE,
-                action=Action.UPDATE,
-                key=key,
-                before=have,
-                after=want,
-                details=details,
-                destructive=_role_update_is_destructive(have, want),
-                reason=reason,
-                depends_on=provider_dep,
-            )
+        names = tuple(dict.fromkeys(d.path.split(".")[0].split("[")[0] for d in details))
+        ctx.update(
+            ResourceKind.ROLE,
+            key,
+            have,
+            want,
+            details=details,
+            destructive=_role_update_is_destructive(have, want),
+            reason=Reason.ADOPT if adopting else Reason.ATTRIBUTES_DIFFER,
+            args=reason_args() if adopting else reason_args(attributes=names),
+            depends_on=provider_dep,
         )

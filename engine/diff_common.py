@@ -28,13 +28,13 @@ from engine.plan import (
     Finding,
     FindingKind,
     PlanOptions,
+    Reason,
+    ReasonArgs,
     Resource,
     ResourceKind,
 )
 from engine.protection import Protection, build_protection
 
-PRUNE_REASON = "no longer in the desired state (--prune)"
-ADOPT_REASON = "adopt (add managed tag)"
 IMPORT_PENDING = "directory import"
 
 
@@ -73,6 +73,67 @@ class DiffContext:
             return
         new = replace(old, depends_on=tuple(dict.fromkeys((*old.depends_on, *extra))))
         self.changes[self._position[target_id]] = new
+
+    # create/update/delete take the change's kind, key and resource(s) by position, in
+    # the order of `Change`'s own fields: the diff names dozens of changes, and each call
+    # then reads as one line of what it plans.
+
+    def create(
+        self,
+        kind: ResourceKind,
+        key: tuple[str, ...],
+        after: Resource,
+        /,
+        *,
+        reason: Reason,
+        args: ReasonArgs = (),
+        depends_on: tuple[str, ...] = (),
+        waits_for: str | None = None,
+    ) -> Change:
+        """Plan the creation of `after`; `waits_for` when it cannot run yet."""
+        change = Change(kind, Action.CREATE, key, after=after, waits_for=waits_for)
+        return self._add(change, reason=reason, args=args, depends_on=depends_on)
+
+    def update(
+        self,
+        kind: ResourceKind,
+        key: tuple[str, ...],
+        before: Resource,
+        after: Resource,
+        /,
+        *,
+        details: tuple[AttributeChange, ...],
+        reason: Reason,
+        args: ReasonArgs = (),
+        destructive: bool = False,
+        depends_on: tuple[str, ...] = (),
+    ) -> Change:
+        """Plan the update of `before` into `after`; `destructive` when it can take
+        access away (it then counts as a deletion)."""
+        change = Change(kind, Action.UPDATE, key, before, after, details, destructive)
+        return self._add(change, reason=reason, args=args, depends_on=depends_on)
+
+    def delete(
+        self,
+        kind: ResourceKind,
+        key: tuple[str, ...],
+        before: Resource,
+        /,
+        *,
+        reason: Reason,
+        args: ReasonArgs = (),
+        depends_on: tuple[str, ...] = (),
+    ) -> Change:
+        """Plan the deletion of `before` now, without the prune and `protected` checks:
+        for what the desired state decides on its own (an extra member of a group whose
+        member list is ours). Whatever else goes through `delete_or_skip`."""
+        change = Change(kind, Action.DELETE, key, before, destructive=True)
+        return self._add(change, reason=reason, args=args, depends_on=depends_on)
+
+    def _add(
+        self, change: Change, *, reason: Reason, args: ReasonArgs, depends_on: tuple[str, ...]
+    ) -> Change:
+        return self.add(replace(change, reason=reason, reason_args=args, depends_on=depends_on))
 
     def finding(self, kind: FindingKind, system: System, subject: str, message: str) -> None:
         self.findings.append(Finding(kind=kind, system=system, subject=subject, message=message))
@@ -123,14 +184,16 @@ class DiffContext:
 
     def delete_or_skip(
         self,
-        *,
         kind: ResourceKind,
         key: tuple[str, ...],
         before: Resource,
+        /,
+        *,
         name: str,
         subject: str,
         depends_on: tuple[str, ...] = (),
-        reason: str = PRUNE_REASON,
+        reason: Reason = Reason.PRUNED,
+        args: ReasonArgs = (),
         authoritative: bool = False,
         kept_note: str = "",
     ) -> Change | None:
@@ -155,17 +218,7 @@ class DiffContext:
                 "no longer in the desired state; would be deleted with --prune" + kept_note,
             )
             return None
-        return self.add(
-            Change(
-                kind=kind,
-                action=Action.DELETE,
-                key=key,
-                before=before,
-                destructive=True,
-                reason=reason,
-                depends_on=depends_on,
-            )
-        )
+        return self.delete(kind, key, before, reason=reason, args=args, depends_on=depends_on)
 
 
 def managed_ous(*, desired: World, live: World) -> frozenset[str]:

@@ -18,7 +18,15 @@ from collections.abc import Iterable
 from engine.diff_common import DiffContext, attribute_details
 from engine.diff_rogue import rogue_members
 from engine.model import DirectoryGroup, GroupMember, GroupRole, System, UserMember
-from engine.plan import Action, Change, FindingKind, ResourceKind, change_id
+from engine.plan import (
+    Action,
+    FindingKind,
+    Reason,
+    ReasonArgs,
+    ResourceKind,
+    change_id,
+    reason_args,
+)
 
 _GROUP = ResourceKind.DIRECTORY_GROUP
 
@@ -33,6 +41,16 @@ def _describe(group: DirectoryGroup) -> str:
         where = f" for {group.account_id} / {group.role_name}" if group.account_id else ""
         return f"role group{where}"
     return "management group"
+
+
+def _created(group: DirectoryGroup) -> tuple[Reason, ReasonArgs]:
+    """Why a group is created: a role group names its slot (when compile set it)."""
+    if group.role is not GroupRole.ROLE:
+        return Reason.MANAGEMENT_GROUP_IN_DESIRED_STATE, ()
+    if group.account_id is None or group.role_name is None:
+        return Reason.IN_DESIRED_STATE, ()
+    args = reason_args(account=group.account_id, role=group.role_name)
+    return Reason.ROLE_GROUP_IN_DESIRED_STATE, args
 
 
 def _name_of(ctx: DiffContext, dn: str) -> str:
@@ -59,9 +77,9 @@ def _diff_groups(ctx: DiffContext) -> None:
                 if dropping is None:
                     dropping = _role_groups_dropping(ctx)
                 ctx.delete_or_skip(
-                    kind=_GROUP,
-                    key=(key,),
-                    before=have,
+                    _GROUP,
+                    (key,),
+                    have,
                     name=have.name,
                     subject=f"{_describe(have)} {have.name}",
                     kept_note=_leaves_now(dropping, key),
@@ -78,30 +96,20 @@ def _diff_groups(ctx: DiffContext) -> None:
                     "it to let okta-aws create the group",
                 )
                 continue
-            ctx.add(
-                Change(
-                    kind=_GROUP,
-                    action=Action.CREATE,
-                    key=(key,),
-                    after=want,
-                    reason=f"{_describe(want)} in the desired state",
-                )
-            )
+            reason, args = _created(want)
+            ctx.create(_GROUP, (key,), want, reason=reason, args=args)
             continue
         if want.adopted or have.adopted:
             continue  # an adopted group's name, description and existence are not ours
         details = attribute_details(have.attributes(), want.attributes())
         if details:
-            ctx.add(
-                Change(
-                    kind=_GROUP,
-                    action=Action.UPDATE,
-                    key=(key,),
-                    before=have,
-                    after=want,
-                    details=details,
-                    reason="description differs from the desired state",
-                )
+            ctx.update(
+                _GROUP,
+                (key,),
+                have,
+                want,
+                details=details,
+                reason=Reason.DESCRIPTION_DIFFERS,
             )
 
 
@@ -129,15 +137,10 @@ def _leaves_now(dropping: dict[str, list[str]], member: str) -> str:
     )
 
 
-def _link_removal_reason(ctx: DiffContext, *, member: str, role_group: str) -> str:
-    name = _name_of(ctx, member)
+def _link_removal_reason(ctx: DiffContext, *, member: str) -> Reason:
     if member in ctx.desired.directory_groups:
-        return (
-            f"{name} is not granted {role_group} in the desired state "
-            "(role groups are authoritative)"
-        )
-    kept = "" if ctx.options.prune else "; the group itself stays until --prune deletes it"
-    return f"{name} is no longer in the desired state, so it leaves {role_group}{kept}"
+        return Reason.NOT_GRANTED
+    return Reason.GROUP_DROPPED if ctx.options.prune else Reason.GROUP_DROPPED_KEPT
 
 
 def _diff_links(ctx: DiffContext) -> None:
@@ -153,29 +156,24 @@ def _diff_links(ctx: DiffContext) -> None:
         wanted = _dns(ctx, want.member_groups)
         present = _dns(ctx, have.member_groups) if have is not None else frozenset()
         for member in sorted(wanted - present):
-            ctx.add(
-                Change(
-                    kind=ResourceKind.GROUP_MEMBER,
-                    action=Action.CREATE,
-                    key=(key, member),
-                    after=GroupMember(group_dn=key, member_dn=member),
-                    reason=f"{_name_of(ctx, member)} is granted {want.name}",
-                    depends_on=ctx.existing(
-                        change_id(_GROUP, (key,), Action.CREATE),
-                        change_id(_GROUP, (member,), Action.CREATE),
-                    ),
-                )
+            ctx.create(
+                ResourceKind.GROUP_MEMBER,
+                (key, member),
+                GroupMember(group_dn=key, member_dn=member),
+                reason=Reason.GRANTED,
+                args=reason_args(group=_name_of(ctx, member), role_group=want.name),
+                depends_on=ctx.existing(
+                    change_id(_GROUP, (key,), Action.CREATE),
+                    change_id(_GROUP, (member,), Action.CREATE),
+                ),
             )
         for member in sorted(present - wanted):
-            ctx.add(
-                Change(
-                    kind=ResourceKind.GROUP_MEMBER,
-                    action=Action.DELETE,
-                    key=(key, member),
-                    before=GroupMember(group_dn=key, member_dn=member),
-                    destructive=True,
-                    reason=_link_removal_reason(ctx, member=member, role_group=want.name),
-                )
+            ctx.delete(
+                ResourceKind.GROUP_MEMBER,
+                (key, member),
+                GroupMember(group_dn=key, member_dn=member),
+                reason=_link_removal_reason(ctx, member=member),
+                args=reason_args(group=_name_of(ctx, member), role_group=want.name),
             )
     _delete_groups_after_their_links(ctx)
 
@@ -204,25 +202,19 @@ def _diff_users(ctx: DiffContext) -> None:
         present = frozenset(u.lower() for u in (have.member_users or ())) if have else frozenset()
         created = ctx.existing(change_id(_GROUP, (key,), Action.CREATE))
         for login in sorted(wanted - present):
-            ctx.add(
-                Change(
-                    kind=ResourceKind.USER_MEMBER,
-                    action=Action.CREATE,
-                    key=(key, login),
-                    after=UserMember(group=key, login=login),
-                    reason=f"{login} is listed in the members of {want.name}",
-                    depends_on=created,
-                )
+            ctx.create(
+                ResourceKind.USER_MEMBER,
+                (key, login),
+                UserMember(group=key, login=login),
+                reason=Reason.USER_LISTED,
+                args=reason_args(login=login, group=want.name),
+                depends_on=created,
             )
         for login in sorted(present - wanted):
-            ctx.add(
-                Change(
-                    kind=ResourceKind.USER_MEMBER,
-                    action=Action.DELETE,
-                    key=(key, login),
-                    before=UserMember(group=key, login=login),
-                    destructive=True,
-                    reason=f"{login} is not listed in the members of {want.name} "
-                    "(a listed member list is authoritative)",
-                )
+            ctx.delete(
+                ResourceKind.USER_MEMBER,
+                (key, login),
+                UserMember(group=key, login=login),
+                reason=Reason.USER_NOT_LISTED,
+                args=reason_args(login=login, group=want.name),
             )

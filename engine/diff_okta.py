@@ -32,14 +32,21 @@ from engine.model import (
     AppAssignment,
     DirectoryKind,
     GroupRole,
-    OktaApp,
     OktaGroup,
     OktaGroupType,
     System,
     UserMember,
 )
 from engine.naming import parse_group_name
-from engine.plan import Action, Change, FindingKind, ResourceKind, change_id
+from engine.plan import (
+    Action,
+    FindingKind,
+    Reason,
+    ReasonArgs,
+    ResourceKind,
+    change_id,
+    reason_args,
+)
 
 OKTA_SOURCE = DirectoryKind.OKTA.okta_source
 
@@ -53,17 +60,6 @@ def diff_okta(ctx: DiffContext) -> None:
         _diff_assignments(ctx, app_deps)
     _rogue_groups(ctx)
     filter_timeouts(ctx, names=(g.name for g in ctx.live.okta_groups.values()), system=System.OKTA)
-
-
-def _settings_update_is_destructive(have: OktaApp, want: OktaApp) -> bool:
-    """Settings that can unmap groups (and so take access away) count as deletions."""
-    old, new = have.settings, want.settings
-    return (
-        (old.use_group_mapping and not new.use_group_mapping)
-        or bool(old.app_sources() - new.app_sources())
-        or old.group_filter != new.group_filter
-        or old.role_value_pattern != new.role_value_pattern
-    )
 
 
 def _diff_app(ctx: DiffContext) -> tuple[bool, tuple[str, ...]]:
@@ -84,29 +80,19 @@ def _diff_app(ctx: DiffContext) -> tuple[bool, tuple[str, ...]]:
                 "okta.create_app: true to let okta-aws create it",
             )
             return False, ()
-        change = ctx.add(
-            Change(
-                kind=ResourceKind.OKTA_APP,
-                action=Action.CREATE,
-                key=key,
-                after=want,
-                reason="okta.create_app is set and the app does not exist",
-            )
-        )
+        change = ctx.create(ResourceKind.OKTA_APP, key, want, reason=Reason.CREATE_APP)
         return True, (change.id,)
     details = attribute_details(have.attributes(), want.attributes())
     if details:
-        ctx.add(
-            Change(
-                kind=ResourceKind.OKTA_APP,
-                action=Action.UPDATE,
-                key=key,
-                before=have,
-                after=want,
-                details=details,
-                destructive=_settings_update_is_destructive(have, want),
-                reason="settings.app differs from the desired state",
-            )
+        ctx.update(
+            ResourceKind.OKTA_APP,
+            key,
+            have,
+            want,
+            details=details,
+            # Settings that can unmap groups take access away: they count as deletions.
+            destructive=have.settings.unmaps_groups(want.settings),
+            reason=Reason.APP_SETTINGS_DIFFER,
         )
     return True, ()
 
@@ -132,9 +118,9 @@ def _diff_groups(ctx: DiffContext) -> None:
             # from any other Okta group, so it is left alone.
             if _is_role_group(ctx, have.name):
                 ctx.delete_or_skip(
-                    kind=ResourceKind.OKTA_GROUP,
-                    key=key,
-                    before=have,
+                    ResourceKind.OKTA_GROUP,
+                    key,
+                    have,
                     name=have.name,
                     subject=f"okta group {have.name}",
                     depends_on=ctx.existing(
@@ -143,30 +129,24 @@ def _diff_groups(ctx: DiffContext) -> None:
                 )
             continue
         if have is None:
-            ctx.add(
-                Change(
-                    kind=ResourceKind.OKTA_GROUP,
-                    action=Action.CREATE,
-                    key=key,
-                    after=want,
-                    reason="in the desired state (directory.kind okta: groups live in Okta)",
-                )
+            ctx.create(
+                ResourceKind.OKTA_GROUP,
+                key,
+                want,
+                reason=Reason.OKTA_GROUP_IN_DESIRED_STATE,
             )
         elif want.description or _is_role_group(ctx, want.name):
             # A management group's description is compared only when one is asked for:
             # never blank out what an admin wrote on a pre-existing group.
             details = attribute_details(have.attributes(), want.attributes())
             if details:
-                ctx.add(
-                    Change(
-                        kind=ResourceKind.OKTA_GROUP,
-                        action=Action.UPDATE,
-                        key=key,
-                        before=have,
-                        after=want,
-                        details=details,
-                        reason="description differs from the desired state",
-                    )
+                ctx.update(
+                    ResourceKind.OKTA_GROUP,
+                    key,
+                    have,
+                    want,
+                    details=details,
+                    reason=Reason.DESCRIPTION_DIFFERS,
                 )
         _diff_members(ctx, key=key, want=want, have=have)
 
@@ -180,42 +160,32 @@ def _diff_members(
     present = frozenset(u.lower() for u in (have.members or ())) if have else frozenset()
     created = ctx.existing(change_id(ResourceKind.OKTA_GROUP, key, Action.CREATE))
     for login in sorted(wanted.keys() - present):
-        ctx.add(
-            Change(
-                kind=ResourceKind.OKTA_GROUP_MEMBER,
-                action=Action.CREATE,
-                key=(key[1], login),
-                after=UserMember(group=want.name, login=login),
-                reason=wanted[login],
-                depends_on=created,
-            )
+        reason, args = wanted[login]
+        ctx.create(
+            ResourceKind.OKTA_GROUP_MEMBER,
+            (key[1], login),
+            UserMember(group=want.name, login=login),
+            reason=reason,
+            args=args,
+            depends_on=created,
         )
     if not known:
         return  # an owner-managed group's members were not read: extras may be theirs
     for login in sorted(present - wanted.keys()):
-        ctx.add(
-            Change(
-                kind=ResourceKind.OKTA_GROUP_MEMBER,
-                action=Action.DELETE,
-                key=(key[1], login),
-                before=UserMember(group=want.name, login=login),
-                destructive=True,
-                reason=(
-                    f"in no management group granting {want.name}"
-                    if want.member_groups
-                    else "not listed in the desired state (its member list is ours)"
-                ),
-            )
+        ctx.delete(
+            ResourceKind.OKTA_GROUP_MEMBER,
+            (key[1], login),
+            UserMember(group=want.name, login=login),
+            reason=Reason.MEMBER_NOT_GRANTED if want.member_groups else Reason.MEMBER_NOT_LISTED,
+            args=reason_args(group=want.name) if want.member_groups else (),
         )
 
 
-def owner_managed_label(name: str) -> str:
-    """How a plan names a management group whose members its owners run in Okta."""
-    return f"{name} (members managed in Okta)"
-
-
-def _wanted_members(ctx: DiffContext, want: OktaGroup) -> tuple[dict[str, str], bool]:
-    """Who belongs in `want` → why; and whether that is fully known.
+def _wanted_members(
+    ctx: DiffContext, want: OktaGroup
+) -> tuple[dict[str, tuple[Reason, ReasonArgs]], bool]:
+    """Who belongs in `want` → why (the management groups putting them in, those whose
+    members their owners run in Okta named apart); and whether that is fully known.
 
     A group's listed members (`want.members`: for a role group of kind okta, compile's
     union of its listed management groups' members), plus, for a role group, the members
@@ -225,6 +195,7 @@ def _wanted_members(ctx: DiffContext, want: OktaGroup) -> tuple[dict[str, str], 
     one whose members were not read makes the union unknown (no removals then).
     """
     why: dict[str, list[str]] = {login.lower(): [] for login in want.members or ()}
+    owner_managed: set[str] = set()
     known = True
     for name in sorted(want.member_groups, key=str.casefold):
         group_key = (OKTA_SOURCE, name.lower())
@@ -233,20 +204,25 @@ def _wanted_members(ctx: DiffContext, want: OktaGroup) -> tuple[dict[str, str], 
             continue
         if contributor.members is not None:
             # Already in `want.members`; looked at only to say where each comes from.
-            logins, label = contributor.members & why.keys(), contributor.name
+            logins = contributor.members & why.keys()
         else:
             live = ctx.live.okta_groups.get(group_key)
             if live is not None and live.members is None:
                 known = False
             logins = (live.members or frozenset()) if live is not None else frozenset()
-            label = owner_managed_label(contributor.name)
+            owner_managed.add(contributor.name)
         for login in logins:
-            why.setdefault(login.lower(), []).append(label)
-    wanted = {
-        login: "via " + ", ".join(labels) if labels else "listed in the desired state"
-        for login, labels in why.items()
-    }
+            why.setdefault(login.lower(), []).append(contributor.name)
+    wanted = {login: _via(groups, owner_managed) for login, groups in why.items()}
     return wanted, known
+
+
+def _via(groups: list[str], owner_managed: set[str]) -> tuple[Reason, ReasonArgs]:
+    """A member listed in the desired state, or put in by these management groups."""
+    if not groups:
+        return Reason.MEMBER_LISTED, ()
+    owners = tuple(g for g in groups if g in owner_managed)
+    return Reason.MEMBER_VIA, reason_args(via=tuple(groups), owner_managed=owners)
 
 
 def _desired_group_keys(ctx: DiffContext) -> frozenset[tuple[str, str]]:
@@ -281,16 +257,14 @@ def _diff_assignments(ctx: DiffContext, app_deps: tuple[str, ...]) -> None:
         want = desired[key]
         created = ctx.existing(change_id(ResourceKind.OKTA_GROUP, key, Action.CREATE))
         waits = key not in ctx.live.okta_groups and not created
-        ctx.add(
-            Change(
-                kind=ResourceKind.APP_ASSIGNMENT,
-                action=Action.CREATE,
-                key=key,
-                after=want,
-                reason=f"{want.group_name} has grants: its members need the app",
-                depends_on=(*app_deps, *created),
-                waits_for=IMPORT_PENDING if waits else None,
-            )
+        ctx.create(
+            ResourceKind.APP_ASSIGNMENT,
+            key,
+            want,
+            reason=Reason.HAS_GRANTS,
+            args=reason_args(group=want.group_name),
+            depends_on=(*app_deps, *created),
+            waits_for=IMPORT_PENDING if waits else None,
         )
     named = _desired_group_keys(ctx)
     for key in sorted(live.keys() - desired.keys()):
@@ -298,20 +272,20 @@ def _diff_assignments(ctx: DiffContext, app_deps: tuple[str, ...]) -> None:
         subject = f"assignment of {have.group_name} ({have.group_source})"
         if key in named:
             ctx.delete_or_skip(
-                kind=ResourceKind.APP_ASSIGNMENT,
-                key=key,
-                before=have,
+                ResourceKind.APP_ASSIGNMENT,
+                key,
+                have,
                 name=have.group_name,
                 subject=subject,
-                reason=f"{have.group_name} has no grants in the desired state "
-                "(its assignment is ours)",
+                reason=Reason.HAS_NO_GRANTS,
+                args=reason_args(group=have.group_name),
                 authoritative=True,
             )
         elif _owned_by_location(ctx, have):
             ctx.delete_or_skip(
-                kind=ResourceKind.APP_ASSIGNMENT,
-                key=key,
-                before=have,
+                ResourceKind.APP_ASSIGNMENT,
+                key,
+                have,
                 name=have.group_name,
                 subject=subject,
             )

@@ -26,7 +26,7 @@ from collections.abc import Iterable
 from engine.diff_common import DiffContext
 from engine.model import DirectoryGroup, GroupMember, GroupRole, System, UserMember
 from engine.naming import MATCH_TIMEOUT, NamingError, compile_group_filter, parse_group_name
-from engine.plan import Action, Change, FindingKind, ResourceKind, change_id
+from engine.plan import Action, FindingKind, Reason, ResourceKind, change_id, reason_args
 
 __all__ = ["filter_timeouts", "rogue_members"]
 
@@ -125,28 +125,22 @@ def _name_of(ctx: DiffContext, dn: str) -> str:
 
 
 def _remove_link(ctx: DiffContext, *, key: str, member: str, role_group: str) -> None:
-    change = Change(
-        kind=ResourceKind.GROUP_MEMBER,
-        action=Action.DELETE,
-        key=(key, member),
-        before=GroupMember(group_dn=key, member_dn=member),
-        destructive=True,
-        reason=f"{_name_of(ctx, member)} is no management group of the desired state "
-        f"(a way into {role_group} that no grant describes)",
-    )
-    if ctx.find(change.id) is None:
-        ctx.add(change)
+    if ctx.find(change_id(ResourceKind.GROUP_MEMBER, (key, member), Action.DELETE)) is None:
+        ctx.delete(
+            ResourceKind.GROUP_MEMBER,
+            (key, member),
+            GroupMember(group_dn=key, member_dn=member),
+            reason=Reason.NOT_A_MANAGEMENT_GROUP,
+            args=reason_args(group=_name_of(ctx, member), role_group=role_group),
+        )
 
 
 def _remove_user(ctx: DiffContext, *, key: str, login: str, role_group: str) -> None:
-    change = Change(
-        kind=ResourceKind.USER_MEMBER,
-        action=Action.DELETE,
-        key=(key, login),
-        before=UserMember(group=key, login=login),
-        destructive=True,
-        reason=f"{login} is a direct member of {role_group} (users join management "
-        "groups, never role groups)",
-    )
-    if ctx.find(change.id) is None:
-        ctx.add(change)
+    if ctx.find(change_id(ResourceKind.USER_MEMBER, (key, login), Action.DELETE)) is None:
+        ctx.delete(
+            ResourceKind.USER_MEMBER,
+            (key, login),
+            UserMember(group=key, login=login),
+            reason=Reason.DIRECT_MEMBER,
+            args=reason_args(login=login, role_group=role_group),
+        )

@@ -26,7 +26,7 @@ from engine.model import (
     World,
 )
 
-PLAN_FORMAT_VERSION = 1
+PLAN_FORMAT_VERSION = 2  # 2: changes carry reason_code and reason_args
 
 
 class Action(StrEnum):
@@ -77,6 +77,54 @@ def change_id(kind: ResourceKind, key: tuple[str, ...], action: Action) -> str:
     return f"{kind.value}:{'/'.join(key)}:{action.value}"
 
 
+class Reason(StrEnum):
+    """Why a change is planned, as a code (like Terraform's `ActionReason`).
+
+    The plan carries the code and the few names it needs (`Change.reason_args`); the
+    words a reviewer reads are made from them by the renderer (`render_parts.REASON_WORDS`),
+    so JSON consumers match codes instead of parsing prose. The names in a comment are
+    the arguments each code comes with.
+    """
+
+    NONE = "none"  # no reason recorded (plans built by hand)
+    IN_DESIRED_STATE = "in_desired_state"
+    PROVIDER_NEEDED = "provider_needed"  # every desired account needs the SAML provider
+    ADOPT = "adopt"  # an unmanaged resource taken over: the managed tag is added
+    METADATA_DIFFERS = "metadata_differs"
+    ATTRIBUTES_DIFFER = "attributes_differ"  # attributes
+    CREATE_APP = "create_app"  # okta.create_app and no app
+    APP_SETTINGS_DIFFER = "app_settings_differ"
+    DESCRIPTION_DIFFERS = "description_differs"
+    OKTA_GROUP_IN_DESIRED_STATE = "okta_group_in_desired_state"  # directory.kind okta
+    ROLE_GROUP_IN_DESIRED_STATE = "role_group_in_desired_state"  # account, role
+    MANAGEMENT_GROUP_IN_DESIRED_STATE = "management_group_in_desired_state"
+    MEMBER_VIA = "member_via"  # via, owner_managed: the management groups putting a user in
+    MEMBER_LISTED = "member_listed"  # listed in the desired state (kind okta)
+    MEMBER_NOT_GRANTED = "member_not_granted"  # group: in no management group granting it
+    MEMBER_NOT_LISTED = "member_not_listed"  # not listed; the group's member list is ours
+    HAS_GRANTS = "has_grants"  # group: its members need the app
+    HAS_NO_GRANTS = "has_no_grants"  # group: its assignment is ours and goes
+    GRANTED = "granted"  # group, role_group
+    NOT_GRANTED = "not_granted"  # group, role_group: role groups are authoritative
+    GROUP_DROPPED = "group_dropped"  # group, role_group: leaves; deleted too (--prune)
+    GROUP_DROPPED_KEPT = "group_dropped_kept"  # group, role_group: leaves; kept until --prune
+    USER_LISTED = "user_listed"  # login, group
+    USER_NOT_LISTED = "user_not_listed"  # login, group: a listed member list is authoritative
+    NOT_A_MANAGEMENT_GROUP = "not_a_management_group"  # group, role_group: a way in, no grant
+    DIRECT_MEMBER = "direct_member"  # login, role_group: users join management groups only
+    PRUNED = "pruned"  # no longer in the desired state (--prune)
+
+
+# A reason's arguments: names (or lists of names) by argument name, sorted by name so
+# equal reasons are equal records.
+ReasonArg = str | tuple[str, ...]
+ReasonArgs = tuple[tuple[str, ReasonArg], ...]
+
+
+def reason_args(**values: ReasonArg) -> ReasonArgs:
+    return tuple(sorted(values.items()))
+
+
 @dataclass(frozen=True)
 class AttributeChange:
     """One attribute that differs, e.g. `trust_policy.Statement[0].Condition` a → b."""
@@ -98,7 +146,8 @@ class Change:
     after: Resource | None = None
     details: tuple[AttributeChange, ...] = ()
     destructive: bool = False  # removes something or someone's access
-    reason: str = ""  # why this change is planned, in words a reviewer understands
+    reason: Reason = Reason.NONE  # why this change is planned (the renderer words it)
+    reason_args: ReasonArgs = ()  # the names the reason's words need (`reason_args`)
     depends_on: tuple[str, ...] = ()  # ids of changes that must succeed first
     waits_for: str | None = None  # e.g. "directory import": not executable yet, not an error
 

@@ -35,6 +35,7 @@ from engine.plan import (
     Finding,
     FindingKind,
     Plan,
+    Reason,
     Resource,
     ResourceKind,
 )
@@ -161,11 +162,82 @@ def note_of(change: Change) -> str:
         notes.append("adopt: add managed tag")
     if change.destructive and change.action is Action.UPDATE:
         notes.append("destructive")
-    if change.kind is ResourceKind.OKTA_GROUP_MEMBER and change.reason:
+    if change.kind is ResourceKind.OKTA_GROUP_MEMBER and change.reason is not Reason.NONE:
         # Kind okta: which management group puts a user into a role group (Okta cannot
         # nest, so the plan is the only place a reviewer sees it).
-        notes.append(change.reason)
+        notes.append(reason_text(change))
     return "; ".join(notes)
+
+
+# The words of each reason code: `{name}` is the change's argument of that name (a list
+# of names is joined with ", "). Every code has words (tests/unit/test_render.py).
+REASON_WORDS: dict[Reason, str] = {
+    Reason.NONE: "",
+    Reason.IN_DESIRED_STATE: "in the desired state",
+    Reason.PROVIDER_NEEDED: "every desired account needs the SAML provider Okta signs in through",
+    Reason.ADOPT: "adopt (add managed tag)",
+    Reason.METADATA_DIFFERS: "metadata differs from the desired document",
+    Reason.ATTRIBUTES_DIFFER: "differs from the desired state: {attributes}",
+    Reason.CREATE_APP: "okta.create_app is set and the app does not exist",
+    Reason.APP_SETTINGS_DIFFER: "settings.app differs from the desired state",
+    Reason.DESCRIPTION_DIFFERS: "description differs from the desired state",
+    Reason.OKTA_GROUP_IN_DESIRED_STATE: (
+        "in the desired state (directory.kind okta: groups live in Okta)"
+    ),
+    Reason.ROLE_GROUP_IN_DESIRED_STATE: "role group for {account} / {role} in the desired state",
+    Reason.MANAGEMENT_GROUP_IN_DESIRED_STATE: "management group in the desired state",
+    Reason.MEMBER_VIA: "via {via}",
+    Reason.MEMBER_LISTED: "listed in the desired state",
+    Reason.MEMBER_NOT_GRANTED: "in no management group granting {group}",
+    Reason.MEMBER_NOT_LISTED: "not listed in the desired state (its member list is ours)",
+    Reason.HAS_GRANTS: "{group} has grants: its members need the app",
+    Reason.HAS_NO_GRANTS: "{group} has no grants in the desired state (its assignment is ours)",
+    Reason.GRANTED: "{group} is granted {role_group}",
+    Reason.NOT_GRANTED: (
+        "{group} is not granted {role_group} in the desired state (role groups are authoritative)"
+    ),
+    Reason.GROUP_DROPPED: "{group} is no longer in the desired state, so it leaves {role_group}",
+    Reason.GROUP_DROPPED_KEPT: (
+        "{group} is no longer in the desired state, so it leaves {role_group}; the group "
+        "itself stays until --prune deletes it"
+    ),
+    Reason.USER_LISTED: "{login} is listed in the members of {group}",
+    Reason.USER_NOT_LISTED: (
+        "{login} is not listed in the members of {group} (a listed member list is authoritative)"
+    ),
+    Reason.NOT_A_MANAGEMENT_GROUP: (
+        "{group} is no management group of the desired state (a way into {role_group} that "
+        "no grant describes)"
+    ),
+    Reason.DIRECT_MEMBER: (
+        "{login} is a direct member of {role_group} (users join management groups, never "
+        "role groups)"
+    ),
+    Reason.PRUNED: "no longer in the desired state (--prune)",
+}
+
+
+def reason_text(change: Change) -> str:
+    """Why `change` is planned, in the words a reviewer reads. An argument its words
+    need and the change lacks (a hand-edited saved plan) reads as `?`."""
+    args = dict(change.reason_args)
+    owner_managed = args.get("owner_managed", ())
+    if change.reason is Reason.MEMBER_VIA and isinstance(args.get("via"), tuple):
+        # Whose members their owners run in Okta is said, so the reviewer knows the
+        # role group follows them at each reconcile.
+        args["via"] = tuple(
+            f"{g} (members managed in Okta)" if g in owner_managed else g for g in args["via"]
+        )
+    values = {
+        name: ", ".join(value) if isinstance(value, tuple) else value
+        for name, value in args.items()
+    }
+    return REASON_WORDS[change.reason].format_map(_Missing(values))
+
+
+class _Missing(dict[str, str]):
+    def __missing__(self, key: str) -> str:
+        return "?"
 
 
 def subject_of(resource: Resource, names: Names) -> str:

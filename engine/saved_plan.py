@@ -14,11 +14,12 @@ applied.
 The format is documented in `schemas/plan.schema.json` and versioned by
 `engine.plan.PLAN_FORMAT_VERSION`. Resources are tagged with their model class name
 (`{"type": "Role", "value": {...}}`) and encoded by `engine.codec`, so any resource
-kind round-trips exactly. `summary`, each change's `id` and `system`, and each finding's
-`blocking` are derived data written for readers of the JSON (CI scripts, `jq`); on
-reading they are recomputed, and a change `id` that disagrees with its kind, key and
-action is rejected because `depends_on` refers to changes by id; so is a `depends_on`
-that names its own change, a change not in the plan, or forms a cycle.
+kind round-trips exactly. `summary`, each change's `id`, `system` and `reason` (the words
+of its `reason_code` and `reason_args`), and each finding's `blocking` are derived data
+written for readers of the JSON (CI scripts, `jq`); on reading they are recomputed, and
+a change whose `id` or `reason` disagrees with what it is derived from is rejected (its
+`depends_on` refers to changes by id; its reason is what a reviewer read); so is a
+`depends_on` that names its own change, a change not in the plan, or forms a cycle.
 """
 
 from __future__ import annotations
@@ -41,9 +42,13 @@ from engine.plan import (
     Finding,
     Plan,
     PlanOptions,
+    Reason,
+    ReasonArg,
+    ReasonArgs,
     Resource,
     ResourceKind,
 )
+from engine.render_parts import reason_text
 
 PLAN_KIND = "okta-aws/plan"
 
@@ -100,7 +105,9 @@ def _change_to_json(change: Change) -> dict[str, Any]:
             for d in change.details
         ],
         "destructive": change.destructive,
-        "reason": change.reason,
+        "reason": reason_text(change),
+        "reason_code": change.reason.value,
+        "reason_args": {name: _json_value(value) for name, value in change.reason_args},
         "depends_on": list(change.depends_on),
         "waits_for": change.waits_for,
     }
@@ -205,7 +212,8 @@ def _change_from_json(data: Any, where: str) -> Change:
         after=_resource_from_json(raw.get("after"), f"{where}.after"),
         details=details,
         destructive=from_jsonable(bool, raw.get("destructive"), where=f"{where}.destructive"),
-        reason=from_jsonable(str, raw.get("reason", ""), where=f"{where}.reason"),
+        reason=from_jsonable(Reason, raw.get("reason_code"), where=f"{where}.reason_code"),
+        reason_args=_reason_args(raw.get("reason_args", {}), f"{where}.reason_args"),
         depends_on=from_jsonable(
             tuple[str, ...], raw.get("depends_on", []), where=f"{where}.depends_on"
         ),
@@ -215,7 +223,23 @@ def _change_from_json(data: Any, where: str) -> Change:
         raise PlanFormatError(f"{where}: a change has a before or an after")
     if raw.get("id", change.id) != change.id:
         raise PlanFormatError(f"{where}.id: {_quote(raw.get('id'))} does not match {change.id!r}")
+    if raw.get("reason", "") != reason_text(change):
+        raise PlanFormatError(
+            f"{where}.reason: {_quote(raw.get('reason'))} is not what its reason_code and "
+            "reason_args say"
+        )
     return change
+
+
+def _reason_args(data: Any, where: str) -> ReasonArgs:
+    """`{"name": "text" | ["text", ...]}` → the sorted pairs `Change.reason_args` holds."""
+    pairs: list[tuple[str, ReasonArg]] = []
+    for name, value in sorted(_object(data, where).items()):
+        if isinstance(value, list):
+            pairs.append((name, from_jsonable(tuple[str, ...], value, where=f"{where}.{name}")))
+        else:
+            pairs.append((name, from_jsonable(str, value, where=f"{where}.{name}")))
+    return tuple(pairs)
 
 
 def _quote(value: Any, limit: int = 80) -> str:

@@ -4,8 +4,9 @@
 yaml-language-server modeline, and what `load` checks first) is generated from the
 fields of `engine.spec` and their `setting(...)` metadata (`engine.spec_field`): one
 home for a setting's default, bounds and description. In `schemas/plan.schema.json`
-the Okta app settings' definition is generated from `model.OktaAppSettings`; the rest
-of that file is kept by hand (it describes the plan document, not a model class).
+the Okta app settings' definition is generated from `model.OktaAppSettings` and the
+reason codes' from `plan.Reason`; the rest of that file is kept by hand (it describes
+the plan document, not a model class).
 
     python -m engine.spec_schema          # (re)write schemas/ and engine/schemas/
     python -m engine.spec_schema --check  # exit 1 naming each file that is stale
@@ -26,6 +27,7 @@ from typing import Any, Union, get_args, get_origin
 
 from engine.codec import field_types, to_jsonable
 from engine.model import OktaAppSettings
+from engine.plan import Reason
 from engine.spec import DesiredState
 from engine.spec_field import COMMON_DEFS, NO_VALUE, TYPE_KEYWORDS, YamlField, yaml_field
 
@@ -166,6 +168,11 @@ def plan_schema(current: dict[str, Any]) -> dict[str, Any]:
     """The plan schema `current` with its model-derived definitions regenerated."""
     defs = dict(current["$defs"])
     defs["OktaAppSettings"] = okta_app_settings_schema()
+    defs["reasonCode"] = {
+        "description": "why a change is planned (engine.plan.Reason; like Terraform's "
+        "action_reason)",
+        "enum": [r.value for r in Reason],
+    }
     return {**current, "$defs": defs}
 
 

@@ -24,7 +24,7 @@ from engine.commands_apply import _confirm, report_convergence, report_interrupt
 from engine.compile import compile_world
 from engine.load import load
 from engine.model import DirectoryKind, OktaGroup, OktaGroupType, System, World
-from engine.plan import Action, Change, Outcome, Plan, ResourceKind
+from engine.plan import PLAN_FORMAT_VERSION, Action, Change, Outcome, Plan, ResourceKind
 from engine.providers.calls import CallCounter
 from engine.providers.live import Providers
 from engine.snapshot import write_snapshot
@@ -127,7 +127,7 @@ def test_plan_against_empty_world_is_blocked_but_renders_every_format(
     # No Okta app and a missing adopted group: blocking findings, exit 1.
     assert code == 1
     plan = json.loads(out)
-    assert plan["format_version"] == 1
+    assert plan["format_version"] == PLAN_FORMAT_VERSION
     assert {f["kind"] for f in plan["findings"]} >= {"read_error", "conflict"}
     assert json.loads(out_file.read_text()) == plan
     code, out, _ = run(

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from engine.diff_common import ADOPT_REASON
 from engine.model import World, saml_trust_policy
-from engine.plan import Action, AttributeChange, FindingKind, ResourceKind
+from engine.plan import Action, AttributeChange, FindingKind, Reason, ResourceKind
+from engine.render_parts import reason_text
 from tests.unit.worlds import (
     ADMIN_POLICY,
     AUDIT_POLICY,
@@ -171,7 +171,7 @@ def test_aws_drift(case: Case) -> None:
     assert finding_kinds(plan) == list(case.findings)
     for change_id, deps in case.depends.items():
         assert changes[change_id].depends_on == deps
-    assert all(c.reason for c in plan.changes)
+    assert all(c.reason is not Reason.NONE for c in plan.changes)
 
 
 def test_metadata_change_shows_digests() -> None:
@@ -203,14 +203,19 @@ def test_role_details_are_attribute_level() -> None:
         AttributeChange("managed_policies", None, READONLY_POLICY),
         AttributeChange("max_session_duration", 900, 3600),
     }
-    assert "managed_policies" in change.reason and "max_session_duration" in change.reason
+    assert change.reason is Reason.ATTRIBUTES_DIFFER
+    assert dict(change.reason_args) == {"attributes": ("managed_policies", "max_session_duration")}
+    assert reason_text(change) == "differs from the desired state: managed_policies, " + (
+        "max_session_duration"
+    )
 
 
 def test_adopt_reason_and_tag() -> None:
     desired = edit_role(desired_world(), PROD, "Admin", adopt=True)
     live = edit_role(converged_live(desired_world()), PROD, "Admin", managed=False)
     [change] = plan_for(desired=desired, live=live).changes
-    assert change.reason == ADOPT_REASON
+    assert change.reason is Reason.ADOPT and change.reason_args == ()
+    assert reason_text(change) == "adopt (add managed tag)"
     assert change.details == ()  # same configuration: only the tag is new
     assert change.after is not None and change.after == desired.roles[(PROD, "admin")]
 

@@ -8,7 +8,8 @@ import pytest
 
 from engine.dn import normalize_dn
 from engine.model import World
-from engine.plan import Action, FindingKind, ResourceKind
+from engine.plan import Action, FindingKind, Reason, ResourceKind
+from engine.render_parts import reason_text
 from tests.unit.worlds import (
     AUDITORS,
     DEPT_OU,
@@ -221,7 +222,7 @@ def test_directory_drift(case: Case) -> None:
     assert finding_kinds(plan) == list(case.findings)
     for change_id, deps in case.depends.items():
         assert changes[change_id].depends_on == deps
-    assert all(c.reason for c in plan.changes)
+    assert all(c.reason is not Reason.NONE for c in plan.changes)
 
 
 def test_dn_and_login_spelling_is_not_a_change() -> None:
@@ -239,7 +240,7 @@ def test_link_change_names_the_groups() -> None:
     live = edit_group(converged_live(desired), ADMIN_RG, member_groups=frozenset())
     [change] = plan_for(desired=desired, live=live).changes
     assert change.action is Action.CREATE
-    assert change.reason == f"{DEVOPS} is granted {role_group_name(PROD, 'Admin')}"
+    assert reason_text(change) == f"{DEVOPS} is granted {role_group_name(PROD, 'Admin')}"
 
 
 def test_directory_not_read_is_not_diffed() -> None:

@@ -11,8 +11,9 @@ from engine.access import effective_access
 from engine.compile import compile_world, with_role_group_sources
 from engine.diff_common import IMPORT_PENDING
 from engine.model import DirectoryKind, World
-from engine.plan import Action, AttributeChange, FindingKind, ResourceKind
+from engine.plan import Action, AttributeChange, FindingKind, Reason, ResourceKind
 from engine.render import render_text
+from engine.render_parts import reason_text
 from engine.spec import DesiredState, GrantSpec
 from tests.unit.worlds import (
     AD,
@@ -298,7 +299,7 @@ def test_okta_drift(case: Case) -> None:
     assert finding_kinds(plan) == list(case.findings)
     for change_id, deps in case.depends.items():
         assert changes[change_id].depends_on == deps
-    assert all(c.reason for c in plan.changes)
+    assert all(c.reason is not Reason.NONE for c in plan.changes)
 
 
 def test_settings_detail_is_one_per_field() -> None:
@@ -364,7 +365,7 @@ def _okta_live(*, auditors: set[str] | None, role_group: set[str]) -> tuple[Worl
 def _member_changes(desired: World, live: World) -> dict[str, tuple[str, bool]]:
     plan = plan_for(desired=desired, live=live)
     return {
-        c.id: (c.reason, c.destructive)
+        c.id: (reason_text(c), c.destructive)
         for c in plan.changes
         if c.kind is ResourceKind.OKTA_GROUP_MEMBER and c.key[0] == READONLY_RG.lower()
     }

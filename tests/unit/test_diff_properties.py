@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import random
+import re
 
 from hypothesis import assume, event, given
 from hypothesis import strategies as st
@@ -31,9 +32,9 @@ from engine.model import (
     World,
 )
 from engine.naming import compile_group_filter, parse_group_name
-from engine.plan import AccessChange, Action, FindingKind, Plan, PlanOptions, ResourceKind
+from engine.plan import AccessChange, Action, FindingKind, Plan, PlanOptions, Reason, ResourceKind
 from engine.render import render_markdown, render_text
-from engine.render_parts import Names, removal_label
+from engine.render_parts import REASON_WORDS, Names, reason_text, removal_label
 from engine.simulate import apply_changes
 from tests.unit.strategies import (
     as_read,
@@ -106,6 +107,21 @@ def test_plan_order_respects_dependencies(pair: tuple[World, World], prune: bool
     ]
     if front_door and aws_deletions:
         assert max(front_door) < min(aws_deletions)
+
+
+_ARGUMENT = re.compile(r"\{(\w+)\}")
+
+
+@given(world_pairs(), st.booleans())
+def test_every_change_has_a_reason_code_with_the_arguments_its_words_need(
+    pair: tuple[World, World], prune: bool
+) -> None:
+    desired, live = pair
+    for change in diff(desired=desired, live=live, options=PlanOptions(prune=prune)).changes:
+        assert change.reason is not Reason.NONE, change.id
+        needed = set(_ARGUMENT.findall(REASON_WORDS[change.reason]))
+        assert needed <= dict(change.reason_args).keys(), change.id
+        assert reason_text(change)
 
 
 def _shuffled(world: World, seed: int) -> World:

@@ -10,6 +10,7 @@ from engine.diff import diff
 from engine.dn import build_dn, normalize_dn
 from engine.model import GroupRole, World
 from engine.plan import FindingKind, Plan, PlanOptions, ResourceKind
+from engine.render_parts import reason_text
 from engine.simulate import apply_changes
 from tests.unit.strategies import plan_options, world_pairs
 from tests.unit.worlds import (
@@ -130,7 +131,7 @@ def test_an_adopted_group_nested_by_hand_where_it_has_no_grant_is_removed_not_ro
     plan = plan_for(desired=desired, live=live)
     assert rogue(plan) == []
     assert change_ids(plan) == {f"{L}:{ADMIN_RG}/{normalize_dn(FINANCE_DN)}:-"}
-    assert FINANCE in plan.changes[0].reason
+    assert FINANCE in reason_text(plan.changes[0])
 
 
 def test_a_name_the_filter_times_out_on_blocks_the_plan_instead_of_hanging() -> None:

@@ -56,7 +56,10 @@ from engine.plan import (
     FindingKind,
     Plan,
     PlanOptions,
+    Reason,
+    ReasonArgs,
     ResourceKind,
+    reason_args,
 )
 from engine.render import (
     MARKDOWN_ACCESS_LINES,
@@ -65,6 +68,7 @@ from engine.render import (
     render_markdown,
     render_text,
 )
+from engine.render_parts import REASON_WORDS, reason_text
 
 GOLDEN = Path(__file__).resolve().parent / "golden"
 SCHEMA = Path(__file__).resolve().parents[2] / "schemas" / "plan.schema.json"
@@ -161,7 +165,7 @@ def representative_plan() -> Plan:
             Action.UPDATE,
             untagged,
             adopted,
-            reason="adopt (add managed tag)",
+            reason=Reason.ADOPT,
             details=(AttributeChange("description", "made by hand", "Security audit"),),
         ),
         _change(ResourceKind.DIRECTORY_GROUP, Action.CREATE, after=role_group),
@@ -320,6 +324,73 @@ def _validator() -> jsonschema.Draft202012Validator:
 @pytest.mark.parametrize("case", list(CASES))
 def test_json_rendering_validates_against_the_schema(case: str) -> None:
     _validator().validate(json.loads(render_json(CASES[case]())))
+
+
+# --- reason codes -----------------------------------------------------------------------
+
+REASONS: list[tuple[Reason, ReasonArgs, str]] = [
+    (Reason.NONE, (), ""),
+    (Reason.ADOPT, (), "adopt (add managed tag)"),
+    (
+        Reason.ATTRIBUTES_DIFFER,
+        reason_args(attributes=("managed_policies", "max_session_duration")),
+        "differs from the desired state: managed_policies, max_session_duration",
+    ),
+    (
+        Reason.ROLE_GROUP_IN_DESIRED_STATE,
+        reason_args(account=PROD, role="Admin"),
+        f"role group for {PROD} / Admin in the desired state",
+    ),
+    (Reason.MEMBER_VIA, reason_args(via=(DEVOPS,)), f"via {DEVOPS}"),
+    (
+        Reason.MEMBER_VIA,
+        reason_args(via=("Auditors", DEVOPS), owner_managed=("Auditors",)),
+        f"via Auditors (members managed in Okta), {DEVOPS}",
+    ),
+    (
+        Reason.GROUP_DROPPED_KEPT,
+        reason_args(group="Auditors", role_group="aws#prod#Audit#1"),
+        "Auditors is no longer in the desired state, so it leaves aws#prod#Audit#1; the "
+        "group itself stays until --prune deletes it",
+    ),
+    (
+        Reason.DIRECT_MEMBER,
+        reason_args(login="mallory", role_group="aws#prod#Admin#1"),
+        "mallory is a direct member of aws#prod#Admin#1 (users join management groups, "
+        "never role groups)",
+    ),
+    # A hand-edited saved plan that lacks an argument renders, with `?` in its place.
+    (Reason.GRANTED, reason_args(group="DevOps"), "DevOps is granted ?"),
+]
+
+
+@pytest.mark.parametrize(("reason", "args", "words"), REASONS)
+def test_reason_words_are_made_from_the_code_and_its_arguments(
+    reason: Reason, args: ReasonArgs, words: str
+) -> None:
+    user = UserMember(group="g", login="alice")
+    change = Change(
+        kind=ResourceKind.USER_MEMBER,
+        action=Action.CREATE,
+        key=("g", "alice"),
+        after=user,
+        reason=reason,
+        reason_args=args,
+    )
+    assert reason_text(change) == words
+
+
+def test_every_reason_code_has_words_and_is_in_the_plan_schema() -> None:
+    assert set(REASON_WORDS) == set(Reason)
+    assert all(REASON_WORDS[r] for r in Reason if r is not Reason.NONE)
+    schema = json.loads(SCHEMA.read_text(encoding="utf-8"))
+    assert schema["$defs"]["reasonCode"]["enum"] == [r.value for r in Reason]
+
+
+def test_json_carries_the_reason_code_and_its_arguments() -> None:
+    [adopt] = [c for c in json.loads(render_json(representative_plan()))["changes"] if c["reason"]]
+    assert (adopt["reason_code"], adopt["reason_args"]) == ("adopt", {})
+    assert adopt["reason"] == "adopt (add managed tag)"
 
 
 # --- the look, piece by piece ----------------------------------------------------------

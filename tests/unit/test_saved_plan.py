@@ -51,7 +51,9 @@ from engine.plan import (
     FindingKind,
     Plan,
     PlanOptions,
+    Reason,
     ResourceKind,
+    reason_args,
 )
 from engine.render import render_json
 from engine.saved_plan import (
@@ -153,7 +155,16 @@ def changes(draw: st.DrawFn) -> Change:
             draw(st.lists(st.builds(AttributeChange, text, json_values, json_values), max_size=3))
         ),
         destructive=draw(st.booleans()),
-        reason=draw(text),
+        reason=draw(st.sampled_from(Reason)),
+        reason_args=reason_args(
+            **draw(
+                st.dictionaries(
+                    st.sampled_from(["group", "role_group", "login", "via", "owner_managed"]),
+                    text | st.tuples(names, names),
+                    max_size=3,
+                )
+            )
+        ),
         waits_for=draw(st.none() | text),
     )
 
@@ -298,7 +309,7 @@ def _role_change(doc: dict[str, Any]) -> dict[str, Any]:
 
 
 BAD: list[tuple[str, Callable[[dict[str, Any]], Any], str]] = [
-    ("another format", lambda d: d.update(format_version=2), "$.format_version"),
+    ("another format", lambda d: d.update(format_version=1), "$.format_version"),
     ("not a plan", lambda d: d.update(kind="okta-aws/live-snapshot"), "not an okta-aws plan"),
     ("id disagrees", lambda d: _role_change(d).update(id="role:x:+"), ".id: 'role:x:+'"),
     (
@@ -312,6 +323,22 @@ BAD: list[tuple[str, Callable[[dict[str, Any]], Any], str]] = [
         "a change has a before or an after",
     ),
     ("bad action", lambda d: _role_change(d).update(action="*"), ".action: '*' is not one of"),
+    (
+        "reason words not its code's",
+        lambda d: _role_change(d).update(reason="looks harmless"),
+        ".reason: 'looks harmless' is not what its reason_code and reason_args say",
+    ),
+    (
+        "unknown reason code",
+        lambda d: _role_change(d).update(reason_code="because"),
+        ".reason_code: 'because' is not one of",
+    ),
+    ("reason code missing", lambda d: _role_change(d).pop("reason_code"), ".reason_code"),
+    (
+        "reason argument not text",
+        lambda d: _role_change(d).update(reason_args={"group": 1}),
+        ".reason_args.group: expected str",
+    ),
     (
         "bad field",
         lambda d: _role_change(d)["after"]["value"].update(managed="yes"),
@@ -581,7 +608,8 @@ def test_any_edit_of_a_change_access_line_or_finding_is_a_difference(
     if data.draw(st.booleans()):
         del records[index]
     elif key == "changes":
-        records[index] = dataclasses.replace(records[index], reason=records[index].reason + "!")
+        edited_args = (*records[index].reason_args, ("zz", "!"))
+        records[index] = dataclasses.replace(records[index], reason_args=edited_args)
     elif key == "access_delta":
         records[index] = dataclasses.replace(records[index], gained=not records[index].gained)
     else:
