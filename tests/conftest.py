@@ -52,9 +52,7 @@ def _ldap_receivers() -> list[threading.Thread]:
 
 
 @pytest.fixture(autouse=True)
-def _okta_read_cache_in_a_temp_dir(
-    tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def _okta_read_cache_in_a_temp_dir(tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """No test writes the Okta read cache to the real home (~/.cache/okta-aws), and none
     sees another's: emulators reuse ports and ids, so a shared cache could leak members."""
     monkeypatch.setenv("OKTA_AWS_CACHE_DIR", str(tmp_path / "okta-aws-cache"))
