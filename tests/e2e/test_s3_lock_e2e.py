@@ -41,9 +41,10 @@ from tests.e2e.live_systems import Live
 pytestmark = pytest.mark.slapd
 BUCKET = "okta-aws-e2e-locks"
 LOCK_URL = f"s3://{BUCKET}/live/apply.lock"
-LEASE = 8  # seconds: short, so a crashed holder's lock runs out within the test
+LEASE = 10  # seconds: short, so a crashed holder's lock runs out within the test
 # "lock 0123…ef held by user@host (pid 42" in refusals and `lock status`
 HOLDER = re.compile(r"lock ([0-9a-f]{32}) held by \S+ \(pid (\d+)")
+PROD_PAYMENTS = "314159265358"  # converged at reset: its roles exist, tagged as ours
 _AWS_READS = re.compile(r"^(Get|List|AssumeRole$|GetCallerIdentity$)")
 
 Sandbox = tuple[Workspace, Served]
@@ -212,13 +213,16 @@ def test_one_runner_writes_the_other_is_refused_even_after_the_lease_and_after_a
     workspace, served = shared
     live = served.live
     first, second = runner(workspace, "first"), runner(workspace, "second")
-    live.record_aws()
+    for role in ("Admin", "ReadOnly"):  # AWS writes for the holder to make before it crashes
+        live.iam(PROD_PAYMENTS).update_role(RoleName=role, Description="edited by hand")
 
     holder, lines = first.spawn("apply", "--target", "live", "--auto-approve")
     try:
         assert lines.wait_for(lambda seen: "Applying:" in seen), lines.seen
         locked_by = time.monotonic()  # the lock was taken before the plan was made
-        slow_okta(live, 3)  # the holder's Okta writes are ahead: it stays busy
+        # Its next call to Okta's app (a write, or the re-plan's read) hangs for longer
+        # than the test waits: the holder is alive and mid-apply until it is killed.
+        slow_okta(live, 4 * LEASE)
         time.sleep(LEASE + 1)  # past the lease: only its renewals keep the lock
         refused = second.live_cli("apply", "--auto-approve")
         assert holder.poll() is None, "the holder ended before the second runner tried"
@@ -248,7 +252,7 @@ def test_one_runner_writes_the_other_is_refused_even_after_the_lease_and_after_a
     assert took_over.code == 0, took_over
     assert f"took over the expired apply lock {LOCK_URL} (lock {lock_id}" in took_over.err
     assert s3(live).list_objects_v2(Bucket=BUCKET).get("KeyCount") == 0  # released
-    assert {"created", "updated"} & set(written), "the crash came before any write"
+    assert "updated" in written, "the crash came before any write"
     # Nothing lost: once Okta imports the directory, the live world is exactly the desired one.
     live.import_directory()
     final = second.live_cli("apply", "--auto-approve")
@@ -265,7 +269,7 @@ def test_force_unlock_removes_a_crashed_holders_lock_and_only_with_its_id(
     workspace, served = shared
     live = served.live
     crashed, operator = runner(workspace, "crashed"), runner(workspace, "operator")
-    drift = "314159265358"  # prod-payments: a role edited by hand, for the apply to fix
+    drift = PROD_PAYMENTS  # a role edited by hand, for the apply to fix
     live.iam(drift).update_role(RoleName="Admin", Description="edited by hand")
 
     slow_okta(live, 5)  # the holder's read of the Okta app: it holds the lock meanwhile
