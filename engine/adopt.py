@@ -31,7 +31,7 @@ from engine.adopt_model import (
     Slot,
 )
 from engine.adopt_roles import adopt_roles, description_template
-from engine.compile import DEFAULT_ROLE_GROUP_DESCRIPTION
+from engine.compile import DEFAULT_ROLE_GROUP_DESCRIPTION, app_settings_as_written
 from engine.dn import normalize_dn, parent_dn
 from engine.model import (
     DirectoryKind,
@@ -318,7 +318,6 @@ def _settings(
         app_filter=app_filter,
         group_filter=group_filter,
         role_value_pattern=pattern,
-        session_duration=live.session_duration,
-        join_all_roles=live.join_all_roles,
+        okta_as_written=tuple((name, getattr(live, name)) for name in app_settings_as_written()),
         aws=options.aws,
     )

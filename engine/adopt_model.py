@@ -119,8 +119,9 @@ class SettingsEntry:
     app_filter: str
     group_filter: str | None
     role_value_pattern: str | None
-    session_duration: int
-    join_all_roles: bool
+    # The app settings the YAML states as they are (`compile.app_settings_as_written`),
+    # with the live app's values, in order.
+    okta_as_written: tuple[tuple[str, str | int | bool], ...]
     aws: AwsSpec
 
 

@@ -110,8 +110,7 @@ def _settings(adoption: Adoption, schema_ref: str) -> str:
         f"    app_filter: {scalar(s.app_filter)}",
         f"    group_filter: {scalar(s.group_filter)}{filter_note}",
         f"    role_value_pattern: {scalar(s.role_value_pattern)}{pattern_note}",
-        f"    session_duration: {s.session_duration}",
-        f"    join_all_roles: {scalar(s.join_all_roles)}",
+        *(f"    {name}: {scalar(value)}" for name, value in s.okta_as_written),
     ]
     return "\n".join(lines) + "\n"
 

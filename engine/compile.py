@@ -50,6 +50,20 @@ from engine.naming import (
 from engine.spec import AccountSpec, DesiredState, GrantSpec, ManagementGroupSpec
 
 DEFAULT_ROLE_GROUP_DESCRIPTION = "AWS role {role} in {alias} ({account_id}); managed by okta-aws"
+# The Okta app settings compile works out (from the directory kind, role_group_name and
+# the SAML provider's name); every other field of `model.OktaAppSettings` is the
+# `spec.OktaSpec` field of the same name, as written (a model field with neither fails
+# `compile_world` loudly).
+DERIVED_APP_SETTINGS = ("use_group_mapping", "app_filter", "group_filter", "role_value_pattern")
+
+
+def app_settings_as_written() -> tuple[str, ...]:
+    """The app settings the YAML states as they are (`okta.session_duration`…), in the
+    model's field order: what `compile` copies and what `import` writes back."""
+    return tuple(
+        f.name for f in dataclasses.fields(OktaAppSettings) if f.name not in DERIVED_APP_SETTINGS
+    )
+
 
 RoleSlot = tuple[str, str]
 """(account id, role name): one IAM role, one role group."""
@@ -151,8 +165,6 @@ def compile_world(*, state: DesiredState, metadata: str | None = None) -> World:
         ]
 
     okta = settings.okta
-    # Every other app setting is `OktaSpec`'s field of the same name, taken as written
-    # (a model field with neither fails here, loudly).
     derived: dict[str, Any] = {
         "use_group_mapping": True,
         "app_filter": normalize_app_filter(okta.app_filter or kind.okta_source),
@@ -160,11 +172,8 @@ def compile_world(*, state: DesiredState, metadata: str | None = None) -> World:
         "role_value_pattern": okta.role_value_pattern
         or derive_role_value_pattern(saml_provider_name=settings.saml_provider.name),
     }
-    as_written = {
-        f.name: getattr(okta, f.name)
-        for f in dataclasses.fields(OktaAppSettings)
-        if f.name not in derived
-    }
+    assert set(derived) == set(DERIVED_APP_SETTINGS)
+    as_written = {name: getattr(okta, name) for name in app_settings_as_written()}
     app = OktaApp(
         label=okta.app_label if okta.app_label is not None else (okta.app_id or ""),
         id=okta.app_id,

@@ -240,6 +240,11 @@ class DirectoryGroup:
 # --- Okta ------------------------------------------------------------------------------
 
 
+# What Okta sets a new AWS app's Login URL to (docs/facts.md §Okta's AWS Account
+# Federation app).
+DEFAULT_LOGIN_URL = "https://console.aws.amazon.com/ec2/home"
+
+
 def _okta(name: str, default: Any, *, unmaps: Callable[[Any, Any], bool] | None = None) -> Any:
     """A field of the app's `settings.app`: Okta's JSON name for it and, when changing
     it can unmap role groups from roles (take access away), the test saying so."""
@@ -274,6 +279,7 @@ class OktaAppSettings:
     role_value_pattern: str = _okta("roleValuePattern", "", unmaps=_changed)
     session_duration: int = _okta("sessionDuration", 3600)
     join_all_roles: bool = _okta("joinAllRoles", False)
+    login_url: str = _okta("loginURL", DEFAULT_LOGIN_URL)
 
     @classmethod
     def okta_names(cls) -> tuple[tuple[str, str], ...]:

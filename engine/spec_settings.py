@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import ClassVar
 
-from engine.model import DirectoryKind
+from engine.model import DEFAULT_LOGIN_URL, DirectoryKind
 from engine.naming import DEFAULT_ROLE_GROUP_NAME
 from engine.spec_field import (
     LABEL_KEY,
@@ -211,6 +211,13 @@ class OktaSpec:
     create_app: bool = setting(
         False,
         doc="Create the app when no app has this label; otherwise a missing app is an error.",
+    )
+    login_url: str = setting(
+        DEFAULT_LOGIN_URL,
+        pattern="^https://[^\\s]+$",
+        maxLength=1024,
+        doc="The app's Login URL (settings.app.loginURL): the AWS console page the app opens "
+        "after sign-in. Default: the one Okta gives a new AWS app.",
     )
     rate_limit_share: float = setting(
         0.5,

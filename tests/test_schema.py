@@ -336,6 +336,9 @@ INVALID_CASES: dict[str, tuple[Path_, str]] = {
     "session-duration-string": (("settings", "okta", "session_duration"), "type"),
     "max-deletions-negative": (("settings", "safety", "max_deletions"), "minimum"),
     "join-all-roles-not-boolean": (("settings", "okta", "join_all_roles"), "type"),
+    "okta-login-url-not-https": (("settings", "okta", "login_url"), "pattern"),
+    "rate-limit-share-zero": (("settings", "okta", "rate_limit_share"), "exclusiveMinimum"),
+    "lock-s3-without-key": (("settings", "lock", "s3"), "pattern"),
 }
 
 

@@ -18,11 +18,14 @@ import pytest
 
 from engine import spec_schema
 from engine.codec import CodecError
+from engine.compile import DERIVED_APP_SETTINGS, app_settings_as_written
 from engine.load import LoadError, load
 from engine.model import DirectoryKind, OktaAppSettings
 from engine.spec import UNKNOWN_LOCATION, DesiredState, Location, Settings
 from engine.spec_field import Section, decode, setting, yaml_field
 from engine.spec_settings import DEFAULT_LOCK_LEASE_SECONDS, OktaSpec, Target
+from tests.unit.test_adopt import changes, imported, live_of
+from tests.unit.worlds import small_state
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -293,10 +296,12 @@ def test_a_schema_invalid_setting_is_named_at_its_line_and_defaults_in_the_parti
 
 
 def test_every_okta_app_setting_is_derived_or_written_in_the_spec() -> None:
-    derived = {"use_group_mapping", "app_filter", "group_filter", "role_value_pattern"}
     spec_fields = {f.name for f in dataclasses.fields(OktaSpec)}
+    as_written = app_settings_as_written()
+    assert "login_url" in as_written
     for f in dataclasses.fields(OktaAppSettings):
-        assert f.name in derived or f.name in spec_fields, f.name
+        assert (f.name in DERIVED_APP_SETTINGS) != (f.name in as_written), f.name
+        assert f.name in DERIVED_APP_SETTINGS or f.name in spec_fields, f.name
         assert f.metadata["okta"], f"{f.name} has no Okta JSON name"
 
 
@@ -353,3 +358,18 @@ _BASE = OktaAppSettings(
 def test_which_settings_updates_can_take_access_away(change: dict[str, Any], unmaps: bool) -> None:
     assert _BASE.unmaps_groups(dataclasses.replace(_BASE, **change)) is unmaps
     assert not _BASE.unmaps_groups(_BASE)
+
+
+@pytest.mark.parametrize("kind", [DirectoryKind.ACTIVE_DIRECTORY, DirectoryKind.OKTA])
+def test_import_writes_every_app_setting_stated_as_written(kind: DirectoryKind) -> None:
+    # okta.login_url was added to the spec and the model only: import writes it back
+    # like session_duration, so the imported folder plans nothing for the app.
+    state = small_state(kind=kind)
+    custom = "https://console.aws.amazon.com/console/home?region=eu-west-1"
+    okta = dataclasses.replace(state.settings.okta, login_url=custom, join_all_roles=True)
+    state = dataclasses.replace(state, settings=dataclasses.replace(state.settings, okta=okta))
+    live = live_of(state)
+    _, again = imported(live)
+    assert again.settings.okta.login_url == custom
+    assert again.settings.okta.join_all_roles is True
+    assert changes(again, live) == []
