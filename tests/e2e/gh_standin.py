@@ -116,7 +116,9 @@ def main(args: list[str]) -> int:
         return 4
     state = _load()
     with (ROOT / "calls.jsonl").open("a", encoding="utf-8") as calls:
-        calls.write(json.dumps({"args": args}) + "\n")
+        # Names only: which secrets the step handed gh (none should reach it).
+        secrets = sorted(k for k in ("OKTA_API_TOKEN", "LDAP_PASSWORD") if k in os.environ)
+        calls.write(json.dumps({"args": args, "secrets_in_env": secrets}) + "\n")
     if args[:2] == ["pr", "comment"]:
         state["comments"].append(
             {"id": state["next_id"], "pr": args[2], "body": _body(args), "edits": 0}

@@ -311,7 +311,12 @@ def test_pull_request_merge_drift_and_reconcile(
     assert (runner.artifacts / "okta-aws-live-snapshot" / "live-snapshot.json").is_file()
 
     # --- no secret anywhere we produced ---------------------------------------------------
+    # Secrets reach only the okta-aws steps: no gh call ever had one in its environment.
+    calls = [json.loads(line) for line in (runner.gh / "calls.jsonl").read_text().splitlines()]
+    assert len(calls) > 10
+    assert [c for c in calls if c["secrets_in_env"]] == []
     secrets = runner.secrets().values()
+    assert all(len(secret) >= 8 for secret in secrets)
     produced = [p for p in (tmp_path / "ci").rglob("*") if p.is_file()]
     produced += [p for p in repo.rglob("*") if p.is_file() and ".git" not in p.parts]
     assert len(produced) > 50
