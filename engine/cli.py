@@ -17,20 +17,15 @@ from pathlib import Path
 from typing import NoReturn, TextIO
 
 from engine import commands, commands_apply
+from engine.exit_codes import ExitCode
 from engine.model import System
-
-EXIT_OK = commands.EXIT_OK
-EXIT_ERROR = commands.EXIT_ERROR
-EXIT_CHANGES = commands.EXIT_CHANGES
-EXIT_REFUSED = commands.EXIT_REFUSED
-EXIT_INTERRUPTED = commands.EXIT_INTERRUPTED
 
 
 class _Parser(argparse.ArgumentParser):
     """argparse with one-line errors and exit 1 (subcommand parsers share the class)."""
 
     def error(self, message: str) -> NoReturn:
-        self.exit(EXIT_ERROR, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+        self.exit(ExitCode.ERROR, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
 def _systems(value: str) -> frozenset[System]:
@@ -191,7 +186,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         # apply says itself what it had done; any other command writes nothing until its
         # end (plan --out, snapshot --out: one write, after the read).
         print("interrupted: stopped", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        return ExitCode.INTERRUPTED
 
 
 def _run(args: argparse.Namespace, *, out: TextIO, err: TextIO) -> int:
@@ -251,7 +246,7 @@ def _run(args: argparse.Namespace, *, out: TextIO, err: TextIO) -> int:
 
         if (reason := sandbox_unavailable()) is not None:
             print(f"okta-aws sandbox: {reason}", file=err)
-            return EXIT_ERROR
+            return ExitCode.ERROR
         from engine.sandbox.command import sandbox
 
         return sandbox(

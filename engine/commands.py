@@ -21,6 +21,7 @@ from engine.apply import ApplyReport, ChangeResult, apply_changes, one_line
 from engine.compile import compile_world, with_role_group_sources
 from engine.diff import diff
 from engine.escape import printable
+from engine.exit_codes import ExitCode
 from engine.load import LoadError, load
 from engine.lock import NOT_SERIALISED, LockHeld, LockUnavailable, shared_lock_setting
 from engine.model import System, World
@@ -41,12 +42,6 @@ from engine.snapshot import fingerprint as snapshot_fingerprint
 from engine.spec import DesiredState, Problem, Severity
 from engine.targets import Target, open_target
 from engine.validate import validate as semantic_problems
-
-EXIT_OK = 0
-EXIT_ERROR = 1
-EXIT_CHANGES = 2
-EXIT_REFUSED = 3
-EXIT_INTERRUPTED = 130  # SIGINT, after a clean stop (128 + SIGINT, as shells report it)
 
 # What opening a target and reading it may raise, each a one-line reason: a connection
 # setting, the apply lock or sandbox session held by another command (or its file not
@@ -92,7 +87,7 @@ def load_valid(*, directory: Path, err: TextIO) -> DesiredState | None:
 def validate(*, directory: Path, target: str | None = None, out: TextIO, err: TextIO) -> int:
     state = load_valid(directory=directory, err=err)
     if state is None:
-        return EXIT_ERROR
+        return ExitCode.ERROR
     print(
         f"{directory}: valid ({len(state.accounts)} accounts, {len(state.roles)} roles, "
         f"{len(state.management_groups)} management groups; "
@@ -102,7 +97,7 @@ def validate(*, directory: Path, target: str | None = None, out: TextIO, err: Te
     for note in state.notes:  # e.g. the SAML signing certificate's notAfter
         if note.severity is Severity.INFO:
             print(note, file=out)
-    return EXIT_OK
+    return ExitCode.OK
 
 
 def _snapshot_world(path: Path, err: TextIO) -> World | None:
@@ -154,13 +149,13 @@ def access(
 
     state = load_valid(directory=directory, err=err)
     if state is None:
-        return EXIT_ERROR
+        return ExitCode.ERROR
     target_name = target or state.settings.target.value
     aliases = {a.id: a.alias for a in state.accounts}
     if live_snapshot is not None:
         world = _snapshot_world(live_snapshot, err)
         if world is None:
-            return EXIT_ERROR
+            return ExitCode.ERROR
         entitlements = effective_access(world=world)
         title = f"Access (live snapshot {live_snapshot}, target {target_name})"
     elif live:
@@ -173,7 +168,7 @@ def access(
             full_read=full_read,
         )
         if read is None:
-            return EXIT_ERROR
+            return ExitCode.ERROR
         # Live access is what Okta has imported now, as AWS has it now.
         entitlements = effective_access(world=read[0])
         title = f"Access (live, target {target_name})"
@@ -182,7 +177,7 @@ def access(
         title = f"Access (desired state {directory}, target {target_name})"
     rows = access_rows(entitlements=entitlements, aliases=aliases, user=user, account=account)
     out.write(render_access(rows=rows, fmt=fmt, title=title))
-    return EXIT_OK
+    return ExitCode.OK
 
 
 def plan_options(
@@ -428,15 +423,15 @@ def plan(
 ) -> int:
     state = load_valid(directory=directory, err=err)
     if state is None:
-        return EXIT_ERROR
+        return ExitCode.ERROR
     if out_file is not None and not _writable(out_file, flag="--out", err=err):
-        return EXIT_ERROR
+        return ExitCode.ERROR
     options = plan_options(state=state, prune=prune, max_deletions=max_deletions, only=only)
     target_name = target or state.settings.target.value
     if live_snapshot is not None:
         world = _snapshot_world(live_snapshot, err)
         if world is None:
-            return EXIT_ERROR
+            return ExitCode.ERROR
         desired = compile_world(state=state)
         # As a live read would: the desired state at hand (not the one the snapshot was
         # taken with) says which groups stand behind an Okta role group, and which
@@ -463,9 +458,9 @@ def plan(
                 summary = calls_summary(providers)
         except SESSION_ERRORS as exc:
             print(f"error: {exc}", file=err)
-            return EXIT_ERROR
+            return ExitCode.ERROR
     if out_file is not None and not _write(out_file, render_json(result), flag="--out", err=err):
-        return EXIT_ERROR
+        return ExitCode.ERROR
     out.write(render_plan(result, fmt=fmt, color=wants_color(out)))
     if summary:
         print(summary, file=err)
@@ -473,10 +468,10 @@ def plan(
         if target_name == "live" and lock is None:  # after the plan: errors stay one line
             print(NOT_SERIALISED, file=err)
     if result.blocked:
-        return EXIT_ERROR
+        return ExitCode.ERROR
     if detailed_exitcode and not result.empty:
-        return EXIT_CHANGES
-    return EXIT_OK
+        return ExitCode.CHANGES
+    return ExitCode.OK
 
 
 def snapshot(
@@ -491,9 +486,9 @@ def snapshot(
 ) -> int:
     state = load_valid(directory=directory, err=err)
     if state is None:
-        return EXIT_ERROR
+        return ExitCode.ERROR
     if not _writable(out_file, flag="--out", err=err):
-        return EXIT_ERROR
+        return ExitCode.ERROR
     target_name = target or state.settings.target.value
     read = _read_whole_world(
         state=state,
@@ -504,15 +499,15 @@ def snapshot(
         full_read=full_read,
     )
     if read is None:
-        return EXIT_ERROR
+        return ExitCode.ERROR
     world, summary = read
     try:
         write_snapshot(world=world, path=out_file, target=target_name)
     except OSError as exc:
         print(f"error: --out {out_file}: cannot write it ({exc.strerror or exc})", file=err)
-        return EXIT_ERROR
+        return ExitCode.ERROR
     print(f"wrote {out_file} (target {target_name}); {summary}", file=out)
-    return EXIT_OK
+    return ExitCode.OK
 
 
 def execute_plan(

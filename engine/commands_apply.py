@@ -18,10 +18,6 @@ from typing import TextIO
 
 from engine.apply import ApplyReport
 from engine.commands import (
-    EXIT_ERROR,
-    EXIT_INTERRUPTED,
-    EXIT_OK,
-    EXIT_REFUSED,
     calls_summary,
     execute_plan,
     load_valid,
@@ -33,6 +29,7 @@ from engine.commands import (
 )
 from engine.commands_lock import StopCheck, shared_apply_lock
 from engine.escape import printable
+from engine.exit_codes import ExitCode
 from engine.lock import LockHeld, LockUnavailable, apply_lock
 from engine.model import System
 from engine.plan import Outcome, Plan, PlanOptions
@@ -67,12 +64,12 @@ def _read_saved_plan(plan_file: Path, err: TextIO) -> tuple[Plan | None, int]:
     except (OSError, UnicodeDecodeError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         print(f"error: --plan {plan_file}: cannot read it ({reason})", file=err)
-        return None, EXIT_ERROR
+        return None, ExitCode.ERROR
     try:
-        return plan_from_text(text), EXIT_OK
+        return plan_from_text(text), ExitCode.OK
     except PlanFormatError as exc:
         print(f"refused: --plan {plan_file} is not a plan this engine wrote: {exc}", file=err)
-        return None, EXIT_REFUSED
+        return None, ExitCode.REFUSED
 
 
 def apply(
@@ -90,7 +87,7 @@ def apply(
 ) -> int:
     state = load_valid(directory=directory, err=err)
     if state is None:
-        return EXIT_ERROR
+        return ExitCode.ERROR
     saved: Plan | None = None
     if plan_file is not None:
         saved, code = _read_saved_plan(plan_file, err)
@@ -105,7 +102,7 @@ def apply(
         refusal = check_options(saved=saved.options, wanted=options)
         if refusal is not None:
             print(f"refused: {refusal}", file=err)
-            return EXIT_REFUSED
+            return ExitCode.REFUSED
     progress = _Progress()
     try:
         with (
@@ -128,10 +125,10 @@ def apply(
             )
     except LockHeld as exc:
         print(f"refused: {exc}", file=err)
-        return EXIT_REFUSED
+        return ExitCode.REFUSED
     except (ConnectionProblem, LockError, LockUnavailable, SandboxError) as exc:
         print(f"error: {exc}", file=err)
-        return EXIT_ERROR
+        return ExitCode.ERROR
     except KeyboardInterrupt:
         if progress.executing:
             print(
@@ -141,7 +138,7 @@ def apply(
             )
         else:
             print("interrupted before any change was made: nothing was written", file=err)
-        return EXIT_INTERRUPTED
+        return ExitCode.INTERRUPTED
 
 
 @dataclass
@@ -184,20 +181,20 @@ def _apply_locked(
         ) or check_same(saved=saved, fresh=current)
         if refusal is not None:
             print(f"refused: {refusal}", file=err)
-            return EXIT_REFUSED
+            return ExitCode.REFUSED
     out.write(render_plan(current, fmt="text", color=wants_color(out)))
     if current.blocked:
         print("refused: the plan has blocking findings (see above)", file=err)
-        return EXIT_REFUSED
+        return ExitCode.REFUSED
     if current.guard is not None:
         print(f"refused: {current.guard}", file=err)
-        return EXIT_REFUSED
+        return ExitCode.REFUSED
     if current.empty:
         print(f"Converged (target {target}). {calls_summary(providers)}", file=out)
-        return EXIT_OK
+        return ExitCode.OK
     if not auto_approve and not _confirm(plan=current, inp=inp, out=out):
         print("refused: not confirmed (answer 'yes', or pass --auto-approve)", file=err)
-        return EXIT_REFUSED
+        return ExitCode.REFUSED
     progress.executing = True
     report = execute_plan(
         plan=current, providers=providers, out=out, state=state, before_stage=before_stage
@@ -228,7 +225,7 @@ def report_interrupted(
         print(printable(f"  not started: {result.change.id}"), file=err)
     if len(not_started) > _LISTED:
         print(f"  … and {len(not_started) - _LISTED} more (okta-aws plan lists them)", file=err)
-    return EXIT_INTERRUPTED
+    return ExitCode.INTERRUPTED
 
 
 _LISTED = 20  # changes named one per line in a summary; beyond, a count
@@ -246,7 +243,7 @@ def report_stopped(*, report: ApplyReport, providers: Providers, out: TextIO, er
         "(it plans afresh)",
         file=err,
     )
-    return EXIT_ERROR
+    return ExitCode.ERROR
 
 
 def report_convergence(
@@ -273,7 +270,7 @@ def report_convergence(
             file=err,
         )
         err.write(render_text(replan))
-        return EXIT_ERROR
+        return ExitCode.ERROR
     if report.failed:
         print(
             f"NOT a clean apply (target {replan.target}): {len(report.failed)} change(s) "
@@ -281,7 +278,7 @@ def report_convergence(
             "find out why before relying on it",
             file=err,
         )
-        return EXIT_ERROR
+        return ExitCode.ERROR
     if waiting:
         print(
             f"Converged (target {replan.target}), except {len(waiting)} change(s) waiting "
@@ -289,6 +286,6 @@ def report_convergence(
             "The next apply after Okta imports the directory completes them.",
             file=out,
         )
-        return EXIT_OK
+        return ExitCode.OK
     print(f"Converged (target {replan.target}): the re-plan is empty.", file=out)
-    return EXIT_OK
+    return ExitCode.OK

@@ -20,8 +20,9 @@ from engine.adopt import adopt
 from engine.adopt_discover import Discovery, ImportRefused, discover, probe_state
 from engine.adopt_model import Adoption, Effect, ImportOptions
 from engine.adopt_render import render_files
-from engine.commands import EXIT_ERROR, EXIT_OK, SESSION_ERRORS, load_valid
+from engine.commands import SESSION_ERRORS, load_valid
 from engine.compile import compile_world
+from engine.exit_codes import ExitCode
 from engine.load import SCHEMA_PATH
 from engine.model import DirectoryKind, GroupRole, System, World
 from engine.naming import DEFAULT_ROLE_GROUP_NAME, NamingError, derive_group_filter
@@ -242,7 +243,7 @@ def import_(
     err: TextIO,
 ) -> int:
     if _not_empty(out_dir, err):
-        return EXIT_ERROR
+        return ExitCode.ERROR
     target_name = target or Target.SANDBOX.value
     calls: dict[str, int] = {}
     try:
@@ -251,7 +252,7 @@ def import_(
                 world = load_snapshot(path=live_snapshot).world
             except SnapshotError as exc:
                 print(f"error: --live-snapshot {exc}", file=err)
-                return EXIT_ERROR
+                return ExitCode.ERROR
             discovery = discover(okta=world, role_group_name=role_group_name)
             options = ImportOptions()
         else:
@@ -264,10 +265,10 @@ def import_(
             )
     except ImportRefused as exc:
         print(f"error: {exc}", file=err)
-        return EXIT_ERROR
+        return ExitCode.ERROR
     except SESSION_ERRORS as exc:
         print(f"error: {exc}", file=err)
-        return EXIT_ERROR
+        return ExitCode.ERROR
     options = dataclasses.replace(options, target=Target(target_name), members=members)
     adoption = adopt(world=world, discovery=discovery, options=options)
     files = render_files(adoption=adoption, schema_ref=_schema_ref(out_dir))
@@ -275,11 +276,11 @@ def import_(
         write_files(out_dir, files)
     except OSError as exc:
         print(f"error: --out {out_dir}: cannot write it ({exc.strerror or exc})", file=err)
-        return EXIT_ERROR
+        return ExitCode.ERROR
     _report(adoption=adoption, out_dir=out_dir, files=files, calls=calls, out=out, err=err)
     # The folder is checked like any desired state: warnings the live world deserves
     # (a session longer than a role allows) are printed here.
-    return EXIT_OK if load_valid(directory=out_dir, err=err) is not None else EXIT_ERROR
+    return ExitCode.OK if load_valid(directory=out_dir, err=err) is not None else ExitCode.ERROR
 
 
 def _report(

@@ -18,8 +18,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TextIO
 
-from engine.commands import EXIT_ERROR, EXIT_OK, EXIT_REFUSED, load_valid
-from engine.lock import LOCK_URL_ENV, NOT_SERIALISED, SharedLockSetting, shared_lock_setting
+from engine.commands import load_valid
+from engine.exit_codes import ExitCode
+from engine.lock import LOCK_URL_ENV, SharedLockSetting, shared_lock_setting
 from engine.providers.s3_lock import (
     LockError,
     LockMismatch,
@@ -51,14 +52,14 @@ def shared_apply_lock(
     *, state: DesiredState, target: str, err: TextIO
 ) -> Iterator[StopCheck | None]:
     """Hold the S3 lock for an apply to `target`, if one is configured; yields the check
-    to run before each write stage (None without an S3 lock). Raises LockHeld when
-    another apply holds it, LockError when it cannot be taken."""
+    to run before each write stage (None without an S3 lock: `plan` says so, an apply
+    keeps its refusals and errors to one line). Raises LockHeld when another apply
+    holds it, LockError when it cannot be taken."""
     if target != "live":
         yield None
         return
     setting = shared_lock_setting(spec=state.settings.lock, env=os.environ)
     if setting is None:
-        print(NOT_SERIALISED, file=err)
         yield None
         return
     lock = _s3_lock(setting, target=target, digest=state.digest)
@@ -91,18 +92,18 @@ def lock_status(*, directory: Path, out: TextIO, err: TextIO) -> int:
     try:
         lock = _configured(directory=directory, err=err)
         if lock is None:
-            return EXIT_ERROR
+            return ExitCode.ERROR
         seen = lock.read()
     except LockError as exc:
         print(f"error: {exc}", file=err)
-        return EXIT_ERROR
+        return ExitCode.ERROR
     if seen is None:
         print(f"{lock.url}: no lock (no apply holds it)", file=out)
-        return EXIT_OK
+        return ExitCode.OK
     print(f"{lock.url}: {seen.info.describe()}; {seen.describe_lease()}", file=out)
     if seen.info.desired_digest:
         print(f"  desired state {seen.info.desired_digest[:16]}", file=out)
-    return EXIT_OK
+    return ExitCode.OK
 
 
 def _confirm(*, lock_id: str, inp: TextIO, out: TextIO) -> bool:
@@ -126,18 +127,18 @@ def force_unlock(
     try:
         lock = _configured(directory=directory, err=err)
         if lock is None:
-            return EXIT_ERROR
+            return ExitCode.ERROR
         seen = held_lock(lock=lock, lock_id=lock_id)
         print(f"{lock.url}: {seen.info.describe()}; {seen.describe_lease()}", file=out)
         if not auto_approve and not _confirm(lock_id=lock_id, inp=inp, out=out):
             print("refused: not confirmed (answer 'yes', or pass --auto-approve)", file=err)
-            return EXIT_REFUSED
+            return ExitCode.REFUSED
         remove(lock=lock, seen=seen)
     except LockMismatch as exc:
         print(f"refused: {exc}", file=err)
-        return EXIT_REFUSED
+        return ExitCode.REFUSED
     except LockError as exc:
         print(f"error: {exc}", file=err)
-        return EXIT_ERROR
+        return ExitCode.ERROR
     print(f"Removed apply lock {lock_id} from {lock.url}.", file=out)
-    return EXIT_OK
+    return ExitCode.OK

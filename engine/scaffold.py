@@ -19,8 +19,8 @@ from importlib import metadata, resources
 from pathlib import Path
 from typing import TextIO
 
-EXIT_OK = 0
-EXIT_ERROR = 1
+from engine.exit_codes import ExitCode
+
 # Where the pinned install in the CI files goes: `pip install "<this>"`.
 PACKAGE_PLACEHOLDER = "@OKTA_AWS_PACKAGE@"
 DISTRIBUTION = "okta-aws"
@@ -86,7 +86,7 @@ def init(*, directory: Path, ci: Ci, out: TextIO, err: TextIO) -> int:
     """Write the scaffold into `directory` (made if missing); nothing if any file exists."""
     if directory.exists() and not directory.is_dir():
         print(f"okta-aws init: {directory} is a file, not a folder", file=err)
-        return EXIT_ERROR
+        return ExitCode.ERROR
     files = scaffold_files(ci=ci)
     # A dangling symlink is a file too: writing through it would land somewhere else.
     existing = [p for p in files if (directory / p).exists() or (directory / p).is_symlink()]
@@ -98,7 +98,7 @@ def init(*, directory: Path, ci: Ci, out: TextIO, err: TextIO) -> int:
         )
         for path in existing:
             print(f"  {directory / path}", file=err)
-        return EXIT_ERROR
+        return ExitCode.ERROR
     try:
         for path, text in files.items():
             target = directory / path
@@ -107,7 +107,7 @@ def init(*, directory: Path, ci: Ci, out: TextIO, err: TextIO) -> int:
                 handle.write(text)
     except OSError as exc:
         print(f"okta-aws init: cannot write into {directory} ({exc.strerror or exc})", file=err)
-        return EXIT_ERROR
+        return ExitCode.ERROR
     print(f"okta-aws init: wrote {len(files)} files into {directory} ({ci.value} CI):", file=out)
     for path in files:
         print(f"  {path}", file=out)
@@ -116,4 +116,4 @@ def init(*, directory: Path, ci: Ci, out: TextIO, err: TextIO) -> int:
         f"CI variables and secrets listed in {directory / 'README.md'} (For maintainers).",
         file=out,
     )
-    return EXIT_OK
+    return ExitCode.OK

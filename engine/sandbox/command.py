@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TextIO
 
-from engine.commands import EXIT_ERROR, EXIT_OK, load_valid
+from engine.commands import load_valid
+from engine.exit_codes import ExitCode
 from engine.targets import SANDBOX_ROOT_ENV, sandbox_root
 
 
@@ -28,13 +29,13 @@ def sandbox(
         if action == "show":
             if not world.exists():
                 print(f"no sandbox in {world.root}/ yet: run okta-aws sandbox reset", file=err)
-                return EXIT_ERROR
+                return ExitCode.ERROR
             check_state_files(world.root)
             out.write(world.show())
-            return EXIT_OK
+            return ExitCode.OK
         state = load_valid(directory=directory, err=err)
         if state is None:
-            return EXIT_ERROR
+            return ExitCode.ERROR
         if action == "reset":
             meta = world.reset(state=state, directory=directory_mode)
             print(
@@ -42,7 +43,7 @@ def sandbox(
                 f"({len(state.accounts)} accounts, directory {meta.directory_mode.value})",
                 file=out,
             )
-            return EXIT_OK
+            return ExitCode.OK
         if not world.exists():
             world.reset(state=state)
         check_state_files(world.root)  # damaged: one line saying to reset, not a traceback
@@ -57,10 +58,10 @@ def sandbox(
                 f"{result.membership_changes} membership changes",
                 file=out,
             )
-            return EXIT_OK
+            return ExitCode.OK
         if action == "serve":
             world.serve(directory=directory_mode, import_every=import_every, out=out)
-            return EXIT_OK
+            return ExitCode.OK
     except LockHeld as exc:
         print(f"sandbox: {exc}", file=err)
         print(
@@ -68,15 +69,15 @@ def sandbox(
             "it printed with --target live (it imports with --import-every SECONDS)",
             file=err,
         )
-        return EXIT_ERROR
+        return ExitCode.ERROR
     except (SandboxError, LockUnavailable) as exc:
         print(f"sandbox: {exc}", file=err)
-        return EXIT_ERROR
+        return ExitCode.ERROR
     except OSError as exc:  # e.g. OKTA_AWS_SANDBOX names a folder that cannot be written
         print(
             f"sandbox: {world.root}/ cannot be used ({exc.strerror or exc}): set "
             f"{SANDBOX_ROOT_ENV} to a writable folder",
             file=err,
         )
-        return EXIT_ERROR
+        return ExitCode.ERROR
     raise AssertionError(f"unknown sandbox action {action}")
