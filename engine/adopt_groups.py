@@ -90,6 +90,13 @@ def adopt_groups(
         )
         _check_assigned(world=world, discovery=discovery, name=group.name, found=found)
     _leftover_groups(world=world, grantees=grantees, mgmt_ou=mgmt_ou, found=found)
+    _left_out_role_groups(
+        world=world,
+        slots=slots,
+        imported={normalize_dn(e.dn) for e in entries if e.dn}
+        | {k for k in grantees if parent_dn(k) == mgmt_ou},
+        found=found,
+    )
     _stray_assignments(
         world=world, imported={e.name.lower() for e in entries}, slots=slots, found=found
     )
@@ -164,13 +171,51 @@ def _check_assigned(*, world: World, discovery: Discovery, name: str, found: Fin
 
 
 def _leftover_groups(*, world: World, grantees: Grantees, mgmt_ou: str, found: Findings) -> None:
+    nested = {
+        member
+        for group in world.directory_groups.values()
+        if group.role is GroupRole.ROLE
+        for member in group.member_groups
+    }
     for key, group in sorted(world.directory_groups.items()):
-        if group.role is GroupRole.MANAGEMENT and key not in grantees and parent_dn(key) == mgmt_ou:
+        if group.role is not GroupRole.MANAGEMENT or key in grantees:
+            continue
+        if key in nested:
+            why = "Member Of role groups that were left out only: not imported"
+        elif parent_dn(key) == mgmt_ou:
+            why = "in the management OU but Member Of no role group: not imported"
+        else:
+            continue
+        if parent_dn(key) == mgmt_ou:
+            why += " (a plan lists it among what --prune would delete)"
+        found.add(Effect.LEFT_OUT, f"group {group.name}", why)
+
+
+def _left_out_role_groups(
+    *, world: World, slots: list[Slot], imported: set[str], found: Findings
+) -> None:
+    """A role group left out stays until --prune, but the plan removes from it what is no
+    management group of the import (and none okta-aws made): say so, it is access."""
+    kept = {s.group_key for s in slots}
+    for key, group in sorted(world.directory_groups.items()):
+        if group.role is not GroupRole.ROLE or key in kept or group.adopted:
+            continue
+        for member in sorted(group.member_groups):
+            ours = world.directory_groups.get(member)
+            made_by_us = ours is not None and ours.role is GroupRole.MANAGEMENT and not ours.adopted
+            if member in imported or made_by_us:
+                continue
             found.add(
-                Effect.LEFT_OUT,
-                f"group {group.name}",
-                "in the management OU but Member Of no imported role group: not imported "
-                "(a plan lists it among what --prune would delete)",
+                Effect.WILL_CHANGE,
+                f"role group {group.name}",
+                f"left out, but its member {member} is no management group of the import: "
+                "the plan removes it",
+            )
+        for login in sorted(group.member_users or ()):
+            found.add(
+                Effect.WILL_CHANGE,
+                f"role group {group.name}",
+                f"left out, but user {login} is in it directly: the plan removes them",
             )
 
 

@@ -19,7 +19,7 @@ from engine.adopt_render import render_files
 from engine.commands_import import import_
 from engine.compile import compile_world
 from engine.diff import diff
-from engine.dn import build_dn, normalize_dn
+from engine.dn import build_dn, normalize_dn, parent_dn
 from engine.load import load
 from engine.model import AppAssignment, DirectoryKind, World
 from engine.naming import DEFAULT_ROLE_GROUP_NAME, derive_group_filter
@@ -231,3 +231,90 @@ def test_a_snapshot_without_the_aws_app_is_refused_with_nothing_written(tmp_path
     assert code == 1
     assert err.startswith("error: Okta has no AWS app") and err.count("\n") == 1
     assert not (tmp_path / "imported").exists()
+
+
+@st.composite
+def spoiled_worlds(
+    draw: st.DrawFn,
+) -> tuple[World, ImportOptions, set[tuple[Effect, str]], set[tuple[str, str, str]]]:
+    """A converged directory world with random inexpressible parts, the findings they must
+    give (effect, subject) and the changes they must cause (kind, action, key)."""
+    kind = draw(st.sampled_from([AD, DirectoryKind.LDAP]))
+    state = draw(desired_states(kind))
+    assume(any(a.roles for a in state.accounts))
+    live = live_of(state)
+    role_keys = sorted(k for k, g in live.directory_groups.items() if g.account_id)
+    groups = dict(live.directory_groups)
+    findings: set[tuple[Effect, str]] = set()
+    planned: set[tuple[str, str, str]] = set()
+    unresolved: dict[str, str] = {}
+    kept = role_keys
+    inline: dict[tuple[str, str], tuple[str, ...]] = {}
+    if draw(st.booleans()):  # an inline policy: that role (and its role group) left out
+        key = draw(st.sampled_from(role_keys))
+        kept = [k for k in role_keys if k != key]
+        slot = groups[key]
+        assert slot.account_id is not None and slot.role_name is not None
+        inline[(slot.account_id, slot.role_name)] = ("extra",)
+        findings.add((Effect.LEFT_OUT, f"role {slot.role_name} in {slot.account_id}"))
+        held = {m for k in kept for m in groups[k].member_groups}
+        for member in sorted(slot.member_groups - held):
+            if groups[member].adopted:  # not okta-aws's: the plan removes it (rogue)
+                findings.add((Effect.WILL_CHANGE, f"role group {slot.name}"))
+                planned.add(("group_member", "delete", f"{key}|{member}"))
+            if member in groups:
+                name = groups[member].name
+                findings.add((Effect.LEFT_OUT, f"group {name}"))
+                if (kind.okta_source, name.lower()) in live.app_assignments:
+                    subject = f"assignment of {name} ({kind.okta_source})"
+                    findings.add((Effect.LEFT_OUT, subject))
+    if kept and draw(st.booleans()):  # a user added to a role group by hand
+        key = draw(st.sampled_from(kept))
+        groups[key] = dataclasses.replace(groups[key], member_users=frozenset({"mallory"}))
+        findings.add((Effect.WILL_CHANGE, f"role group {groups[key].name}"))
+        planned.add(("user_member", "delete", f"{key}|mallory"))
+    if kept and draw(st.booleans()):  # a member that is neither a user nor a group
+        key = draw(st.sampled_from(kept))
+        device = normalize_dn("CN=printer,OU=Devices,DC=example,DC=test")
+        groups[key] = dataclasses.replace(
+            groups[key], member_groups=groups[key].member_groups | {device}
+        )
+        unresolved[device] = "neither a user nor a group (device)"
+        findings.add((Effect.WILL_CHANGE, f"role group {groups[key].name}"))
+        planned.add(("group_member", "delete", f"{key}|{device}"))
+    assignments = dict(live.app_assignments)
+    if draw(st.booleans()):  # a group assigned by hand that fills no role group
+        stray = AppAssignment(group_source="okta", group_name="Console Pilot")
+        assignments[stray.key] = stray
+        findings.add((Effect.LEFT_OUT, "assignment of Console Pilot (okta)"))
+    # Groups that grant nothing are no management groups; those in the management OU
+    # (as the assignments in Okta show it) are named, since a plan sees them there.
+    mgmt_ou = normalize_dn(discover(okta=live).management_groups_ou)
+    for key, group in groups.items():
+        granting = any(key in groups[k].member_groups for k in role_keys)
+        if group.account_id is None and not granting and parent_dn(key) == mgmt_ou:
+            findings.add((Effect.LEFT_OUT, f"group {group.name}"))
+    live = dataclasses.replace(live, directory_groups=groups, app_assignments=assignments)
+    options = ImportOptions(unresolved=unresolved, inline_policies=inline)
+    return live, options, findings, planned
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(case=spoiled_worlds())
+def test_inexpressible_parts_give_exactly_their_findings_and_changes(
+    case: tuple[World, ImportOptions, set[tuple[Effect, str]], set[tuple[str, str, str]]],
+) -> None:
+    live, options, expected, planned = case
+    adoption = adopt(world=live, discovery=discover(okta=live), options=options)
+    assert {(f.effect, f.subject) for f in adoption.findings if f.effect is not Effect.NOTE} == (
+        expected
+    )
+    with tempfile.TemporaryDirectory() as folder:
+        root = Path(folder)
+        for name, text in render_files(adoption=adoption, schema_ref="s.json").items():
+            (root / name).parent.mkdir(parents=True, exist_ok=True)
+            (root / name).write_text(text, encoding="utf-8")
+        state = load(directory=root)
+    plan = diff(desired=compile_world(state=state), live=live, options=PlanOptions())
+    made = {(c.kind.value, c.action.name.lower(), "|".join(map(str, c.key))) for c in plan.changes}
+    assert made == planned
