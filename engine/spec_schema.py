@@ -224,6 +224,9 @@ def main(argv: list[str]) -> int:
     if argv:
         print("usage: python -m engine.spec_schema [--check]", file=sys.stderr)
         return 1
+    if not (REPO / "pyproject.toml").is_file():
+        print(f"{REPO}: not a source checkout of okta-aws; run this in one", file=sys.stderr)
+        return 1
     for path in write_files():
         print(f"wrote {path.relative_to(REPO)}")
     return 0

@@ -51,6 +51,44 @@ def test_check_mode_exits_0_when_nothing_is_stale(capsys: pytest.CaptureFixture[
     assert capsys.readouterr().err == ""
 
 
+def test_check_mode_names_a_stale_file_and_write_mode_fixes_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    dirs = (tmp_path / "schemas", tmp_path / "engine" / "schemas")
+    for directory, real in zip(dirs, spec_schema.SCHEMA_DIRS, strict=True):
+        directory.mkdir(parents=True)
+        for path in real.glob("*.json"):
+            (directory / path.name).write_bytes(path.read_bytes())
+    (tmp_path / "pyproject.toml").write_text("", encoding="utf-8")
+    stale = dirs[1] / spec_schema.DESIRED_STATE
+    stale.write_text(stale.read_text(encoding="utf-8").replace("900", "901"), encoding="utf-8")
+    monkeypatch.setattr(spec_schema, "REPO", tmp_path)
+    monkeypatch.setattr(spec_schema, "SCHEMA_DIRS", dirs)
+
+    assert spec_schema.main(["--check"]) == 1
+    assert capsys.readouterr().err == (
+        "engine/schemas/desired-state.schema.json: stale; run `make schemas`\n"
+    )
+    assert spec_schema.main([]) == 0
+    assert capsys.readouterr().out == "wrote engine/schemas/desired-state.schema.json\n"
+    assert spec_schema.main(["--check"]) == 0
+
+
+def test_writing_refuses_outside_a_source_checkout(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # An installed engine has no schemas/ to regenerate: never write into site-packages.
+    monkeypatch.setattr(spec_schema, "REPO", tmp_path)
+    assert spec_schema.main([]) == 1
+    assert "not a source checkout" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_usage_error_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    assert spec_schema.main(["--write"]) == 1
+    assert capsys.readouterr().err.count("\n") == 1
+
+
 @pytest.mark.parametrize("path", sorted((REPO / "schemas").glob("*.json")), ids=lambda p: p.name)
 def test_no_schema_file_repeats_a_key(path: Path) -> None:
     # plan.schema.json had `options.description` twice; the first one (the one a reader
