@@ -318,3 +318,40 @@ def test_inexpressible_parts_give_exactly_their_findings_and_changes(
     plan = diff(desired=compile_world(state=state), live=live, options=PlanOptions())
     made = {(c.kind.value, c.action.name.lower(), "|".join(map(str, c.key))) for c in plan.changes}
     assert made == planned
+
+
+def test_a_filter_of_another_shape_is_kept_and_names_follow_the_given_syntax() -> None:
+    """Okta's documented filter is not one okta-aws derives: it is written as is, and the
+    names are read with the default syntax (or --role-group-name)."""
+    live = live_of(small_state(kind=AD))
+    assert live.okta_app is not None
+    okta_filter = r"^aws\#\S+\#(?{{role}}[\w\-]+)\#(?{{accountid}}\d+)$"
+    app = dataclasses.replace(
+        live.okta_app,
+        settings=dataclasses.replace(live.okta_app.settings, group_filter=okta_filter),
+    )
+    live = dataclasses.replace(live, okta_app=app)
+    for syntax in (None, DEFAULT_ROLE_GROUP_NAME):
+        discovery = discover(okta=live, role_group_name=syntax)
+        assert discovery.syntax == DEFAULT_ROLE_GROUP_NAME
+        assert discovery.write_group_filter == okta_filter
+        adoption, again = imported(live)
+        assert again.settings.okta.group_filter == okta_filter
+        assert changes(again, live) == []
+        assert not [f for f in adoption.findings if f.effect is Effect.WILL_CHANGE]
+
+
+def test_a_bad_role_group_name_is_refused() -> None:
+    live = live_of(small_state(kind=AD))
+    with pytest.raises(ImportRefused, match="--role-group-name"):
+        discover(okta=live, role_group_name="aws-{role}")
+
+
+def test_an_unreadable_account_is_left_out_with_its_reason() -> None:
+    live = live_of(small_state(kind=AD))
+    options = ImportOptions(unreadable={PROD: "AssumeRole was denied"})
+    adoption = adopt(world=live, discovery=discover(okta=live), options=options)
+    assert ImportFinding(Effect.LEFT_OUT, f"account {PROD}", "AssumeRole was denied") in (
+        adoption.findings
+    )
+    assert PROD not in {a.id for a in adoption.accounts}
