@@ -268,12 +268,12 @@ def spoiled_worlds(
                 if (kind.okta_source, name.lower()) in live.app_assignments:
                     subject = f"assignment of {name} ({kind.okta_source})"
                     findings.add((Effect.LEFT_OUT, subject))
-    if kept and draw(st.booleans()):  # a user added to a role group by hand
+    if bool(kept) and draw(st.booleans()):  # a user added to a role group by hand
         key = draw(st.sampled_from(kept))
         groups[key] = dataclasses.replace(groups[key], member_users=frozenset({"mallory"}))
         findings.add((Effect.WILL_CHANGE, f"role group {groups[key].name}"))
         planned.add(("user_member", "delete", f"{key}|mallory"))
-    if kept and draw(st.booleans()):  # a member that is neither a user nor a group
+    if bool(kept) and draw(st.booleans()):  # a member that is neither a user nor a group
         key = draw(st.sampled_from(kept))
         device = normalize_dn("CN=printer,OU=Devices,DC=example,DC=test")
         groups[key] = dataclasses.replace(
