@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import shutil
+import tempfile
 from pathlib import Path
 from typing import TextIO
 
@@ -224,10 +226,21 @@ def _schema_ref(out_dir: Path) -> str:
 
 
 def write_files(out_dir: Path, files: dict[str, str]) -> None:
-    for name in sorted(files):
-        path = out_dir / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(files[name], encoding="utf-8")
+    """Write the folder whole or not at all: into a sibling temporary folder first, then
+    renamed into place (an interrupted import leaves no half-written desired state)."""
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    try:
+        for name in sorted(files):
+            path = staging / name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(files[name], encoding="utf-8")
+        if out_dir.is_dir():
+            out_dir.rmdir()  # empty: checked before anything was read
+        staging.rename(out_dir)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
 
 
 def import_(
