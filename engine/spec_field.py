@@ -15,7 +15,7 @@ import math
 from collections.abc import Callable, Mapping
 from dataclasses import MISSING, dataclass
 from enum import Enum
-from typing import Any, ClassVar, Protocol, TypeVar, get_args
+from typing import Any, TypeVar, get_args
 
 from engine.codec import CodecError, field_types, from_jsonable
 
@@ -55,10 +55,6 @@ class Section:
     name: str
     doc: str
     rules: Mapping[str, Any] = dataclasses.field(default_factory=dict)
-
-
-class Sectioned(Protocol):
-    SECTION: ClassVar[Section]
 
 
 def setting(
@@ -108,13 +104,13 @@ def yaml_field(f: dataclasses.Field[Any]) -> YamlField | None:
     return meta if isinstance(meta, YamlField) else None
 
 
-def section_of(tp: Any) -> Section | None:
-    """The `Section` of a spec class (or of `X | None`, `tuple[X, ...]`), else None."""
-    if isinstance(tp, type):
-        section = getattr(tp, "SECTION", None)
-        return section if isinstance(section, Section) else None
+def section_class(tp: Any) -> type | None:
+    """The spec class with a `SECTION` in the annotation `tp` (itself, `X | None`,
+    `tuple[X, ...]`), else None."""
+    if isinstance(tp, type) and isinstance(getattr(tp, "SECTION", None), Section):
+        return tp
     for arg in get_args(tp):
-        found = section_of(arg)
+        found = section_class(arg)
         if found is not None:
             return found
     return None
@@ -174,7 +170,7 @@ def decode(
                 values[f.name] = loc_at(path)
             continue
         value = raw.get(f.name)
-        if section_of(hints[f.name]) is not None and isinstance(hints[f.name], type):
+        if section_class(hints[f.name]) is hints[f.name]:  # a nested section
             nested = value if isinstance(value, Mapping) else {}
             values[f.name] = decode(
                 hints[f.name],

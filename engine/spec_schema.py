@@ -29,7 +29,14 @@ from engine.codec import field_types, to_jsonable
 from engine.model import OktaAppSettings
 from engine.plan import Reason
 from engine.spec import DesiredState
-from engine.spec_field import COMMON_DEFS, NO_VALUE, TYPE_KEYWORDS, YamlField, yaml_field
+from engine.spec_field import (
+    COMMON_DEFS,
+    NO_VALUE,
+    TYPE_KEYWORDS,
+    YamlField,
+    section_class,
+    yaml_field,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 # The package's copy is what an installed engine reads; the top-level one is for editors.
@@ -41,7 +48,7 @@ _SCALARS = {str: "string", int: "integer", float: "number", bool: "boolean"}
 
 
 def desired_state_schema() -> dict[str, Any]:
-    """The desired-state schema as data (what `desired_state_text` writes)."""
+    """The desired-state schema as data (`expected_files` renders it)."""
     defs: dict[str, Any] = {name: dict(shape) for name, shape in COMMON_DEFS.items()}
     properties = _properties(DesiredState, defs)
     return {
@@ -56,17 +63,6 @@ def desired_state_schema() -> dict[str, Any]:
         "properties": properties,
         "$defs": defs,
     }
-
-
-def _section_class(tp: Any) -> type | None:
-    """The spec class with a `SECTION` in `tp` (itself, `X | None`, `tuple[X, ...]`)."""
-    if isinstance(tp, type) and hasattr(tp, "SECTION"):
-        return tp
-    for arg in get_args(tp):
-        found = _section_class(arg)
-        if found is not None:
-            return found
-    return None
 
 
 def _properties(cls: type, defs: dict[str, Any]) -> dict[str, Any]:
@@ -97,7 +93,7 @@ def _define(cls: type, defs: dict[str, Any]) -> str:
 def _property(
     f: dataclasses.Field[Any], tp: Any, meta: YamlField, defs: dict[str, Any]
 ) -> dict[str, Any]:
-    nested = _section_class(tp)
+    nested = section_class(tp)
     ref = f"#/$defs/{_define(nested, defs)}" if nested is not None else None
     # A section's default is its own fields' defaults; a list of sections defaults to [].
     shows_default = ref is None or get_origin(tp) is tuple
