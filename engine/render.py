@@ -30,7 +30,7 @@ from rich.text import Text
 
 from engine.escape import json_safe, md_code, md_text, printable, printable_many
 from engine.model import System
-from engine.plan import AccessChange, Action, FindingKind, Plan
+from engine.plan import AccessChange, Action, Finding, FindingKind, Plan
 from engine.render_parts import (
     ACCESS_CHECK,
     ACCESS_NO_REMOVALS,
@@ -53,7 +53,18 @@ from engine.render_parts import (
 )
 from engine.saved_plan import plan_to_json
 
-__all__ = ["MARKDOWN_ACCESS_LINES", "NO_CHANGES", "render_json", "render_markdown", "render_text"]
+__all__ = [
+    "MARKDOWN_ACCESS_LINES",
+    "MD_SIGN",
+    "NO_CHANGES",
+    "markdown_access_by_slot",
+    "markdown_access_line",
+    "markdown_finding_line",
+    "md_block",
+    "render_json",
+    "render_markdown",
+    "render_text",
+]
 
 
 def _access_text(plan: Plan, names: Names) -> list[tuple[str, str]]:
@@ -143,11 +154,11 @@ def render_text(plan: Plan, *, color: bool = False, width: int = 100) -> str:
 
 # --- Markdown --------------------------------------------------------------------------
 
-_MD_SIGN = {Action.CREATE: "+", Action.UPDATE: "!", Action.DELETE: "-"}
+MD_SIGN = {Action.CREATE: "+", Action.UPDATE: "!", Action.DELETE: "-"}
 _md, _md_code = md_text, md_code
 
 
-def _md_block(lines: Sequence[str]) -> list[str]:
+def md_block(lines: Sequence[str]) -> list[str]:
     lines = [printable(line) for line in lines]
     runs = [len(r) for line in lines for r in re.findall(r"`{3,}", line)]
     fence = "`" * max(3, max(runs, default=0) + 1)
@@ -160,7 +171,7 @@ MARKDOWN_ACCESS_LINES = 300
 _NAMED_USERS = 5
 
 
-def _markdown_access_by_slot(rows: list[tuple[AccessChange, str]]) -> list[str]:
+def markdown_access_by_slot(rows: list[tuple[AccessChange, str]]) -> list[str]:
     slots: dict[tuple[str, bool, str | None], list[AccessChange]] = {}
     for a, what in rows:
         slots.setdefault((what, a.gained, a.waits_for), []).append(a)
@@ -190,6 +201,14 @@ def _markdown_access_by_slot(rows: list[tuple[AccessChange, str]]) -> list[str]:
     return out
 
 
+def markdown_access_line(a: AccessChange, what: str) -> str:
+    """One access change as a markdown list item (`what` is `account / role`)."""
+    sign, verb = ("➕", "gains") if a.gained else ("➖", "loses")
+    via = f" via {', '.join(_md_code(v) for v in a.via)}" if a.via else ""
+    later = f" _(after the {_md(a.waits_for)})_" if a.waits_for else ""
+    return f"- {sign} **{_md(a.user)}** {verb} {_md_code(what)}{via}{later}"
+
+
 def _access_markdown(plan: Plan, names: Names) -> list[str]:
     """The access section in markdown; as `_access_text` says."""
     rows = access_rows(plan, names)
@@ -201,13 +220,9 @@ def _access_markdown(plan: Plan, names: Names) -> list[str]:
         if rows:
             out += [ACCESS_SEEN, ""]
     if len(rows) > MARKDOWN_ACCESS_LINES:
-        out += _markdown_access_by_slot(rows)
+        out += markdown_access_by_slot(rows)
     else:
-        for a, what in rows:
-            sign, verb = ("➕", "gains") if a.gained else ("➖", "loses")
-            via = f" via {', '.join(_md_code(v) for v in a.via)}" if a.via else ""
-            later = f" _(after the {_md(a.waits_for)})_" if a.waits_for else ""
-            out.append(f"- {sign} **{_md(a.user)}** {verb} {_md_code(what)}{via}{later}")
+        out += [markdown_access_line(a, what) for a, what in rows]
     if not plan.access_unknown:
         if not rows:
             out.append(
@@ -225,6 +240,13 @@ def _access_markdown(plan: Plan, names: Names) -> list[str]:
     else:
         out.append(ACCESS_NO_REMOVALS)
     return out
+
+
+def markdown_finding_line(f: Finding) -> str:
+    """One finding as a markdown list item: 🚨 security, ⛔ blocking, ℹ️ a note."""
+    _, label, _ = finding_label(f)
+    icon = "🚨" if f.kind is FindingKind.ROGUE_GROUP else "⛔" if f.blocking else "ℹ️"
+    return f"- {icon} **{label}** ({f.system.value}) {_md_code(f.subject)}: {_md(f.message)}"
 
 
 def render_markdown(plan: Plan) -> str:
@@ -245,20 +267,15 @@ def render_markdown(plan: Plan) -> str:
             if system is System.AWS or system is System.OKTA:
                 lines.append(f"@@ {section.title} @@")
             for entry in section.entries:
-                sign = _MD_SIGN[entry.sign]
+                sign = MD_SIGN[entry.sign]
                 lines += [text for text, _ in entry_lines(entry, width=100, sign=sign)]
         count = sum(1 for c in plan.changes if c.system is system)
         s = "" if count == 1 else "s"
         out += ["", f"<details><summary>{SYSTEM_TITLE[system]} ({count} change{s})</summary>", ""]
-        out += [*_md_block(lines), "", "</details>"]
+        out += [*md_block(lines), "", "</details>"]
     if plan.findings:
         out += ["", "#### Findings", ""]
-        for f in ranked_findings(plan.findings):
-            _, label, _ = finding_label(f)
-            icon = "🚨" if f.kind is FindingKind.ROGUE_GROUP else "⛔" if f.blocking else "ℹ️"
-            out.append(
-                f"- {icon} **{label}** ({f.system.value}) {_md_code(f.subject)}: {_md(f.message)}"
-            )
+        out += [markdown_finding_line(f) for f in ranked_findings(plan.findings)]
     out += ["", _md(target_line(plan))]
     return "\n".join(out) + "\n"
 
