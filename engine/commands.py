@@ -321,8 +321,7 @@ def open_session(
     with open_target(name=name, state=state, err=err) as opened:
         connection = opened.connection
         if full_read:
-            options = {**connection.okta_options, "full_read": True}
-            connection = replace(connection, okta_options=options)
+            connection = replace(connection, okta_full_read=True)
         wanted = frozenset(System) if read_all else only
         with _connect_for_access(
             state=state, only=only, wanted=wanted, connection=connection

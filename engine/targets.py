@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TextIO
 
 from engine.providers.live import Connection
 from engine.spec import DesiredState
@@ -29,12 +29,11 @@ def sandbox_root() -> Path:
 
 @dataclass(frozen=True)
 class Target:
-    """An opened target: how to connect, where the apply lock lives, the sandbox if any."""
+    """An opened target: how to connect and where this machine's apply lock lives."""
 
     name: str
     connection: Connection
     lock_path: Path
-    sandbox: Any = None  # the running sandbox endpoints (import, fault injection)
 
 
 def _live_lock_path() -> Path:
@@ -108,5 +107,4 @@ def open_target(*, name: str, state: DesiredState, err: TextIO) -> Iterator[Targ
                 aws_max_attempts=5,
             ),
             lock_path=root / "apply.lock",
-            sandbox=endpoints,
         )

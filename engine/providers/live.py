@@ -15,7 +15,8 @@ from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+
+import boto3
 
 from engine.apply import Executor
 from engine.compile import with_role_group_sources
@@ -24,6 +25,7 @@ from engine.plan import Finding, FindingKind
 from engine.providers.aws import AwsProvider
 from engine.providers.calls import CallCounter
 from engine.providers.directory import DirectoryError, DirectoryProvider
+from engine.providers.directory_ldap import ConnectionFactory
 from engine.providers.okta import OktaError, OktaProvider
 from engine.providers.okta_cache import default_cache_dir
 from engine.spec import DesiredState
@@ -38,9 +40,9 @@ class Connection:
     """How to reach the three systems; `env` stands in for os.environ (tests, sandbox)."""
 
     env: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
-    ldap_connection_factory: Callable[[], Any] | None = None
+    ldap_connection_factory: ConnectionFactory | None = None  # the sandbox's in-process mock
     aws_max_attempts: int = 5
-    okta_options: Mapping[str, Any] = field(default_factory=dict)
+    okta_full_read: bool = False  # --full-read: every member list, not the read cache
 
 
 @dataclass
@@ -106,19 +108,16 @@ def connect(
                 raise ConnectionProblem(f"directory: {exc}") from exc
             providers.directory = stack.enter_context(directory)
         if System.OKTA in systems:
-            okta_options: dict[str, Any] = {
-                # The read cache and the pacing (README: Okta's budget).
-                "cache_dir": default_cache_dir(connection.env),
-                "cache_max_age": float(settings.okta.read_cache_max_age),
-                "rate_limit_share": settings.okta.rate_limit_share,
-                **connection.okta_options,
-            }
             try:
                 okta = OktaProvider(
                     env=connection.env,
                     calls=calls,
                     app_label=settings.okta.app_label,
-                    **okta_options,
+                    # The read cache and the pacing (README: Okta's budget).
+                    cache_dir=default_cache_dir(connection.env),
+                    cache_max_age=float(settings.okta.read_cache_max_age),
+                    full_read=connection.okta_full_read,
+                    rate_limit_share=settings.okta.rate_limit_share,
                 )
             except OktaError as exc:
                 raise ConnectionProblem(f"okta: {exc}") from exc
@@ -137,10 +136,8 @@ def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
     return int(raw)
 
 
-def _aws_session(env: Mapping[str, str]) -> Any:
+def _aws_session(env: Mapping[str, str]) -> boto3.Session:
     """A boto3 session from `env` (explicit keys, else a profile, else the default chain)."""
-    import boto3
-
     return boto3.Session(
         aws_access_key_id=env.get("AWS_ACCESS_KEY_ID") or None,
         aws_secret_access_key=env.get("AWS_SECRET_ACCESS_KEY") or None,
