@@ -90,12 +90,19 @@ def server_date(headers: Any) -> float | None:
 class _Family:
     limit: int | None = None
     remaining: int | None = None
-    reset: float | None = None  # the current window's end, server clock
+    reset: float | None = None  # the current window's end, server clock (None: not yet told)
+    closed: float | None = None  # the end of the latest window known to be over
     used: int = 0  # our calls answered in the current window
     in_flight: int = 0
     waiting_until: float | None = None  # a wait already announced
     peak_used: int = 0  # most of our calls in one window
     peak_org_used: int = 0  # most calls in one window as Okta counted them (limit - remaining)
+
+    def roll_over(self) -> None:
+        """The current window is over: count afresh; answers from it are ignored."""
+        if self.reset is not None:
+            self.closed = self.reset
+        self.used, self.remaining, self.reset = 0, None, None
 
 
 @dataclass
@@ -172,7 +179,7 @@ class Pacer:
             return None if state.in_flight == 0 else 0.0
         now = self.server_now()
         if state.reset is not None and now is not None and now >= state.reset + RESET_MARGIN:
-            state.used, state.remaining, state.reset = 0, None, None  # a new window began
+            state.roll_over()  # a new window began by the server's clock
         budget_left = self.allowance(state.limit) - state.used - state.in_flight
         org_left = None if state.remaining is None else state.remaining - state.in_flight
         if budget_left > 0 and (org_left is None or org_left > 0):
@@ -187,6 +194,7 @@ class Pacer:
         until = (self.server_now() or 0.0) + wait
         first = state.waiting_until is None or state.waiting_until < until - 0.5
         if first:
+            waited_for = state.reset
             state.waiting_until = until
             self.stats.waits += 1
             self.stats.waited_s += wait
@@ -197,7 +205,8 @@ class Pacer:
                 await self._sleep(wait)
             finally:
                 await changed.acquire()
-            state.used, state.remaining, state.reset = 0, None, None
+            if state.reset == waited_for:  # no answer has told of the new window yet
+                state.roll_over()
             state.waiting_until = None
             changed.notify_all()
         else:
@@ -222,15 +231,18 @@ class Pacer:
             if self._server_offset is None or offset > self._server_offset:
                 self._server_offset = offset
         state.limit = headers.limit
-        if state.reset is None or headers.reset > state.reset:
-            if state.reset is not None or state.used:
-                state.used = 0  # the server opened a new window
-            state.reset = headers.reset
-            state.remaining = headers.remaining
+        if state.closed is not None and headers.reset <= state.closed:
+            return  # an answer counted in a window that is over
+        if state.reset is None:
+            state.reset, state.remaining = headers.reset, headers.remaining
+        elif headers.reset > state.reset:  # the server opened the next window first
+            state.closed, state.reset = state.reset, headers.reset
+            state.used, state.remaining = 0, headers.remaining
         elif headers.reset < state.reset:
-            return  # an answer from the previous window
+            return  # a straggler from an earlier window
         else:
-            state.remaining = min(state.remaining or headers.remaining, headers.remaining)
+            current = state.remaining if state.remaining is not None else headers.remaining
+            state.remaining = min(current, headers.remaining)
         state.used += 1
 
     def _record_peaks(self, family: str, state: _Family) -> None:

@@ -12,7 +12,10 @@ process (`tests/bench/servers.py`). Latency is the emulator's own per-request de
 
 from __future__ import annotations
 
+import asyncio
+import json
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,12 +27,14 @@ from engine.compile import compile_world
 from engine.model import System, World
 from engine.plan import Plan
 from engine.providers.calls import CallCounter
-from engine.providers.live import directory_logins
+from engine.providers.live import Providers, directory_logins, read_live
 from engine.providers.okta import OktaProvider, OktaRead
+from engine.providers.okta_pacing import DEFAULT_SHARE, OKTA_DEFAULT_LIMITS, Pacer
+from engine.providers.okta_read import MEMBER_PAGE_SIZE
 from engine.sandbox.okta_emulator import OktaState
 from engine.spec import DesiredState
 from tests.bench.okta_org import SeededOkta, engine_parts, minimum_pages, seed_okta
-from tests.bench.orgs import REFERENCE, TINY, OrgSize, plan_system, reference_state
+from tests.bench.orgs import REFERENCE, TINY, OrgSize, pages, plan_system, reference_state
 from tests.bench.results import Recorder, timed
 from tests.bench.servers import EMULATOR_TOKEN, HTTP_CHECK, OktaEmulatorProcess
 
@@ -85,6 +90,7 @@ def read_and_plan(org: OktaOrg) -> tuple[OktaRead, Plan, CallCounter, float, flo
         env={},
         calls=calls,
         concurrency=CONCURRENCY,
+        rate_limit_share=0,  # the read's own cost; the paced read is measured apart
     ) as provider:
         read, read_s = timed(
             lambda: provider.read_for(
@@ -188,3 +194,219 @@ def test_smoke_okta_read_of_a_tiny_org(okta_org_factory: OrgFactory, results_dir
     assert sum(run["minimum"].values()) <= run["calls"] <= sum(run["minimum"].values()) + 3
     timing = latency_run(org, 0.01, floor_s=run["plan_s"])
     assert timing["calls"] == run["calls"]  # latency changes the time, never the calls
+
+
+# --- the org's budget: the read cache and pacing (README §Okta's budget) -----------------------
+
+WARM_LIMIT = 60  # Okta calls of a converged plan with a warm cache, at any size
+CHANGED_GROUPS = 10
+MEMBERS_OP = "GET /api/v1/groups/{groupId}/users"
+
+
+def admin(org: OktaOrg, method: str, path: str, body: Any = None) -> Any:
+    """The emulator's control API (`/_emulator/…`): its clock, limits, counts."""
+    request = urllib.request.Request(
+        f"{org.emulator.url}/_emulator{path}",
+        data=None if body is None else json.dumps(body).encode(),
+        method=method,
+        headers={"Authorization": f"SSWS {EMULATOR_TOKEN}", "Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=120) as response:
+        text = response.read()
+    return json.loads(text) if text else None
+
+
+def api_get(org: OktaOrg, path: str) -> Any:
+    """A call outside the engine's counts (the benchmark's own look at the org)."""
+    request = urllib.request.Request(
+        f"{org.emulator.url}{path}", headers={"Authorization": f"SSWS {EMULATOR_TOKEN}"}
+    )
+    with urllib.request.urlopen(request, timeout=120) as response:
+        return json.loads(response.read())
+
+
+class SimulatedTime:
+    """The pacer's clock and sleep: a wait moves the emulator's clock instead of passing,
+    so a read paced over twenty minutes of Okta's windows runs in seconds."""
+
+    def __init__(self, org: OktaOrg) -> None:
+        self.org = org
+        self.slept = 0.0
+
+    def clock(self) -> float:
+        return time.monotonic() + self.slept
+
+    async def sleep(self, seconds: float) -> None:
+        self.slept += seconds
+        await asyncio.to_thread(admin, self.org, "POST", "/clock", {"advance": seconds})
+
+
+def cached_read(
+    org: OktaOrg, *, cache_dir: Path, pacer: Pacer | None = None, via_live: bool = False
+) -> tuple[OktaRead | None, CallCounter, float]:
+    """One Okta read with the read cache in `cache_dir` (pacing only with `pacer`);
+    `via_live`: through `read_live`, as `access --live` and `snapshot` read."""
+    calls = CallCounter()
+    with OktaProvider(
+        org_url=org.emulator.url,
+        token=EMULATOR_TOKEN,
+        env={},
+        calls=calls,
+        concurrency=CONCURRENCY,
+        cache_dir=cache_dir,
+        pacer=pacer,
+        rate_limit_share=0,
+    ) as provider:
+        if via_live:
+            providers = Providers(calls=calls, okta=provider)
+            live, seconds = timed(
+                lambda: read_live(state=org.state, desired=org.desired, providers=providers)
+            )
+            assert live.complete, live.findings
+            return None, calls, seconds
+        read, seconds = timed(
+            lambda: provider.read_for(
+                desired=org.desired, role_group_name=org.state.settings.role_group_name
+            )
+        )
+    assert read.errors == (), read.errors
+    return read, calls, seconds
+
+
+def member_calls(calls: CallCounter) -> int:
+    return calls.by_operation(system="okta").get(MEMBERS_OP, 0)
+
+
+def change_groups(org: OktaOrg, read: OktaRead, count: int) -> dict[str, int]:
+    """Drop one member from each of `count` role groups; their member counts after."""
+    groups = sorted(
+        (g for g in read.groups if g.members and g.id and g.name.startswith("aws#")),
+        key=lambda g: g.name,
+    )[:count]
+    after: dict[str, int] = {}
+    for group in groups:
+        assert group.id is not None
+        users = api_get(org, f"/api/v1/groups/{group.id}/users?limit={MEMBER_PAGE_SIZE}")
+        kept = [u["id"] for u in users[1:]]
+        admin(org, "POST", "/members", {"groupId": group.id, "userIds": kept})
+        after[group.name] = len(kept)
+    return after
+
+
+def budget_run(org: OktaOrg, cache_dir: Path) -> dict[str, Any]:
+    """Cold (full) read, warm converged plan, 10 groups changed, `access --live`/`snapshot`
+    warm, then a cold read paced at Okta's default limits, enforced."""
+    admin(org, "POST", "/clock", {"advance": 600})  # the org's last changes: 10 min ago
+    cold, cold_calls, cold_s = cached_read(org, cache_dir=cache_dir / "plan")
+    assert cold is not None and cold.cache.reason == "no cache yet"
+    warm, warm_calls, warm_s = cached_read(org, cache_dir=cache_dir / "plan")
+    assert warm is not None
+    plan = plan_system(
+        desired=org.desired, live=directory_logins(warm.to_world()), system=System.OKTA
+    )
+    assert plan.empty, [c.id for c in plan.changes[:5]]
+    assert warm.to_world() == cold.to_world()
+    _, live_calls, _ = cached_read(org, cache_dir=cache_dir / "plan", via_live=True)
+
+    changed = change_groups(org, warm, CHANGED_GROUPS)
+    after, changed_calls, changed_s = cached_read(org, cache_dir=cache_dir / "plan")
+    assert after is not None and after.cache.read == len(changed)
+    changed_limit = WARM_LIMIT + sum(pages(n, MEMBER_PAGE_SIZE) for n in changed.values())
+
+    admin(org, "POST", "/rate-limits", {"enforce": True})  # Okta's published defaults
+    admin(org, "POST", "/reset")
+    simulated = SimulatedTime(org)
+    pacer = Pacer(share=DEFAULT_SHARE, clock=simulated.clock, sleep=simulated.sleep)
+    paced, paced_calls, paced_s = cached_read(org, cache_dir=cache_dir / "paced", pacer=pacer)
+    counts = admin(org, "GET", "/requests")
+    admin(org, "POST", "/rate-limits", {"enforce": False})
+    return {
+        "cold": {
+            "calls": cold_calls.total(),
+            "member_lists": member_calls(cold_calls),
+            "read_s": round(cold_s, 3),
+        },
+        "warm_converged_plan": {
+            "calls": warm_calls.total(),
+            "member_lists": member_calls(warm_calls),
+            "by_operation": dict(warm_calls.by_operation(system="okta")),
+            "read_s": round(warm_s, 3),
+            "plan_empty": plan.empty,
+        },
+        "warm_access_live_or_snapshot": {
+            "calls": live_calls.total(),
+            "by_operation": dict(live_calls.by_operation(system="okta")),
+        },
+        "groups_changed": {
+            "groups": len(changed),
+            "members_after": sorted(changed.values()),
+            "calls": changed_calls.total(),
+            "member_lists": member_calls(changed_calls),
+            "limit": changed_limit,
+            "read_s": round(changed_s, 3),
+        },
+        "cold_paced_at_okta_defaults": {
+            "share": DEFAULT_SHARE,
+            "calls": paced_calls.total(),
+            "retries": paced_calls.retries(),
+            "rate_limited_429": sum(counts["rateLimited"].values()),
+            "simulated_duration_s": round(paced_s + simulated.slept, 1),
+            "wall_s": round(paced_s, 3),
+            "waits": pacer.stats.waits,
+            "waited_simulated_s": round(pacer.stats.waited_s, 1),
+            "peak_share_by_family": counts["peakShare"],
+            "limits_per_minute": {f: OKTA_DEFAULT_LIMITS[f] for f in counts["peakShare"]},
+            "complete": paced is not None and paced.complete,
+        },
+    }
+
+
+def budget_targets(record: Recorder, run: dict[str, Any]) -> None:
+    record.target(
+        "warm-cache converged plan: Okta calls",
+        value=run["warm_converged_plan"]["calls"],
+        limit=WARM_LIMIT,
+        note=f"a full read makes {run['cold']['calls']}",
+    )
+    record.target(
+        f"{CHANGED_GROUPS} groups changed: Okta calls",
+        value=run["groups_changed"]["calls"],
+        limit=run["groups_changed"]["limit"],
+        note="60 + Σ ⌈members/1,000⌉ over the changed groups",
+    )
+    paced = run["cold_paced_at_okta_defaults"]
+    record.target(
+        "cold paced read at Okta's default limits: 429s", value=paced["rate_limited_429"], limit=0
+    )
+    record.target(
+        "cold paced read: peak share of any family's limit",
+        value=max(paced["peak_share_by_family"].values()),
+        limit=DEFAULT_SHARE,
+        note="the busiest window of each family, as the emulator counted it",
+    )
+
+
+@pytest.mark.bench
+def test_okta_budget_at_reference_size(
+    okta_org_factory: OrgFactory, results_dir: Path, tmp_path: Path
+) -> None:
+    record = Recorder(name="okta_budget", directory=results_dir)
+    run = budget_run(okta_org_factory(REFERENCE), tmp_path)
+    for key, value in run.items():
+        record.figure(key, value)
+    budget_targets(record, run)
+    record.assert_targets()
+
+
+@pytest.mark.bench_smoke
+def test_smoke_okta_budget_of_a_tiny_org(
+    okta_org_factory: OrgFactory, results_dir: Path, tmp_path: Path
+) -> None:
+    record = Recorder(name="okta_budget_smoke", directory=results_dir)
+    run = budget_run(okta_org_factory(TINY), tmp_path)
+    budget_targets(record, run)
+    record.assert_targets()
+    assert run["warm_converged_plan"]["member_lists"] == 0
+    assert run["groups_changed"]["member_lists"] == CHANGED_GROUPS
+    assert run["cold_paced_at_okta_defaults"]["calls"] == run["cold"]["calls"]
+    assert run["cold_paced_at_okta_defaults"]["complete"]

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 import pytest
 
 from engine.providers.okta import OktaProvider, OktaRead, ReadScope
-from engine.providers.okta_pacing import OKTA_DEFAULT_LIMITS, Pacer, family_of
+from engine.providers.okta_pacing import OKTA_DEFAULT_LIMITS, Pacer, RateHeaders, family_of
 from engine.sandbox.okta_emulator import GroupType, OktaEmulator, RateLimitPolicy
 from tests.providers.okta_fixtures import (
     converge,
@@ -203,3 +203,42 @@ def test_provider_without_pacing_has_no_pacer() -> None:
     )
     assert provider.pacer is None
     provider.close()
+
+
+def test_answers_from_the_next_window_during_a_wait_still_count() -> None:
+    """Found by the reference benchmark (255 calls in a 250-call budget): a call in flight
+    when the budget ran out is answered in the next window while the pacer waits; the
+    end of the wait must not forget it."""
+    family = GROUPS
+    now = [1000.0]
+
+    def headers(reset: float, remaining: int) -> RateHeaders:
+        return RateHeaders(limit=10, remaining=remaining, reset=reset, date=now[0])
+
+    async def scenario() -> int:
+        async def sleep(seconds: float) -> None:
+            now[0] += seconds
+            sleeps.append(seconds)
+            if len(sleeps) == 1:
+                # The last call of the old window lands in the new one meanwhile.
+                await pacer.release(family, headers(reset=1120.0, remaining=9))
+
+        sleeps: list[float] = []
+        pacer = Pacer(share=0.5, clock=lambda: now[0], sleep=sleep)
+        await pacer.acquire(family)  # the probe
+        await pacer.release(family, headers(reset=1060.0, remaining=9))
+        for _ in range(4):
+            await pacer.acquire(family)
+        for remaining in (8, 7, 6):
+            await pacer.release(family, headers(reset=1060.0, remaining=remaining))
+        # 4 answered, 1 in flight: the budget of 5 is spent; the next call waits.
+        taken = 0
+        while True:
+            await pacer.acquire(family)  # the first waits for the window, then the rest
+            if len(sleeps) > 1:  # this one had to wait for the window after
+                return taken
+            taken += 1
+
+    # In the new window: 1 call already answered in it, so 4 more, not 5. (A pacer that
+    # lost count of its window could also wait forever: bounded, it fails instead.)
+    assert asyncio.run(asyncio.wait_for(scenario(), timeout=30)) == 4

@@ -64,8 +64,8 @@ class Fault:
 class RateLimitPolicy:
     """Okta-like per-family windows; `enforce` turns an exhausted window into real 429s.
 
-    `limits` maps a family (`okta_pacing.family_of`) to its per-window limit, Okta's
-    published defaults unless given; a family missing from it gets `default_limit`."""
+    `limits` maps a family (`okta_pacing.family_of`) to its per-window limit; a family
+    it does not name gets Okta's published default, else `default_limit`."""
 
     limits: Mapping[str, int] = field(default_factory=lambda: dict(OKTA_DEFAULT_LIMITS))
     default_limit: int = OKTA_DEFAULT_LIMITS[OTHER_FAMILY]
@@ -73,7 +73,9 @@ class RateLimitPolicy:
     enforce: bool = False
 
     def limit_for(self, family: str) -> int:
-        return self.limits.get(family, self.default_limit)
+        if family in self.limits:
+            return self.limits[family]
+        return OKTA_DEFAULT_LIMITS.get(family, self.default_limit)
 
 
 @dataclass(frozen=True)
@@ -185,8 +187,9 @@ class Faults:
             self._rules = [a for a in self._rules if a.rule.count is None or a.fired < a.rule.count]
             return chosen
 
-    def take_rate_limit(self, *, method: str, route: str) -> RateLimitStatus:
-        """Count one call against its family's window, as Okta does per endpoint family."""
+    def take_rate_limit(self, *, method: str, route: str, count: bool = True) -> RateLimitStatus:
+        """Count one call against its family's window, as Okta does per endpoint family
+        (`count=False`: the window as it stands, for the emulator's own control calls)."""
         now = int(self.clock.time())
         family = family_of(method, route)
         with self._lock:
@@ -195,8 +198,9 @@ class Faults:
             if window is None or now >= window.started + self.policy.window_seconds:
                 window = _Window(started=now)
                 self._windows[family] = window
-            window.used += 1
-            self._peaks[family] = max(self._peaks.get(family, 0), window.used)
+            if count:
+                window.used += 1
+                self._peaks[family] = max(self._peaks.get(family, 0), window.used)
             exceeded = self.policy.enforce and window.used > limit
             return RateLimitStatus(
                 family=family,

@@ -84,7 +84,9 @@ class _Handler(BaseHTTPRequestHandler):
         raw = self.rfile.read(length) if length else b""
         is_api = path.startswith("/api/")
         route = api.route_template(self.command, path) if is_api else path
-        rate = emulator.faults.take_rate_limit(method=self.command, route=route)
+        rate = emulator.faults.take_rate_limit(
+            method=self.command, route=route, count=not path.startswith(admin.PREFIX + "/")
+        )
         headers = {
             "X-Rate-Limit-Limit": str(rate.limit),
             "X-Rate-Limit-Remaining": str(rate.remaining),
