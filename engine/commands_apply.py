@@ -17,17 +17,9 @@ from pathlib import Path
 from typing import TextIO
 
 from engine.apply import ApplyReport
-from engine.commands import (
-    calls_summary,
-    execute_plan,
-    load_valid,
-    observe,
-    open_session,
-    plan_options,
-    render_plan,
-    wants_color,
-)
+from engine.commands import load_valid, plan_options, render_plan, wants_color
 from engine.commands_lock import StopCheck, shared_apply_lock
+from engine.commands_session import calls_summary, execute_plan, observe, open_session
 from engine.escape import printable
 from engine.exit_codes import ExitCode
 from engine.lock import LockHeld, LockUnavailable, apply_lock

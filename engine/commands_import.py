@@ -22,7 +22,8 @@ from engine.adopt import adopt
 from engine.adopt_discover import Discovery, ImportRefused, discover, probe_state
 from engine.adopt_model import Adoption, Effect, ImportOptions
 from engine.adopt_render import render_files
-from engine.commands import SESSION_ERRORS, load_valid
+from engine.commands import load_valid
+from engine.commands_session import SESSION_ERRORS
 from engine.compile import compile_world
 from engine.exit_codes import ExitCode
 from engine.load import SCHEMA_PATH

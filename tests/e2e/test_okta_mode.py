@@ -32,7 +32,8 @@ from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 
 from engine.access import desired_access, effective_access
-from engine.commands import Observation, execute_plan, observe, plan_options
+from engine.commands import plan_options
+from engine.commands_session import Observation, execute_plan, observe
 from engine.load import load
 from engine.model import System
 from engine.plan import Outcome

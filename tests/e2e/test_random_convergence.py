@@ -33,7 +33,8 @@ import yaml
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from engine.commands import execute_plan, observe, plan_options
+from engine.commands import plan_options
+from engine.commands_session import execute_plan, observe
 from engine.load import load
 from engine.model import System
 from engine.plan import Outcome

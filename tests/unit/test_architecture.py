@@ -18,6 +18,7 @@ ORCHESTRATION = {
     "commands_apply.py",
     "commands_import.py",
     "commands_lock.py",
+    "commands_session.py",
     "targets.py",
     "__main__.py",
 }

@@ -19,8 +19,9 @@ import pytest
 from engine.access import simulate_import
 from engine.apply import NOT_STARTED, ApplyReport, ChangeResult
 from engine.cli import main
-from engine.commands import reading_progress, wants_color
+from engine.commands import wants_color
 from engine.commands_apply import _confirm, report_convergence, report_interrupted
+from engine.commands_session import reading_progress
 from engine.compile import compile_world
 from engine.load import load
 from engine.model import DirectoryKind, OktaGroup, OktaGroupType, System, World

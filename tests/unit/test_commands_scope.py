@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from engine.commands import outside_only
+from engine.commands_session import outside_only
 from engine.model import System
 from engine.plan import Finding, FindingKind
 
