@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import NoReturn, TextIO
 
 from engine import commands, commands_apply
+from engine.commands_comments import parse_comment_limit
 from engine.exit_codes import ExitCode
 from engine.model import System
 
@@ -48,6 +49,13 @@ def _count(value: str) -> int:
     if number < 0:
         raise argparse.ArgumentTypeError(f"{value} is negative; give 0 or more")
     return number
+
+
+def _comment_limit(value: str) -> int:
+    try:
+        return parse_comment_limit(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -100,6 +108,25 @@ def build_parser() -> argparse.ArgumentParser:
     plan.add_argument("--prune", action="store_true", help="plan deletions of what we own")
     plan.add_argument("--max-deletions", type=_count, help="override safety.max_deletions")
     _full_read(plan)
+    plan.add_argument(
+        "--out-dir",
+        type=Path,
+        dest="comments_dir",
+        metavar="DIR",
+        help="write the markdown plan as comments plan-comment-1.md, … (with --format markdown)",
+    )
+    plan.add_argument(
+        "--comment-limit",
+        type=_comment_limit,
+        metavar="N",
+        help="characters per comment: a number, github (65536, the default) or gitlab (1000000)",
+    )
+    plan.add_argument(
+        "--summary-file",
+        type=Path,
+        metavar="FILE",
+        help="write the plan for a CI job summary (at most 1 MiB), e.g. $GITHUB_STEP_SUMMARY",
+    )
 
     apply = sub.add_parser("apply", help="execute the plan, re-read, verify converged")
     _common(apply)
@@ -206,6 +233,9 @@ def _run(args: argparse.Namespace, *, out: TextIO, err: TextIO) -> int:
             out=out,
             err=err,
             full_read=args.full_read,
+            out_dir=args.comments_dir,
+            comment_limit=args.comment_limit,
+            summary_file=args.summary_file,
         )
     if args.command == "apply":
         return commands_apply.apply(
