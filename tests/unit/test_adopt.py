@@ -355,3 +355,20 @@ def test_an_unreadable_account_is_left_out_with_its_reason() -> None:
         adoption.findings
     )
     assert PROD not in {a.id for a in adoption.accounts}
+
+
+def test_a_warning_the_live_world_deserves_is_printed(tmp_path: Path) -> None:
+    """Okta asks for 12-hour sessions; a role allows 1 hour: signing in to it fails today,
+    and the imported folder says so (a warning, exit 0)."""
+    live = live_of(small_state(kind=AD))
+    assert live.okta_app is not None
+    settings_app = dataclasses.replace(live.okta_app.settings, session_duration=43200)
+    live = dataclasses.replace(
+        live, okta_app=dataclasses.replace(live.okta_app, settings=settings_app)
+    )
+    write_snapshot(world=live, path=tmp_path / "live.json", target="sandbox")
+    code, _, err = run_import(tmp_path / "imported", tmp_path / "live.json")
+    assert code == 0, err
+    warnings = [line for line in err.splitlines() if ": warning: " in line]
+    assert warnings and all("okta.session_duration 43200" in w for w in warnings), err
+    assert all(w.startswith(str(tmp_path / "imported" / "roles.yaml")) for w in warnings), err
