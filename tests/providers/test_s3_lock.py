@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import io
+import json
 import shutil
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
+import requests
 from botocore.config import Config
 
 from engine.commands_lock import force_unlock as force_unlock_command
@@ -388,3 +390,66 @@ def test_a_renewal_that_fails_once_keeps_the_lock(s3: Any) -> None:
         renewal.check()
     seen = _lock(s3).read()
     assert seen is not None and seen.info.id == holder.info.id
+
+
+# --- the IAM policy the README gives is enough, and less is denied -----------------------------
+
+README_ACTIONS = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"]
+
+
+def _client_allowed(s3: Any, *, name: str, actions: list[str]) -> Any:
+    """An S3 client for a new IAM user allowed `actions` on the lock key only."""
+    iam = boto3.client("iam", region_name="us-east-1")
+    iam.create_user(UserName=name)
+    policy = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Action": actions,
+                "Resource": f"arn:aws:s3:::{BUCKET}/{URL.key}",
+            }
+        ],
+    }
+    iam.put_user_policy(UserName=name, PolicyName="lock", PolicyDocument=json.dumps(policy))
+    key = iam.create_access_key(UserName=name)["AccessKey"]
+    return boto3.client(
+        "s3",
+        region_name="us-east-1",
+        aws_access_key_id=key["AccessKeyId"],
+        aws_secret_access_key=key["SecretAccessKey"],
+        config=Config(retries={"max_attempts": 1}),
+    )
+
+
+@pytest.fixture
+def iam_user(s3: Any, aws_env: MotoServer) -> Iterator[Callable[..., Any]]:
+    """Makes IAM users' S3 clients; moto checks IAM policies once `_enforce` is called
+    (it does not by default), until the test ends."""
+
+    def allowed(*, name: str, actions: list[str]) -> Any:
+        return _client_allowed(s3, name=name, actions=actions)
+
+    yield allowed
+    requests.post(f"{aws_env.endpoint_url}/moto-api/reset-auth", data="inf", timeout=10)
+
+
+def _enforce(server: MotoServer) -> None:
+    requests.post(f"{server.endpoint_url}/moto-api/reset-auth", data="0", timeout=10)
+
+
+def test_the_readme_policy_is_enough_and_less_is_denied(
+    aws_env: MotoServer, iam_user: Callable[..., Any]
+) -> None:
+    operator = iam_user(name="apply", actions=README_ACTIONS)
+    reader = iam_user(name="reader", actions=["s3:GetObject"])
+    _enforce(aws_env)
+    with pytest.raises(LockError, match=r"cannot write the apply lock .*AccessDenied"):
+        S3Lock(client=reader, url=URL, target="live", env={}).acquire()
+    holder = S3Lock(client=operator, url=URL, target="live", lease_seconds=30, env={})
+    with s3_apply_lock(holder, notify=pytest.fail) as renewal:
+        holder.renew()
+        with pytest.raises(LockHeld):
+            S3Lock(client=operator, url=URL, target="live", env={}).acquire()
+        renewal.check()
+    assert holder.read() is None
