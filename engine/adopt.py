@@ -77,6 +77,11 @@ def adopt(*, world: World, discovery: Discovery, options: ImportOptions) -> Adop
             alias=aliases[account_id],
             roles=tuple(sorted({s.role for s in slots if s.account_id == account_id})),
             adopt_roles=tuple(sorted(adopt_by_account.get(account_id, ()))),
+            comment=(
+                "The alias is made up: the role-group names carry none. Rename it freely."
+                if aliases[account_id] == f"account-{account_id}"
+                else ""
+            ),
         )
         for account_id in sorted(aliases, key=lambda a: (aliases[a], a))
     )

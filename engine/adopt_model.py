@@ -77,6 +77,7 @@ class RoleEntry:
     managed_policies: tuple[str, ...]
     max_session_duration: int
     adopt: bool = False
+    comment: str = ""  # why a person should look (other definitions were left out)
 
 
 @dataclass(frozen=True)
@@ -85,6 +86,7 @@ class AccountEntry:
     alias: str
     roles: tuple[str, ...]
     adopt_roles: tuple[str, ...] = ()
+    comment: str = ""  # why a person should look (an alias no name carried)
 
 
 @dataclass(frozen=True)

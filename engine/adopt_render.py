@@ -120,6 +120,7 @@ def _roles(roles: tuple[RoleEntry, ...], schema_ref: str) -> str:
     lines.append("roles:" if roles else "roles: {}")
     for role in roles:
         lines.append(f"  {scalar(role.name)}:")
+        lines += _comment(role.comment, "    ")
         if role.adopt:
             lines += _comment("Untagged in every account: made by hand, taken over.", "    ")
         lines.append(f"    description: {scalar(role.description)}")
@@ -141,6 +142,7 @@ def _accounts(adoption: Adoption, schema_ref: str) -> str:
 
 def _account(account: AccountEntry) -> list[str]:
     lines = [
+        *_comment(account.comment, "  "),
         f"  - id: {json.dumps(account.id)}",
         f"    alias: {scalar(account.alias)}",
         f"    roles: [{', '.join(scalar(r) for r in account.roles)}]",

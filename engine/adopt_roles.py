@@ -106,6 +106,7 @@ def adopt_roles(
             if not all_adopted:
                 adopt_by_account[slot.account_id].append(name)
         policies, session, description = chosen
+        others = len(members) - len(same)
         catalogue.append(
             RoleEntry(
                 name=name,
@@ -113,6 +114,12 @@ def adopt_roles(
                 managed_policies=policies,
                 max_session_duration=session,
                 adopt=all_adopted,
+                comment=(
+                    f"As {len(same)} account(s) define it; {others} other(s) differ and "
+                    "were left out (see the import's findings)."
+                    if others
+                    else ""
+                ),
             )
         )
         kept.extend(s for s, _ in same)

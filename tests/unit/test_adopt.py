@@ -372,3 +372,21 @@ def test_a_warning_the_live_world_deserves_is_printed(tmp_path: Path) -> None:
     warnings = [line for line in err.splitlines() if ": warning: " in line]
     assert warnings and all("okta.session_duration 43200" in w for w in warnings), err
     assert all(w.startswith(str(tmp_path / "imported" / "roles.yaml")) for w in warnings), err
+
+
+def test_a_syntax_without_alias_is_read_back_and_aliases_are_made_up() -> None:
+    state = small_state(kind=AD)
+    # Descriptions that name no alias either (one that did would be a finding each: the
+    # import cannot know the alias they name).
+    settings = dataclasses.replace(
+        state.settings,
+        role_group_name="aws-{account_id}-{role}",
+        role_group_description="AWS role {role} in {account_id}",
+    )
+    state = dataclasses.replace(state, settings=settings)
+    live = live_of(state)
+    adoption, again = imported(live)
+    assert again.settings.role_group_name == "aws-{account_id}-{role}"
+    assert {a.alias for a in again.accounts} == {f"account-{a.id}" for a in again.accounts}
+    assert all("made up" in a.comment for a in adoption.accounts)
+    assert changes(again, live) == []
