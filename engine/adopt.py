@@ -320,6 +320,7 @@ def _settings(
             None if template in (None, DEFAULT_ROLE_GROUP_DESCRIPTION) else template
         ),
         app_label=app.label,
+        app_id=app.id if options.app_id else None,
         app_filter=app_filter,
         group_filter=group_filter,
         role_value_pattern=pattern,

@@ -49,6 +49,7 @@ class ImportOptions:
     members: bool = True  # False (--no-members): membership stays with the owners
     aws: AwsSpec = field(default_factory=AwsSpec)
     metadata_file: str = "okta-idp-metadata.xml"
+    app_id: str | None = None  # --app-id: the settings name the app by id too
     # Member DN (normalized) → why it is neither a user nor a group (the directory read).
     unresolved: Mapping[str, str] = field(default_factory=dict)
     # Account id → why AWS could not be read there.
@@ -118,6 +119,7 @@ class SettingsEntry:
     role_group_name: str
     role_group_description: str | None
     app_label: str
+    app_id: str | None
     app_filter: str
     group_filter: str | None
     role_value_pattern: str | None

@@ -106,7 +106,8 @@ def _settings(adoption: Adoption, schema_ref: str) -> str:
     pattern_note = "   # derived from saml_provider.name" if s.role_value_pattern is None else ""
     lines += [
         "  okta:",
-        f"    app_label: {scalar(s.app_label)}",
+        # One or the other (the schema says so): the id when the import was given it.
+        f"    app_id: {scalar(s.app_id)}" if s.app_id else f"    app_label: {scalar(s.app_label)}",
         f"    app_filter: {scalar(s.app_filter)}",
         f"    group_filter: {scalar(s.group_filter)}{filter_note}",
         f"    role_value_pattern: {scalar(s.role_value_pattern)}{pattern_note}",

@@ -283,7 +283,9 @@ def import_(
     except SESSION_ERRORS as exc:
         print(f"error: {exc}", file=err)
         return ExitCode.ERROR
-    options = dataclasses.replace(options, target=Target(target_name), members=members)
+    options = dataclasses.replace(
+        options, target=Target(target_name), members=members, app_id=app_id
+    )
     adoption = adopt(world=world, discovery=discovery, options=options)
     files = render_files(adoption=adoption, schema_ref=_schema_ref(out_dir))
     try:

@@ -390,3 +390,14 @@ def test_a_syntax_without_alias_is_read_back_and_aliases_are_made_up() -> None:
     assert {a.alias for a in again.accounts} == {f"account-{a.id}" for a in again.accounts}
     assert all("made up" in a.comment for a in adoption.accounts)
     assert changes(again, live) == []
+
+
+def test_the_app_named_by_id_is_written_by_its_id() -> None:
+    live = live_of(small_state(kind=AD))
+    assert live.okta_app is not None
+    app_id = "0oa1aws0app0imported"
+    live = dataclasses.replace(live, okta_app=dataclasses.replace(live.okta_app, id=app_id))
+    _, again = imported(live, app_id=app_id)
+    assert again.settings.okta.app_id == app_id
+    assert again.settings.okta.app_label is None
+    assert changes(again, live) == []
