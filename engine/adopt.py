@@ -215,6 +215,11 @@ def _with_providers(
     for slot in slots:
         account_id = slot.account_id
         why = options.unreadable.get(account_id)
+        if why is None and account_id not in world.accounts:
+            why = (
+                f"role group {slot.group_name} is in the directory but not in Okta yet, so "
+                "AWS was not read there: import again after Okta's next directory import"
+            )
         if why is None and (account_id, discovery.provider_name) not in world.saml_providers:
             why = (
                 f"has role groups but no SAML provider {discovery.provider_name!r}; "

@@ -401,3 +401,13 @@ def test_the_app_named_by_id_is_written_by_its_id() -> None:
     assert again.settings.okta.app_id == app_id
     assert again.settings.okta.app_label is None
     assert changes(again, live) == []
+
+
+def test_an_account_aws_was_not_read_in_is_left_out_saying_why() -> None:
+    """A role group Okta has not imported yet names an account the import did not read."""
+    live = live_of(small_state(kind=AD))
+    live = dataclasses.replace(live, accounts=live.accounts - {PROD})
+    adoption = adopt(world=live, discovery=discover(okta=live), options=ImportOptions())
+    [finding] = [f for f in adoption.findings if f.subject == f"account {PROD}"]
+    assert finding.effect is Effect.LEFT_OUT and "not in Okta yet" in finding.message
+    assert PROD not in {a.id for a in adoption.accounts}
