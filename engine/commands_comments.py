@@ -96,7 +96,9 @@ def write_comment_outputs(flags: CommentFlags, *, plan: Plan, out: TextIO, err: 
                 if match and int(match.group(1)) > len(parts) and stale.is_file():
                     stale.unlink()
         if summary_file is not None and summary is not None:
-            summary_file.write_text(summary, encoding="utf-8")
+            # Appended, as steps write `$GITHUB_STEP_SUMMARY` (one file per step there).
+            with summary_file.open("a", encoding="utf-8") as stream:
+                stream.write(summary)
     except OSError as exc:
         where = exc.filename or out_dir or summary_file
         print(f"error: cannot write {where} ({exc.strerror or exc})", file=err)
@@ -110,5 +112,5 @@ def write_comment_outputs(flags: CommentFlags, *, plan: Plan, out: TextIO, err: 
             file=out,
         )
     if summary_file is not None:
-        print(f"Wrote the job summary to {summary_file}.", file=out)
+        print(f"Added the job summary to {summary_file}.", file=out)
     return True

@@ -79,8 +79,12 @@ SUMMARY_MORE = (
     "comments and the JSON plan have all of it.\n"
 )
 _FEWEST_KEPT = 20  # characters of a cut line that are always kept
-# One token of escaped text: `printable`'s \xHH and \uHHHH, markdown's \c, or one char.
-_TOKEN = re.compile(r"\\(?:x[0-9a-fA-F]{2}|u[0-9a-fA-F]{4}|.)|.", re.S)
+# One token of escaped text: `printable`'s \xHH and \uHHHH (in markdown text their
+# backslash is escaped too: \\xHH), markdown's \c, or one character.
+_TOKEN = re.compile(
+    r"\\?\\(?:x[0-9a-fA-F]{2}|u[0-9a-fA-F]{4})|\\.|.",
+    re.S,
+)
 
 Cost = Callable[[str], int]
 
