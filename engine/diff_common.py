@@ -11,7 +11,7 @@ Pure: no I/O, no globals beyond constants.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any
@@ -19,7 +19,7 @@ from typing import Any
 from deepdiff import DeepDiff
 
 from engine.dn import normalize_dn
-from engine.model import DirectoryGroup, OktaAppSettings, System, World
+from engine.model import DirectoryGroup, OktaApp, OktaAppSettings, OktaGroup, System, World
 from engine.naming import GroupFilter, NamingError, compile_group_filter, parse_group_name
 from engine.plan import (
     Action,
@@ -36,6 +36,8 @@ from engine.plan import (
 from engine.protection import Protection, build_protection
 
 IMPORT_PENDING = "directory import"
+
+Why = tuple[Reason, ReasonArgs]  # why a change is planned: a reason code and its arguments
 
 
 @dataclass
@@ -113,6 +115,25 @@ class DiffContext:
         change = Change(kind, Action.UPDATE, key, before, after, details, destructive)
         return self._add(change, reason=reason, args=args, depends_on=depends_on)
 
+    def update_if_differs(
+        self,
+        kind: ResourceKind,
+        key: tuple[str, ...],
+        before: DirectoryGroup | OktaGroup | OktaApp,
+        after: DirectoryGroup | OktaGroup | OktaApp,
+        /,
+        *,
+        reason: Reason,
+        destructive: bool = False,
+    ) -> Change | None:
+        """Plan the update of `before` into `after` if any attribute differs."""
+        details = attribute_details(before.attributes(), after.attributes())
+        if not details:
+            return None
+        return self.update(
+            kind, key, before, after, details=details, reason=reason, destructive=destructive
+        )
+
     def delete(
         self,
         kind: ResourceKind,
@@ -129,6 +150,32 @@ class DiffContext:
         member list is ours). Whatever else goes through `delete_or_skip`."""
         change = Change(kind, Action.DELETE, key, before, destructive=True)
         return self._add(change, reason=reason, args=args, depends_on=depends_on)
+
+    def edges(
+        self,
+        kind: ResourceKind,
+        group: str,
+        /,
+        *,
+        wanted: Collection[str],
+        present: Collection[str],
+        edge: Callable[[str], Resource],
+        why: Callable[[str, Action], Why],
+        depends_on: Callable[[str], tuple[str, ...]] = lambda member: (),
+        removals: bool = True,
+    ) -> None:
+        """A member list diffed one edge at a time, keyed `(group, member)`: a creation
+        per wanted member not present (after `depends_on(member)`), a deletion per
+        present one not wanted (none when `removals` is off: extras that may not be
+        ours), so each step is idempotent and the reviewer reads who joins and who
+        leaves. `why(member, action)` says why."""
+        for member in sorted(set(wanted) - set(present)):
+            reason, args = why(member, Action.CREATE)
+            after, needs = edge(member), depends_on(member)
+            self.create(kind, (group, member), after, reason=reason, args=args, depends_on=needs)
+        for member in sorted(set(present) - set(wanted)) if removals else ():
+            reason, args = why(member, Action.DELETE)
+            self.delete(kind, (group, member), edge(member), reason=reason, args=args)
 
     def _add(
         self, change: Change, *, reason: Reason, args: ReasonArgs, depends_on: tuple[str, ...]

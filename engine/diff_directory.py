@@ -15,18 +15,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from engine.diff_common import DiffContext, attribute_details
+from engine.diff_common import DiffContext, Why
 from engine.diff_rogue import rogue_members
 from engine.model import DirectoryGroup, GroupMember, GroupRole, System, UserMember
-from engine.plan import (
-    Action,
-    FindingKind,
-    Reason,
-    ReasonArgs,
-    ResourceKind,
-    change_id,
-    reason_args,
-)
+from engine.plan import Action, FindingKind, Reason, ResourceKind, change_id, reason_args
 
 _GROUP = ResourceKind.DIRECTORY_GROUP
 
@@ -43,7 +35,7 @@ def _describe(group: DirectoryGroup) -> str:
     return "management group"
 
 
-def _created(group: DirectoryGroup) -> tuple[Reason, ReasonArgs]:
+def _created(group: DirectoryGroup) -> Why:
     """Why a group is created: a role group names its slot (when compile set it)."""
     if group.role is not GroupRole.ROLE:
         return Reason.MANAGEMENT_GROUP_IN_DESIRED_STATE, ()
@@ -101,16 +93,8 @@ def _diff_groups(ctx: DiffContext) -> None:
             continue
         if want.adopted or have.adopted:
             continue  # an adopted group's name, description and existence are not ours
-        details = attribute_details(have.attributes(), want.attributes())
-        if details:
-            ctx.update(
-                _GROUP,
-                (key,),
-                have,
-                want,
-                details=details,
-                reason=Reason.DESCRIPTION_DIFFERS,
-            )
+        reason = Reason.DESCRIPTION_DIFFERS
+        ctx.update_if_differs(_GROUP, (key,), have, want, reason=reason)
 
 
 def _role_groups_dropping(ctx: DiffContext) -> dict[str, list[str]]:
@@ -137,7 +121,7 @@ def _leaves_now(dropping: dict[str, list[str]], member: str) -> str:
     )
 
 
-def _link_removal_reason(ctx: DiffContext, *, member: str) -> Reason:
+def _link_removal_reason(ctx: DiffContext, member: str) -> Reason:
     if member in ctx.desired.directory_groups:
         return Reason.NOT_GRANTED
     return Reason.GROUP_DROPPED if ctx.options.prune else Reason.GROUP_DROPPED_KEPT
@@ -153,29 +137,29 @@ def _diff_links(ctx: DiffContext) -> None:
         have = live.get(key)
         if have is not None and have.adopted:
             continue
-        wanted = _dns(ctx, want.member_groups)
-        present = _dns(ctx, have.member_groups) if have is not None else frozenset()
-        for member in sorted(wanted - present):
-            ctx.create(
-                ResourceKind.GROUP_MEMBER,
-                (key, member),
-                GroupMember(group_dn=key, member_dn=member),
-                reason=Reason.GRANTED,
-                args=reason_args(group=_name_of(ctx, member), role_group=want.name),
-                depends_on=ctx.existing(
-                    change_id(_GROUP, (key,), Action.CREATE),
-                    change_id(_GROUP, (member,), Action.CREATE),
-                ),
-            )
-        for member in sorted(present - wanted):
-            ctx.delete(
-                ResourceKind.GROUP_MEMBER,
-                (key, member),
-                GroupMember(group_dn=key, member_dn=member),
-                reason=_link_removal_reason(ctx, member=member),
-                args=reason_args(group=_name_of(ctx, member), role_group=want.name),
-            )
+        _diff_links_of(ctx, key, want=want, have=have)
     _delete_groups_after_their_links(ctx)
+
+
+def _diff_links_of(
+    ctx: DiffContext, key: str, *, want: DirectoryGroup, have: DirectoryGroup | None
+) -> None:
+    def why(member: str, action: Action) -> Why:
+        reason = Reason.GRANTED if action is Action.CREATE else _link_removal_reason(ctx, member)
+        return reason, reason_args(group=_name_of(ctx, member), role_group=want.name)
+
+    ctx.edges(
+        ResourceKind.GROUP_MEMBER,
+        key,
+        wanted=_dns(ctx, want.member_groups),
+        present=_dns(ctx, have.member_groups) if have is not None else frozenset(),
+        edge=lambda member: GroupMember(group_dn=key, member_dn=member),
+        why=why,
+        # A link waits for its role group and its management group, if they are created.
+        depends_on=lambda member: ctx.existing(
+            change_id(_GROUP, (key,), Action.CREATE), change_id(_GROUP, (member,), Action.CREATE)
+        ),
+    )
 
 
 def _delete_groups_after_their_links(ctx: DiffContext) -> None:
@@ -198,23 +182,24 @@ def _diff_users(ctx: DiffContext) -> None:
         have = live.get(key)
         if have is None and want.adopted:
             continue  # reported as a conflict: there is no group to fill
-        wanted = frozenset(u.lower() for u in want.member_users)
-        present = frozenset(u.lower() for u in (have.member_users or ())) if have else frozenset()
-        created = ctx.existing(change_id(_GROUP, (key,), Action.CREATE))
-        for login in sorted(wanted - present):
-            ctx.create(
-                ResourceKind.USER_MEMBER,
-                (key, login),
-                UserMember(group=key, login=login),
-                reason=Reason.USER_LISTED,
-                args=reason_args(login=login, group=want.name),
-                depends_on=created,
-            )
-        for login in sorted(present - wanted):
-            ctx.delete(
-                ResourceKind.USER_MEMBER,
-                (key, login),
-                UserMember(group=key, login=login),
-                reason=Reason.USER_NOT_LISTED,
-                args=reason_args(login=login, group=want.name),
-            )
+        _diff_users_of(ctx, key, want=want, have=have)
+
+
+def _diff_users_of(
+    ctx: DiffContext, key: str, *, want: DirectoryGroup, have: DirectoryGroup | None
+) -> None:
+    created = ctx.existing(change_id(_GROUP, (key,), Action.CREATE))
+
+    def why(login: str, action: Action) -> Why:
+        reason = Reason.USER_LISTED if action is Action.CREATE else Reason.USER_NOT_LISTED
+        return reason, reason_args(login=login, group=want.name)
+
+    ctx.edges(
+        ResourceKind.USER_MEMBER,
+        key,
+        wanted=frozenset(u.lower() for u in want.member_users or ()),
+        present=frozenset(u.lower() for u in (have.member_users or ())) if have else frozenset(),
+        edge=lambda login: UserMember(group=key, login=login),
+        why=why,
+        depends_on=lambda login: created,
+    )

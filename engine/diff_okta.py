@@ -20,12 +20,7 @@ Pure: no I/O, no globals.
 
 from __future__ import annotations
 
-from engine.diff_common import (
-    IMPORT_PENDING,
-    DiffContext,
-    attribute_details,
-    desired_app_settings,
-)
+from engine.diff_common import IMPORT_PENDING, DiffContext, Why, desired_app_settings
 from engine.diff_rogue import filter_timeouts
 from engine.dn import dn_is_under
 from engine.model import (
@@ -38,15 +33,7 @@ from engine.model import (
     UserMember,
 )
 from engine.naming import parse_group_name
-from engine.plan import (
-    Action,
-    FindingKind,
-    Reason,
-    ReasonArgs,
-    ResourceKind,
-    change_id,
-    reason_args,
-)
+from engine.plan import Action, FindingKind, Reason, ResourceKind, change_id, reason_args
 
 OKTA_SOURCE = DirectoryKind.OKTA.okta_source
 
@@ -82,18 +69,15 @@ def _diff_app(ctx: DiffContext) -> tuple[bool, tuple[str, ...]]:
             return False, ()
         change = ctx.create(ResourceKind.OKTA_APP, key, want, reason=Reason.CREATE_APP)
         return True, (change.id,)
-    details = attribute_details(have.attributes(), want.attributes())
-    if details:
-        ctx.update(
-            ResourceKind.OKTA_APP,
-            key,
-            have,
-            want,
-            details=details,
-            # Settings that can unmap groups take access away: they count as deletions.
-            destructive=have.settings.unmaps_groups(want.settings),
-            reason=Reason.APP_SETTINGS_DIFFER,
-        )
+    ctx.update_if_differs(
+        ResourceKind.OKTA_APP,
+        key,
+        have,
+        want,
+        reason=Reason.APP_SETTINGS_DIFFER,
+        # Settings that can unmap groups take access away: they count as deletions.
+        destructive=have.settings.unmaps_groups(want.settings),
+    )
     return True, ()
 
 
@@ -129,25 +113,13 @@ def _diff_groups(ctx: DiffContext) -> None:
                 )
             continue
         if have is None:
-            ctx.create(
-                ResourceKind.OKTA_GROUP,
-                key,
-                want,
-                reason=Reason.OKTA_GROUP_IN_DESIRED_STATE,
-            )
+            reason = Reason.OKTA_GROUP_IN_DESIRED_STATE
+            ctx.create(ResourceKind.OKTA_GROUP, key, want, reason=reason)
         elif want.description or _is_role_group(ctx, want.name):
             # A management group's description is compared only when one is asked for:
             # never blank out what an admin wrote on a pre-existing group.
-            details = attribute_details(have.attributes(), want.attributes())
-            if details:
-                ctx.update(
-                    ResourceKind.OKTA_GROUP,
-                    key,
-                    have,
-                    want,
-                    details=details,
-                    reason=Reason.DESCRIPTION_DIFFERS,
-                )
+            reason = Reason.DESCRIPTION_DIFFERS
+            ctx.update_if_differs(ResourceKind.OKTA_GROUP, key, have, want, reason=reason)
         _diff_members(ctx, key=key, want=want, have=have)
 
 
@@ -157,33 +129,29 @@ def _diff_members(
     if want.members is None:
         return  # owner-managed: its members are read, never compared
     wanted, known = _wanted_members(ctx, want)
-    present = frozenset(u.lower() for u in (have.members or ())) if have else frozenset()
     created = ctx.existing(change_id(ResourceKind.OKTA_GROUP, key, Action.CREATE))
-    for login in sorted(wanted.keys() - present):
-        reason, args = wanted[login]
-        ctx.create(
-            ResourceKind.OKTA_GROUP_MEMBER,
-            (key[1], login),
-            UserMember(group=want.name, login=login),
-            reason=reason,
-            args=args,
-            depends_on=created,
-        )
-    if not known:
-        return  # an owner-managed group's members were not read: extras may be theirs
-    for login in sorted(present - wanted.keys()):
-        ctx.delete(
-            ResourceKind.OKTA_GROUP_MEMBER,
-            (key[1], login),
-            UserMember(group=want.name, login=login),
-            reason=Reason.MEMBER_NOT_GRANTED if want.member_groups else Reason.MEMBER_NOT_LISTED,
-            args=reason_args(group=want.name) if want.member_groups else (),
-        )
+
+    def why(login: str, action: Action) -> Why:
+        if action is Action.CREATE:
+            return wanted[login]
+        if want.member_groups:
+            return Reason.MEMBER_NOT_GRANTED, reason_args(group=want.name)
+        return Reason.MEMBER_NOT_LISTED, ()
+
+    ctx.edges(
+        ResourceKind.OKTA_GROUP_MEMBER,
+        key[1],
+        wanted=wanted.keys(),
+        present=frozenset(u.lower() for u in (have.members or ())) if have else frozenset(),
+        edge=lambda login: UserMember(group=want.name, login=login),
+        why=why,
+        depends_on=lambda login: created,
+        # An owner-managed group's members were not read: extras may be theirs.
+        removals=known,
+    )
 
 
-def _wanted_members(
-    ctx: DiffContext, want: OktaGroup
-) -> tuple[dict[str, tuple[Reason, ReasonArgs]], bool]:
+def _wanted_members(ctx: DiffContext, want: OktaGroup) -> tuple[dict[str, Why], bool]:
     """Who belongs in `want` → why (the management groups putting them in, those whose
     members their owners run in Okta named apart); and whether that is fully known.
 
@@ -217,7 +185,7 @@ def _wanted_members(
     return wanted, known
 
 
-def _via(groups: list[str], owner_managed: set[str]) -> tuple[Reason, ReasonArgs]:
+def _via(groups: list[str], owner_managed: set[str]) -> Why:
     """A member listed in the desired state, or put in by these management groups."""
     if not groups:
         return Reason.MEMBER_LISTED, ()
@@ -270,24 +238,19 @@ def _diff_assignments(ctx: DiffContext, app_deps: tuple[str, ...]) -> None:
     for key in sorted(live.keys() - desired.keys()):
         have = live[key]
         subject = f"assignment of {have.group_name} ({have.group_source})"
-        if key in named:
+        # One the desired state names but grants nothing goes without --prune (the
+        # desired state decided); one only our OUs or names say is ours, with --prune.
+        authoritative = key in named
+        if authoritative or _owned_by_location(ctx, have):
             ctx.delete_or_skip(
                 ResourceKind.APP_ASSIGNMENT,
                 key,
                 have,
                 name=have.group_name,
                 subject=subject,
-                reason=Reason.HAS_NO_GRANTS,
-                args=reason_args(group=have.group_name),
-                authoritative=True,
-            )
-        elif _owned_by_location(ctx, have):
-            ctx.delete_or_skip(
-                ResourceKind.APP_ASSIGNMENT,
-                key,
-                have,
-                name=have.group_name,
-                subject=subject,
+                reason=Reason.HAS_NO_GRANTS if authoritative else Reason.PRUNED,
+                args=reason_args(group=have.group_name) if authoritative else (),
+                authoritative=authoritative,
             )
         else:
             ctx.finding(

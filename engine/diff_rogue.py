@@ -23,7 +23,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterable
 
-from engine.diff_common import DiffContext
+from engine.diff_common import DiffContext, Why
 from engine.model import DirectoryGroup, GroupMember, GroupRole, System, UserMember
 from engine.naming import MATCH_TIMEOUT, NamingError, compile_group_filter, parse_group_name
 from engine.plan import Action, FindingKind, Reason, ResourceKind, change_id, reason_args
@@ -125,22 +125,26 @@ def _name_of(ctx: DiffContext, dn: str) -> str:
 
 
 def _remove_link(ctx: DiffContext, *, key: str, member: str, role_group: str) -> None:
-    if ctx.find(change_id(ResourceKind.GROUP_MEMBER, (key, member), Action.DELETE)) is None:
-        ctx.delete(
-            ResourceKind.GROUP_MEMBER,
-            (key, member),
-            GroupMember(group_dn=key, member_dn=member),
-            reason=Reason.NOT_A_MANAGEMENT_GROUP,
-            args=reason_args(group=_name_of(ctx, member), role_group=role_group),
-        )
+    args = reason_args(group=_name_of(ctx, member), role_group=role_group)
+    before = GroupMember(group_dn=key, member_dn=member)
+    _remove_once(ctx, before, (key, member), why=(Reason.NOT_A_MANAGEMENT_GROUP, args))
 
 
 def _remove_user(ctx: DiffContext, *, key: str, login: str, role_group: str) -> None:
-    if ctx.find(change_id(ResourceKind.USER_MEMBER, (key, login), Action.DELETE)) is None:
-        ctx.delete(
-            ResourceKind.USER_MEMBER,
-            (key, login),
-            UserMember(group=key, login=login),
-            reason=Reason.DIRECT_MEMBER,
-            args=reason_args(login=login, role_group=role_group),
-        )
+    args = reason_args(login=login, role_group=role_group)
+    before = UserMember(group=key, login=login)
+    _remove_once(ctx, before, (key, login), why=(Reason.DIRECT_MEMBER, args))
+
+
+def _remove_once(
+    ctx: DiffContext,
+    before: GroupMember | UserMember,
+    key: tuple[str, str],
+    *,
+    why: Why,
+) -> None:
+    kind = (
+        ResourceKind.GROUP_MEMBER if isinstance(before, GroupMember) else ResourceKind.USER_MEMBER
+    )
+    if ctx.find(change_id(kind, key, Action.DELETE)) is None:  # not already planned
+        ctx.delete(kind, key, before, reason=why[0], args=why[1])

@@ -13,18 +13,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from engine.model import (
-    AppAssignment,
-    DirectoryGroup,
-    GroupMember,
-    OktaApp,
-    OktaGroup,
-    Role,
-    SamlProvider,
-    System,
-    UserMember,
-    World,
-)
+from engine import model
+from engine.model import System, World
 
 PLAN_FORMAT_VERSION = 2  # 2: changes carry reason_code and reason_args
 
@@ -59,15 +49,16 @@ class ResourceKind(StrEnum):
         return System.OKTA
 
 
+# What a change creates, updates or deletes: one of the model's resources.
 Resource = (
-    SamlProvider
-    | Role
-    | DirectoryGroup
-    | GroupMember
-    | UserMember
-    | OktaApp
-    | OktaGroup
-    | AppAssignment
+    model.SamlProvider
+    | model.Role
+    | model.DirectoryGroup
+    | model.GroupMember
+    | model.UserMember
+    | model.OktaApp
+    | model.OktaGroup
+    | model.AppAssignment
 )
 
 

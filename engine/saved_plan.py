@@ -349,20 +349,17 @@ def check_fresh(
     problems: list[str] = []
     if target is not None and plan.target != target:
         problems.append(f"the plan was made for target {plan.target!r}, not {target!r}")
-    if not plan.live_fingerprint:
-        problems.append("the plan carries no live-state fingerprint")
-    elif plan.live_fingerprint != live_fingerprint:
-        problems.append(
-            "the live state changed since the plan was made (fingerprint "
-            f"{_short(plan.live_fingerprint)} → {_short(live_fingerprint)})"
-        )
-    if not plan.desired_digest:
-        problems.append("the plan carries no desired-state digest")
-    elif plan.desired_digest != desired_digest:
-        problems.append(
-            "the desired state changed since the plan was made (digest "
-            f"{_short(plan.desired_digest)} → {_short(desired_digest)})"
-        )
+    for state, kind, saved, now in (
+        ("live", "fingerprint", plan.live_fingerprint, live_fingerprint),
+        ("desired", "digest", plan.desired_digest, desired_digest),
+    ):
+        if not saved:
+            problems.append(f"the plan carries no {state}-state {kind}")
+        elif saved != now:
+            problems.append(
+                f"the {state} state changed since the plan was made ({kind} "
+                f"{_short(saved)} → {_short(now)})"
+            )
     if not problems:
         return None
     return "the saved plan is stale: " + "; ".join(problems) + ". Run plan again."
