@@ -210,6 +210,8 @@ def test_pull_request_merge_drift_and_reconcile(
     assert not pr.failed, pr.log()
     parts = sorted((pr.work.parent / "checkout-1" / "plan-comments").glob("plan-comment-*.md"))
     assert parts and "walter" in "".join(p.read_text() for p in parts)
+    assert pr.step("Plan").outcome == "success", pr.log()  # --comment-limit exists: no fallback
+    assert all(len(p.read_text(encoding="utf-8")) <= 65_000 for p in parts)
     (comment,) = runner.state()["comments"]
     assert comment["body"].startswith(MARKER)
     assert "+ user walter → Platform Admins" in comment["body"]
@@ -236,6 +238,8 @@ def test_pull_request_merge_drift_and_reconcile(
     (refused,) = runner.state()["comments"]
     assert refused["edits"] == 2
     assert "Apply will refuse" in refused["body"] and "nobody" in refused["body"]
+    # The blocking finding opens the comment, before any change listing.
+    assert "nobody" in refused["body"].split("<details>")[0], refused["body"]
     _git(repo, "revert", "--no-edit", "HEAD")
 
     # --- a fork's pull request: no secret, no AWS session; the published snapshot --------
