@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, TypeVar
 
 from engine.model import (
     AppAssignment,
@@ -62,29 +62,20 @@ class _Draft:
         self.users: dict[str, set[str]] = {}  # directory group DN → logins
         self.okta_members: dict[tuple[str, str], set[str]] = {}
 
+    # The member sets being drafted, each started from the group's own when first
+    # touched; None when there is no such group.
+
     def group_links(self, dn: str) -> set[str] | None:
-        if dn not in self.links:
-            group = self.directory_groups.get(dn)
-            if group is None:
-                return None
-            self.links[dn] = set(group.member_groups)
-        return self.links[dn]
+        group = self.directory_groups.get(dn)
+        return _drafted(self.links, dn, group.member_groups if group else None)
 
     def group_users(self, dn: str) -> set[str] | None:
-        if dn not in self.users:
-            group = self.directory_groups.get(dn)
-            if group is None:
-                return None
-            self.users[dn] = set(group.member_users or ())
-        return self.users[dn]
+        group = self.directory_groups.get(dn)
+        return _drafted(self.users, dn, (group.member_users or ()) if group else None)
 
     def members_of(self, key: tuple[str, str]) -> set[str] | None:
-        if key not in self.okta_members:
-            group = self.okta_groups.get(key)
-            if group is None:
-                return None
-            self.okta_members[key] = set(group.members or ())
-        return self.okta_members[key]
+        group = self.okta_groups.get(key)
+        return _drafted(self.okta_members, key, (group.members or ()) if group else None)
 
     def freeze(self) -> World:
         groups = self.directory_groups
@@ -175,28 +166,37 @@ def _directory_group(draft: _Draft, change: Change) -> None:
         groups[after.key] = dataclasses.replace(existing, description=after.description)
 
 
+K = TypeVar("K")
+
+
+def _drafted(drafts: dict[K, set[str]], key: K, current: Iterable[str] | None) -> set[str] | None:
+    if key not in drafts:
+        if current is None:
+            return None
+        drafts[key] = set(current)
+    return drafts[key]
+
+
+def _edge(members: set[str] | None, member: str, action: Action) -> None:
+    """Add or remove one member of a group's drafted member set (None: no such group)."""
+    if members is None:
+        return
+    if action is Action.DELETE:
+        members.discard(member)
+    else:
+        members.add(member)
+
+
 def _group_member(draft: _Draft, change: Change) -> None:
     link = change.resource
     assert isinstance(link, GroupMember)
-    links = draft.group_links(link.group_dn)
-    if links is None:
-        return
-    if change.action is Action.DELETE:
-        links.discard(link.member_dn)
-    else:
-        links.add(link.member_dn)
+    _edge(draft.group_links(link.group_dn), link.member_dn, change.action)
 
 
 def _user_member(draft: _Draft, change: Change) -> None:
     link = change.resource
     assert isinstance(link, UserMember)
-    users = draft.group_users(link.group)
-    if users is None:
-        return
-    if change.action is Action.DELETE:
-        users.discard(link.login)
-    else:
-        users.add(link.login)
+    _edge(draft.group_users(link.group), link.login, change.action)
 
 
 def _okta_app(draft: _Draft, change: Change) -> None:
@@ -230,13 +230,7 @@ def _okta_group(draft: _Draft, change: Change) -> None:
 def _okta_group_member(draft: _Draft, change: Change) -> None:
     link = change.resource
     assert isinstance(link, UserMember)
-    members = draft.members_of((_OKTA_SOURCE, link.group.lower()))
-    if members is None:
-        return
-    if change.action is Action.DELETE:
-        members.discard(link.login)
-    else:
-        members.add(link.login)
+    _edge(draft.members_of((_OKTA_SOURCE, link.group.lower())), link.login, change.action)
 
 
 def _app_assignment(draft: _Draft, change: Change) -> None:
