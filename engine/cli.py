@@ -113,7 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         dest="comments_dir",
         metavar="DIR",
-        help="write the markdown plan as comments plan-comment-1.md, … (with --format markdown)",
+        help="write the markdown plan as comments plan-comment-<k>.md (with --format markdown)",
     )
     plan.add_argument(
         "--comment-limit",

@@ -1,7 +1,7 @@
 """`plan --out-dir DIR [--comment-limit N]` and `plan --summary-file FILE`: the files.
 
 `render_comments` cuts the plan into comments; this writes them where a CI step posts
-them from (`plan-comment-1.md`, `plan-comment-2.md`, …) and the job-summary variant.
+them from (`plan-comment-<k>.md`, k = 1, 2, …) and the job-summary variant.
 The step posts every `plan-comment-<k>.md` it finds from 1 on, so a previous run's parts
 beyond this run's count are removed: they would be posted as if they were this plan's.
 Flags are checked before anything is read (a typo costs no live read); the one check

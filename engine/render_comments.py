@@ -1,8 +1,8 @@
 """The markdown plan cut into pull-request comments that fit, what matters most first.
 
 GitHub refuses a comment over 65,536 characters and a first plan of a large org is
-megabytes of markdown, so `plan --out-dir DIR` writes it as parts (`plan-comment-1.md`,
-…), each at most `limit` characters including its `part k of n` header. A reviewer
+megabytes of markdown, so `plan --out-dir DIR` writes it as parts (`plan-comment-<k>.md`
+for k = 1, 2, …), each at most `limit` characters including its `part k of n` header. A reviewer
 who reads only part 1 must not miss a deletion, so the parts are not the markdown plan
 cut in slices: they open with what can hurt — the summary line, why apply would refuse,
 the warning that access could not be seen (`Plan.access_unknown`), every security or

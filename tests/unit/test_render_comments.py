@@ -19,6 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from engine.commands_comments import (
+    PART_FILE,
     CommentFlags,
     check_comment_flags,
     parse_comment_limit,
@@ -172,15 +173,15 @@ def test_job_summary_is_part_one_and_says_the_plan_goes_on() -> None:
 def test_files_written_and_stale_parts_removed(tmp_path: Path) -> None:
     out_dir = tmp_path / "comments"
     out_dir.mkdir()
-    (out_dir / "plan-comment-9.md").write_text("an older plan's part 9")
-    (out_dir / "notes.md").write_text("not ours")
-    flags = CommentFlags(out_dir=out_dir, limit=700, summary_file=tmp_path / "summary.md")
+    (out_dir / PART_FILE.format(k=9)).write_text("an older plan's part 9")
+    (out_dir / "notes.txt").write_text("not ours")
+    flags = CommentFlags(out_dir=out_dir, limit=700, summary_file=tmp_path / "summary.txt")
     out, err = io.StringIO(), io.StringIO()
     assert write_comment_outputs(flags, plan=representative_plan(), out=out, err=err)
     names = sorted(p.name for p in out_dir.iterdir())
-    assert names == ["notes.md", *(f"plan-comment-{k}.md" for k in range(1, 5))]
+    assert names == ["notes.txt", *(PART_FILE.format(k=k) for k in range(1, 5))]
     assert "Wrote 4 comments" in out.getvalue() and not err.getvalue()
-    assert (tmp_path / "summary.md").read_text(encoding="utf-8").startswith("**Plan:")
+    assert (tmp_path / "summary.txt").read_text(encoding="utf-8").startswith("**Plan:")
 
 
 @pytest.mark.parametrize(
@@ -189,7 +190,7 @@ def test_files_written_and_stale_parts_removed(tmp_path: Path) -> None:
         (CommentFlags(limit=1000), "markdown", "--comment-limit needs --out-dir"),
         (CommentFlags(out_dir=Path("x")), "text", "add --format markdown"),
         (CommentFlags(out_dir=Path("/nonexistent/x")), "markdown", "does not exist"),
-        (CommentFlags(summary_file=Path("/nonexistent/s.md")), "text", "does not exist"),
+        (CommentFlags(summary_file=Path("/nonexistent/summary")), "text", "does not exist"),
     ],
 )
 def test_bad_flag_combinations_are_one_line(flags: CommentFlags, fmt: str, says: str) -> None:
