@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import yaml
 
-from engine.cli import main
+from engine.cli import build_parser, main
 from engine.commands import load_valid
 from engine.scaffold import PACKAGE_PLACEHOLDER, Ci, init, pinned_requirement, scaffold_files
 
@@ -280,3 +280,20 @@ def test_gitlab_job_scripts_pass_shellcheck() -> None:
             assert done.returncode == 0, f"{name}: {done.stdout}"
             checked += 1
     assert checked == 5
+
+
+@pytest.mark.parametrize("ci", list(Ci))
+def test_every_markdown_plan_is_cut_into_comments_by_flags_the_cli_has(ci: Ci) -> None:
+    """The CI files call `plan --comment-limit --out-dir` directly (no probing `--help`
+    for an okta-aws without them), and the parser takes each call as written."""
+    text = "\n".join(scaffold_files(ci=ci).values())
+    assert "--help" not in text
+    calls = re.findall(r"okta-aws plan [^\n|]*--format markdown[^\n|]*", text)
+    assert len(calls) == (3 if ci is Ci.GITHUB else 2)
+    for call in calls:
+        call = call.split(" || ")[0].replace('"${snapshot[@]}" ', "")
+        words = re.sub(r'"\$(\w+)"', r"\1", call).split()[1:]
+        limit = words.index("--comment-limit") + 1
+        words[limit] = {"COMMENT_LIMIT": "65000", "ISSUE_LIMIT": "65000"}[words[limit]]
+        args = build_parser().parse_args(words)
+        assert args.comments_dir is not None and args.comment_limit == 65_000, call
