@@ -20,6 +20,7 @@ import pytest
 from engine.compile import compile_world
 from engine.diff import diff
 from engine.plan import Plan
+from engine.render import MD_SIGN
 from engine.render_comments import DEFAULT_COMMENT_LIMIT, comment_parts, job_summary
 from engine.render_parts import Names, entry_lines, sections_of
 from tests.bench.core import OPTIONS, Scenario, live_world
@@ -68,14 +69,12 @@ def _check_order(plan: Plan, parts: list[str]) -> int:
     before every non-destructive change; 0 when there is none."""
     names = Names(plan)
     removals = {c.id for c in plan.access_removals}
-    heads: list[str] = []
-    for section in sections_of(
-        Plan(changes=tuple(c for c in plan.changes if c.id in removals)), names
-    ):
-        heads += [
-            entry_lines(e, width=100, sign="-!+"["-~+".index(e.sign.value)])[0][0]
-            for e in section.entries
-        ]
+    changes = tuple(c for c in plan.changes if c.id in removals)
+    heads = [
+        entry_lines(entry, width=100, sign=MD_SIGN[entry.sign])[0][0]
+        for section in sections_of(Plan(changes=changes), names)
+        for entry in section.entries
+    ]
     losses = [f"**{a.user}** loses" for a in plan.access_delta if not a.gained]
     if not heads and not losses:
         return 0

@@ -18,6 +18,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from engine.cli import main
 from engine.commands_comments import (
     PART_FILE,
     CommentFlags,
@@ -27,6 +28,7 @@ from engine.commands_comments import (
 )
 from engine.diff import diff
 from engine.plan import AccessChange, Plan
+from engine.render import MD_SIGN
 from engine.render_comments import (
     CUT_MARKER,
     CommentLimitTooSmallError,
@@ -36,6 +38,7 @@ from engine.render_comments import (
 )
 from engine.render_parts import Names, entry_lines, removal_label, sections_of
 from tests.unit.strategies import plan_options, world_pairs
+from tests.unit.test_cli import DESIRED, EMPTY_WORLD
 from tests.unit.test_render import empty_plan, representative_plan, unknown_access_plan
 
 GOLDEN = Path(__file__).resolve().parent / "golden"
@@ -89,8 +92,7 @@ def _destructive_lines(plan: Plan) -> list[str]:
     out = []
     for section in sections_of(Plan(changes=changes, names=plan.names), names):
         for entry in section.entries:
-            sign = {"+": "+", "~": "!", "-": "-"}[entry.sign.value]
-            out.append(entry_lines(entry, width=100, sign=sign)[0][0])
+            out.append(entry_lines(entry, width=100, sign=MD_SIGN[entry.sign])[0][0])
     return out
 
 
@@ -238,3 +240,38 @@ def test_parts_fit_lose_nothing_and_put_destruction_first(plan: Plan, limit: int
         assert details == -1 or last < details
         gains = joined.find("#### Access gains")
         assert gains == -1 or last < gains
+
+
+def test_the_command_line_writes_the_parts_or_names_the_minimum(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Through `okta-aws plan`: against the empty world the plan is blocked (exit 1) and
+    its parts are still written, none over the limit; the markdown is not printed too."""
+    base = ["plan", "-d", str(DESIRED), "--live-snapshot", str(EMPTY_WORLD)]
+    out_dir, summary = tmp_path / "comments", tmp_path / "summary"
+    summary.write_text("earlier step\n")
+    markdown = [*base, "--format", "markdown", "--out-dir", str(out_dir)]
+    code = main([*markdown, "--comment-limit", "2000", "--summary-file", str(summary)])
+    out = capsys.readouterr().out
+    parts = sorted(out_dir.iterdir(), key=lambda p: int(re.sub(r"\D", "", p.name)))
+    assert code == 1 and len(parts) > 1
+    assert all(len(p.read_text(encoding="utf-8")) <= 2000 for p in parts)
+    assert "Apply will refuse" in parts[0].read_text(encoding="utf-8")
+    assert f"Wrote {len(parts)} comments of at most 2,000 characters" in out
+    assert "<details>" not in out
+    assert summary.read_text(encoding="utf-8").startswith("earlier step\n**Plan:")
+
+    code = main([*markdown, "--comment-limit", "100"])
+    err = capsys.readouterr().err
+    (line,) = [line for line in err.splitlines() if "comment-limit" in line]
+    assert code == 1 and re.fullmatch(
+        r"error: --comment-limit 100 is too small for this plan: a part needs at least "
+        r"\d+ characters \(its header, a section's frame and one line\)",
+        line,
+    )
+    assert len(list(out_dir.iterdir())) == len(parts)  # nothing written or removed
+
+    with pytest.raises(SystemExit) as exited:
+        main([*markdown, "--comment-limit", "lots"])
+    assert exited.value.code == 1
+    assert capsys.readouterr().err.count("\n") == 1
