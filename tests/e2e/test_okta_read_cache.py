@@ -5,6 +5,7 @@ again, `--full-read` reads them all, and every plan is the one a full read gives
 from __future__ import annotations
 
 import re
+from urllib.parse import quote
 
 import ldap3
 import pytest
@@ -13,6 +14,7 @@ from tests.e2e.harness import Served, Workspace, finish
 
 Sandbox = tuple[Workspace, Served]
 INCREMENTAL = re.compile(r"okta members: incremental read, (\d+) lists unchanged .*?, (\d+) read")
+MANAGEMENT_OU = "ou=aws management groups,dc=example,dc=test"  # harness.ldap_flavour
 FULL = re.compile(r"okta members: full read \(([^)]*)\), (\d+) lists read")
 
 
@@ -29,28 +31,51 @@ def membership_stamps(served: Served) -> dict[str, str]:
     return {g["id"]: g["last_membership_updated"] for g in state["groups"]}
 
 
+def okta_logins(served: Served, name: str) -> set[str]:
+    """The local parts of the logins Okta lists as members of the group named `name`."""
+    found = [
+        g
+        for g in served.live.okta_all(f"/api/v1/groups?q={quote(name)}")
+        if g["profile"]["name"].lower() == name.lower()
+    ]
+    if len(found) != 1:
+        return set()
+    users = served.live.okta_all(f"/api/v1/groups/{found[0]['id']}/users")
+    return {u["profile"]["login"].split("@")[0].lower() for u in users}
+
+
 def drop_one_user_member(served: Served) -> str:
-    """Remove one user from one group in the served directory; the group's DN."""
+    """Remove from one imported management group a user Okta has in it; the group's DN."""
     connection = served.live.ldap()
     try:
         connection.search(
             served.live.meta.base_dn,
             "(|(objectClass=group)(objectClass=groupOfNames))",
             ldap3.SUBTREE,
-            attributes=["member"],
+            attributes=["member", "cn"],
         )
         groups = {
-            e["dn"].lower(): [str(m) for m in e["attributes"].get("member") or ()]
+            e["dn"].lower(): (
+                str(e["attributes"]["cn"][0]),
+                [str(m) for m in e["attributes"].get("member") or ()],
+            )
             for e in connection.response
             if e.get("type") == "searchResEntry"
         }
-        for dn, members in sorted(groups.items()):
-            users = [m for m in members if m.lower() not in groups]
-            if users and len(members) > 1:
+        for dn, (name, members) in sorted(groups.items()):
+            if not dn.endswith(MANAGEMENT_OU) or len(members) < 2:
+                continue
+            in_okta = okta_logins(served, name)
+            users = [
+                m
+                for m in members
+                if m.lower() not in groups and m.split(",")[0].split("=")[1].lower() in in_okta
+            ]
+            if users:
                 connection.modify(dn, {"member": [(ldap3.MODIFY_DELETE, [users[0]])]})
                 assert connection.result["result"] == 0, connection.result
                 return str(dn)
-        raise AssertionError("no group with a user member to drop")
+        raise AssertionError("no management group with a user member Okta knows")
     finally:
         connection.unbind()
 
