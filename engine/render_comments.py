@@ -214,9 +214,10 @@ def _cut(line: str, room: int, cost: Cost) -> str:
     if cost(line) <= room:
         return line
     room -= cost(CUT_MARKER)
-    end = 0
+    end = used = 0
     for token in _TOKEN.finditer(line):
-        if cost(line[: token.end()]) > room:
+        used += cost(token.group())  # both costs (characters, UTF-8 bytes) add up
+        if used > room:
             break
         end = token.end()
     return line[:end] + CUT_MARKER
