@@ -41,7 +41,7 @@ from tests.e2e.live_systems import Live
 pytestmark = pytest.mark.slapd
 BUCKET = "okta-aws-e2e-locks"
 LOCK_URL = f"s3://{BUCKET}/live/apply.lock"
-LEASE = 10  # seconds: short, so a crashed holder's lock runs out within the test
+LEASE = 12  # seconds: short, so a crashed holder's lock runs out within the test
 # "lock 0123…ef held by user@host (pid 42" in refusals and `lock status`
 HOLDER = re.compile(r"lock ([0-9a-f]{32}) held by \S+ \(pid (\d+)")
 PROD_PAYMENTS = "314159265358"  # converged at reset: its roles exist, tagged as ours
@@ -237,7 +237,7 @@ def test_one_runner_writes_the_other_is_refused_even_after_the_lease_and_after_a
         again = second.live_cli("apply", "--auto-approve")
         assert refused_by(again, holder.pid) == lock_id, f"{again.seconds:.1f} s after the kill"
         status = second.cli("lock", "status")
-        assert status.code == 0 and lock_id in status.out and "live for" in status.out, status
+        assert status.code == 0 and lock_id in status.out, status
     finally:
         if holder.poll() is None:
             holder.kill()
