@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-import shutil
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -34,7 +33,6 @@ from engine.spec import DesiredState, LockSpec, Settings
 
 BUCKET = "okta-aws-locks"
 URL = LockUrl(bucket=BUCKET, key="prod/apply.lock")
-REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -336,20 +334,6 @@ def test_lock_status_and_force_unlock(s3: Any, monkeypatch: pytest.MonkeyPatch) 
     assert code == 1 and "holds no lock" in err
     # The removed holder's own release later deletes nothing (its ETag is gone).
     assert holder.release() is not None
-
-
-def test_lock_commands_without_a_lock_configured(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.delenv(LOCK_URL_ENV, raising=False)
-    monkeypatch.chdir(tmp_path)
-    shutil.copytree(REPO / "desired-state", tmp_path / "desired-state")
-    out, err = io.StringIO(), io.StringIO()
-    assert lock_status(directory=Path("desired-state"), out=out, err=err) == 1
-    assert err.getvalue() == (
-        "error: no S3 apply lock is configured: set settings.lock.s3 in desired-state "
-        f"or {LOCK_URL_ENV}\n"
-    )
 
 
 def test_lock_status_when_s3_cannot_be_reached(monkeypatch: pytest.MonkeyPatch) -> None:

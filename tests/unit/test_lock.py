@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 from engine.apply import apply_changes
+from engine.cli import main
 from engine.load import LoadError, load
 from engine.lock import (
     LOCK_URL_ENV,
@@ -211,3 +212,34 @@ def test_an_apply_whose_lock_holds_runs_every_stage() -> None:
         before_stage=lambda: None,
     )
     assert report.writes == 2 and not report.stopped and not report.not_started
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["force-unlock"], "the following arguments are required: LOCK_ID"),
+        (["lock"], "the following arguments are required: action"),
+        (["lock", "release"], "invalid choice: 'release'"),
+    ],
+)
+def test_lock_commands_bad_arguments_are_one_line_exit_1(
+    argv: list[str], expected: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(argv)
+    assert exited.value.code == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and expected in err
+
+
+def test_lock_status_without_a_lock_anywhere_names_both_ways_to_set_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv(LOCK_URL_ENV, raising=False)
+    shutil.copytree(REPO / "desired-state", tmp_path / "desired-state")
+    assert main(["lock", "status"]) == 1
+    assert capsys.readouterr().err == (
+        "error: no S3 apply lock is configured: set settings.lock.s3 in desired-state "
+        f"or {LOCK_URL_ENV}\n"
+    )
