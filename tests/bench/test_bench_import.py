@@ -23,15 +23,26 @@ from engine.adopt import adopt
 from engine.adopt_discover import discover
 from engine.adopt_model import ImportOptions
 from engine.adopt_render import render_files
+from engine.commands_import import okta_scope
 from engine.compile import compile_world
 from engine.diff import diff
 from engine.load import load
 from engine.plan import PlanOptions
+from engine.providers.calls import CallCounter
+from engine.providers.live import directory_logins
+from engine.providers.okta import OktaProvider
+from tests.bench import test_bench_okta as okta_bench
 from tests.bench.core import Scenario, live_world
 from tests.bench.orgs import REFERENCE, TINY, OrgSize, reference_state
 from tests.bench.results import Recorder
+from tests.bench.servers import EMULATOR_TOKEN
+from tests.bench.test_bench_okta import OktaOrg, OrgFactory, read_and_plan
 
 TIME_LIMIT_S = 10.0
+# The Okta benchmark's seeded emulators (children), as fixtures of this module too.
+okta_org_factory = okta_bench.okta_org_factory
+plain_http = okta_bench.plain_http
+IDS_PER_SEARCH = 50  # `id eq "00g…"` terms in one search, at the least (URL length bound)
 METADATA = (
     Path(__file__).resolve().parents[2] / "desired-state" / "okta-idp-metadata.xml"
 ).read_text(encoding="utf-8")
@@ -86,3 +97,62 @@ def test_smoke_import_on_a_tiny_org(results_dir: Path) -> None:
     assert record.save().exists()
     assert run["changes_after_import"] == 0, run
     assert run["accounts"] == TINY.accounts, run
+
+
+# --- Okta: the import's first read against the plan's, on the seeded emulator --------------
+
+
+def okta_calls(org: OktaOrg) -> dict[str, Any]:
+    """The import's Okta read (nothing known but the app's label) and the plan's read of
+    the same org, with what the import discovered from its read."""
+    calls = CallCounter()
+    with OktaProvider(
+        org_url=org.emulator.url, token=EMULATOR_TOKEN, env={}, calls=calls, rate_limit_share=0
+    ) as provider:
+        label = org.state.settings.okta.app_label
+        read = provider.read(scope=okta_scope(app_label=label, app_id=None, role_group_name=None))
+    assert read.errors == (), read.errors
+    discovery = discover(okta=directory_logins(read.to_world()))
+    _, _, plan_calls, _, _ = read_and_plan(org)
+    return {
+        "import_calls": calls.total(),
+        "plan_calls": plan_calls.total(),
+        "import_by_operation": dict(calls.by_operation(system="okta")),
+        "plan_by_operation": dict(plan_calls.by_operation(system="okta")),
+        "role_groups": len(discovery.role_groups),
+        "accounts": len(discovery.accounts),
+    }
+
+
+def check_okta_calls(run: dict[str, Any], size: OrgSize) -> None:
+    """The plan's calls, but for group searches: the plan names its management groups in
+    them, the import can only look the assigned ones up by id (batched)."""
+    assert run["accounts"] == size.accounts, run
+    assert run["role_groups"] == size.accounts * size.roles_per_account, run
+    searches = "GET /api/v1/groups"
+    mine, plans = dict(run["import_by_operation"]), dict(run["plan_by_operation"])
+    extra = mine.pop(searches, 0) - plans.pop(searches, 0)
+    assert mine == plans, run
+    assert 0 <= extra <= -(-size.management_groups // IDS_PER_SEARCH), run
+
+
+@pytest.mark.bench
+def test_import_reads_okta_like_a_plan_at_reference_size(
+    okta_org_factory: OrgFactory, results_dir: Path
+) -> None:
+    record = Recorder(name="import_okta", directory=results_dir)
+    run = okta_calls(okta_org_factory(REFERENCE))
+    record.figure("reference", run)
+    record.save()
+    check_okta_calls(run, REFERENCE)
+
+
+@pytest.mark.bench_smoke
+def test_smoke_import_reads_okta_like_a_plan(
+    okta_org_factory: OrgFactory, results_dir: Path
+) -> None:
+    record = Recorder(name="import_okta_smoke", directory=results_dir)
+    run = okta_calls(okta_org_factory(TINY))
+    record.figure("tiny", run)
+    assert record.save().exists()
+    check_okta_calls(run, TINY)
