@@ -13,6 +13,7 @@ import gzip
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -23,6 +24,7 @@ from engine.model import GroupRole
 from engine.providers.okta import OktaProvider, OktaRead, ReadMode, ReadScope
 from engine.providers.okta_cache import (
     CACHE_DIR_ENV,
+    CachedMembers,
     CacheStore,
     MemberCache,
     default_cache_dir,
@@ -65,9 +67,7 @@ def org(converged_org: str) -> Iterator[OktaEmulator]:
         yield emu
 
 
-def open_provider(
-    emulator: OktaEmulator, cache_dir: Path | None, **options: object
-) -> OktaProvider:
+def open_provider(emulator: OktaEmulator, cache_dir: Path | None, **options: Any) -> OktaProvider:
     return OktaProvider(
         org_url=emulator.url,
         token=emulator.token,
@@ -75,11 +75,11 @@ def open_provider(
         cache_dir=cache_dir,
         max_retries=1,
         backoff_base=0.05,
-        **options,  # type: ignore[arg-type]
+        **options,
     )
 
 
-def read_with(emulator: OktaEmulator, cache_dir: Path | None, **options: object) -> OktaRead:
+def read_with(emulator: OktaEmulator, cache_dir: Path | None, **options: Any) -> OktaRead:
     with open_provider(emulator, cache_dir, **options) as provider:
         result = provider.read(scope=ReadScope.for_world(WORLD))
     assert result.errors == (), result.errors
@@ -90,7 +90,7 @@ def member_reads(result: OktaRead) -> int:
     return sum(s.calls for k, s in result.calls.items() if k.operation == MEMBERS_ROUTE)
 
 
-def assert_same_as_full(emulator: OktaEmulator, cache_dir: Path, **options: object) -> OktaRead:
+def assert_same_as_full(emulator: OktaEmulator, cache_dir: Path, **options: Any) -> OktaRead:
     """The cached read equals a full read of the org now, as whole worlds and as plans."""
     cached = read_with(emulator, cache_dir, **options)
     full = read_with(emulator, None)
@@ -173,7 +173,7 @@ def test_deleted_groups_drop_out_and_new_ones_are_read(org: OktaEmulator, tmp_pa
     assert all(gid in org.state.groups for gid in entries)
 
 
-def cached_entries(emulator: OktaEmulator, cache_dir: Path) -> dict[str, object]:
+def cached_entries(emulator: OktaEmulator, cache_dir: Path) -> dict[str, CachedMembers]:
     store = CacheStore(directory=cache_dir, org_url=emulator.url)
     cache, _ = store.load(emulator.aws_app().id)
     assert cache is not None
@@ -244,7 +244,7 @@ def test_full_read_ignores_the_cache_and_rewrites_it(org: OktaEmulator, tmp_path
     assert forced.cache.mode is ReadMode.FULL and forced.cache.reason == "--full-read"
     assert member_reads(forced) == cold.cache.read
     entries = cached_entries(org, tmp_path)
-    assert {e.read_at for e in entries.values()} == {T0 + 1600}  # type: ignore[attr-defined]
+    assert {e.read_at for e in entries.values()} == {T0 + 1600}
 
 
 def test_a_cache_of_another_org_or_app_is_not_used(org: OktaEmulator, tmp_path: Path) -> None:
@@ -358,7 +358,7 @@ OPERATIONS = st.lists(
 )
 
 
-def run(emulator: OktaEmulator, operation: tuple[object, ...], counter: list[int]) -> None:
+def run(emulator: OktaEmulator, operation: tuple[Any, ...], counter: list[int]) -> None:
     state = emulator.state
     users = sorted(state.users)
     groups = sorted(
@@ -366,15 +366,15 @@ def run(emulator: OktaEmulator, operation: tuple[object, ...], counter: list[int
     )
     kind = operation[0]
     if kind == "advance":
-        emulator.clock.advance(float(operation[1]))  # type: ignore[arg-type]
+        emulator.clock.advance(float(operation[1]))
     elif kind == "import":
         name, logins = operation[1], operation[2]
-        group = next(g for g in WORLD.directory_groups.values() if g.name == name)
-        changed = dataclasses.replace(group, member_users=frozenset(logins))  # type: ignore[arg-type]
+        imported = next(g for g in WORLD.directory_groups.values() if g.name == name)
+        changed = dataclasses.replace(imported, member_users=frozenset(logins))
         import_directory(
             emulator,
             dataclasses.replace(
-                WORLD, directory_groups={**WORLD.directory_groups, group.key: changed}
+                WORLD, directory_groups={**WORLD.directory_groups, imported.key: changed}
             ),
         )
     elif kind == "create":
@@ -385,13 +385,13 @@ def run(emulator: OktaEmulator, operation: tuple[object, ...], counter: list[int
             group_type=GroupType.APP_GROUP,
             source_app_id=emulator.directory_app().id,
         )
-        picked = {users[i % len(users)] for i in operation[2]}  # type: ignore[attr-defined]
+        picked = {users[i % len(users)] for i in operation[2]}
         state.set_members(group_id=created.id, user_ids=picked)
     elif groups:
-        group = groups[int(operation[1]) % len(groups)]  # type: ignore[call-overload]
+        group = groups[int(operation[1]) % len(groups)]
         app_id = emulator.aws_app().id
         if kind == "members":
-            picked = {users[i % len(users)] for i in operation[2]}  # type: ignore[attr-defined]
+            picked = {users[i % len(users)] for i in operation[2]}
             state.set_members(group_id=group.id, user_ids=picked)
         elif kind == "delete":
             state.delete_group(group.id)
@@ -410,9 +410,9 @@ def run(emulator: OktaEmulator, operation: tuple[object, ...], counter: list[int
 def test_property_an_incremental_read_equals_a_full_read(
     converged_org: str,
     tmp_path_factory: pytest.TempPathFactory,
-    before: list[tuple[object, ...]],
-    between: list[tuple[object, ...]],
-    after: list[tuple[object, ...]],
+    before: list[tuple[Any, ...]],
+    between: list[tuple[Any, ...]],
+    after: list[tuple[Any, ...]],
 ) -> None:
     """Random membership changes, group creations and deletions, assignments, imports and
     clock moves (same millisecond to over an hour) before a first read, between it and a
