@@ -11,6 +11,7 @@ code on the tiny org and checks the same, never how long it took.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from pathlib import Path
 from typing import Any
@@ -19,10 +20,11 @@ import pytest
 
 from engine.compile import compile_world
 from engine.diff import diff
+from engine.escape import md_code
 from engine.plan import Plan
-from engine.render import MD_SIGN
+from engine.render import MARKDOWN_ACCESS_LINES, MD_SIGN
 from engine.render_comments import DEFAULT_COMMENT_LIMIT, comment_parts, job_summary
-from engine.render_parts import Names, entry_lines, sections_of
+from engine.render_parts import Names, access_rows, entry_lines, sections_of
 from tests.bench.core import OPTIONS, Scenario, live_world
 from tests.bench.orgs import REFERENCE, TINY, OrgSize, reference_state
 from tests.bench.results import Recorder
@@ -34,6 +36,21 @@ REPS = 3
 def _first_plan(size: OrgSize) -> Plan:
     desired = compile_world(state=reference_state(size=size))
     return diff(desired=desired, live=live_world(desired, Scenario.FIRST_PLAN), options=OPTIONS)
+
+
+def _members_removed_plan(size: OrgSize) -> Plan:
+    """Converged, then every tenth management group drops half its members: user
+    removals (destructive) and the access they lose, at scale, amid no other change."""
+    state = reference_state(size=size)
+    live = live_world(compile_world(state=state), Scenario.CONVERGED)
+    groups = tuple(
+        dataclasses.replace(g, members=g.members[: len(g.members) // 2])
+        if j % 10 == 0 and g.members
+        else g
+        for j, g in enumerate(state.management_groups)
+    )
+    desired = compile_world(state=dataclasses.replace(state, management_groups=groups))
+    return diff(desired=desired, live=live, options=OPTIONS)
 
 
 def _measure(plan: Plan) -> tuple[list[str], dict[str, Any]]:
@@ -75,7 +92,10 @@ def _check_order(plan: Plan, parts: list[str]) -> int:
         for section in sections_of(Plan(changes=changes), names)
         for entry in section.entries
     ]
-    losses = [f"**{a.user}** loses" for a in plan.access_delta if not a.gained]
+    lost = [(a, what) for a, what in access_rows(plan, names) if not a.gained]
+    # Past MARKDOWN_ACCESS_LINES losses a comment has one line per account role.
+    by_slot = len(lost) > MARKDOWN_ACCESS_LINES
+    losses = sorted({md_code(what) if by_slot else f"**{a.user}** loses" for a, what in lost})
     if not heads and not losses:
         return 0
     last_part = 0
@@ -97,6 +117,13 @@ def test_comment_parts_of_the_first_plan_at_reference_size(results_dir: Path) ->
     record = Recorder(name="comments", directory=results_dir)
     figures["last_part_with_destruction"] = _check_order(plan, parts)
     record.figure("first_plan", figures)
+    # Not a target: losses and deletions at scale, to show they fill the first parts.
+    removed = _members_removed_plan(REFERENCE)
+    removed_parts, removed_figures = _measure(removed)
+    removed_figures["last_part_with_destruction"] = _check_order(removed, removed_parts)
+    record.figure("members_removed (recorded, not a target)", removed_figures)
+    assert removed_figures["access_losses"] > 0 and removed_figures["destructive_changes"] > 0
+    assert all(n <= DEFAULT_COMMENT_LIMIT for n in removed_figures["part_chars"])
     record.target(
         "first plan: render the comment parts, CPU seconds",
         value=figures["render_cpu_s"],
@@ -119,6 +146,9 @@ def test_smoke_comment_parts_on_a_tiny_org(results_dir: Path) -> None:
     parts = comment_parts(plan=plan, limit=2_000)
     assert len(parts) > 1 and all(len(p) <= 2_000 for p in parts)
     _check_order(plan, parts)
+    removed = _members_removed_plan(TINY)
+    assert removed.access_removals and any(not a.gained for a in removed.access_delta)
+    _check_order(removed, comment_parts(plan=removed, limit=2_000))
     _, figures = _measure(plan)
     record = Recorder(name="comments_smoke", directory=results_dir)
     record.figure("first_plan", figures)
