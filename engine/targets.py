@@ -105,6 +105,7 @@ def open_target(*, name: str, state: DesiredState, err: TextIO) -> Iterator[Targ
                 env=dict(os.environ),
                 ldap_connection_factory=endpoints.connection_factory,
                 aws_max_attempts=5,
+                okta_cache_dir=root / "okta-read-cache",
             ),
             lock_path=root / "apply.lock",
         )

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import boto3
 
@@ -43,6 +44,9 @@ class Connection:
     ldap_connection_factory: ConnectionFactory | None = None  # the sandbox's in-process mock
     aws_max_attempts: int = 5
     okta_full_read: bool = False  # --full-read: every member list, not the read cache
+    # Where the Okta read cache lives (None: OKTA_AWS_CACHE_DIR / XDG / ~/.cache); the
+    # sandbox keeps its own inside .sandbox/, its throwaway org never in the user's home.
+    okta_cache_dir: Path | None = None
 
 
 @dataclass
@@ -114,7 +118,7 @@ def connect(
                     calls=calls,
                     app_label=settings.okta.app_label,
                     # The read cache and the pacing (README: Okta's budget).
-                    cache_dir=default_cache_dir(connection.env),
+                    cache_dir=connection.okta_cache_dir or default_cache_dir(connection.env),
                     cache_max_age=float(settings.okta.read_cache_max_age),
                     full_read=connection.okta_full_read,
                     rate_limit_share=settings.okta.rate_limit_share,
