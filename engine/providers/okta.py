@@ -3,9 +3,11 @@
 It decides nothing (that is `diff`'s job). It reads the AWS Account Federation app
 (`amazon_aws`, raw `settings.app`), its group assignments, the groups the group filter
 matches plus the management groups by name, and the members access needs, in few
-batched calls (`okta_read`); it executes one `plan.Change` at a time, idempotently
-(`okta_execute`). Transport, credentials, retries and call counting live in
-`okta_http`; the okta SDK is imported on first use only.
+batched calls (`okta_read`), reusing the member lists of groups whose
+`lastMembershipUpdated` has not moved since an earlier read (`okta_cache`); it executes
+one `plan.Change` at a time, idempotently (`okta_execute`). Transport, credentials,
+retries, rate-limit pacing (`okta_pacing`) and call counting live in `okta_http`; the
+okta SDK is imported on first use only.
 
 Failures are data where the caller must keep going: a read that fails anywhere is
 reported whole in `OktaRead.errors` (a partial read is never passed off as the org),

@@ -12,7 +12,9 @@ found that way by `id eq` batches, source apps (to name a group's source) by one
 app lookup, ⌈assigned/200⌉ assignment pages (at least one), the search pages, one
 source-app listing when a source is new, and one page per 1,000 members of each group
 whose members are read (role groups from app-filter sources, assigned groups, and with
-kind okta the desired groups). A test holds the read to that formula.
+kind okta the desired groups). A test holds the read to that formula. With a read cache
+(okta_cache), a group whose listing shows an unchanged `lastMembershipUpdated` costs no
+member call: a converged org's read is then the searches and assignment pages alone.
 
 Any failing call fails the read (`OktaError`): a partial read would plan deletions of
 what it did not see.
