@@ -45,6 +45,7 @@ CACHE_DIR_ENV = "OKTA_AWS_CACHE_DIR"
 FORMAT_VERSION = 1
 DEFAULT_MAX_AGE = 24 * 3600.0  # seconds: the longest any member list is reused
 DEFAULT_OVERLAP = 120.0  # seconds: clock skew between Okta's servers, Date's resolution
+MAX_CACHE_BYTES = 512 << 20  # decompressed; the reference org's cache is ~25 MB
 
 
 class CacheUnusable(Exception):
@@ -185,11 +186,14 @@ class CacheStore:
         Raises CacheUnusable when the file exists but cannot be used (a warning)."""
         path = self.path_for(app_id)
         try:
-            with gzip.open(path, "rt", encoding="utf-8") as handle:
-                document = json.load(handle)
+            with gzip.open(path, "rb") as handle:
+                data = handle.read(MAX_CACHE_BYTES + 1)  # bounded: a gzip bomb stops here
+            if len(data) > MAX_CACHE_BYTES:
+                raise CacheUnusable(f"{path} is larger than {MAX_CACHE_BYTES:,} bytes")
+            document = json.loads(data)
         except (FileNotFoundError, NotADirectoryError):
             return None, "no cache yet"  # an unusable folder is reported when saving
-        except (OSError, EOFError, ValueError, UnicodeDecodeError) as exc:
+        except (OSError, EOFError, ValueError, RecursionError) as exc:
             raise CacheUnusable(f"{path} cannot be read ({type(exc).__name__})") from None
         try:
             cache = MemberCache.from_json(document, max_age=self.max_age, overlap=self.overlap)

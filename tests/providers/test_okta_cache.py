@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 
 from engine.diff import diff
 from engine.model import GroupRole
+from engine.providers import okta_cache
 from engine.providers.okta import OktaProvider, OktaRead, ReadMode, ReadScope
 from engine.providers.okta_cache import (
     CACHE_DIR_ENV,
@@ -44,6 +45,7 @@ from tests.unit.worlds import PROD, role_group_name
 
 MEMBERS_ROUTE = "GET /api/v1/groups/{groupId}/users"
 T0 = 1_900_000_000.0  # a whole second: Date and lastMembershipUpdated can then be equal
+OVERSIZE = 64 << 10  # the size bound, lowered for the oversized case (a gzip bomb)
 WORLD = desired(state_of())
 
 
@@ -266,8 +268,9 @@ def test_a_cache_of_another_org_or_app_is_not_used(org: OktaEmulator, tmp_path: 
         gzip.compress(b"{truncated"),
         gzip.compress(b'{"version": 99}'),
         gzip.compress(b'{"version": 1, "orgUrl": "x", "appId": "y", "groups": {"g": 5}}'),
+        gzip.compress(b"[" * 200_000 + b"]" * 200_000),
     ],
-    ids=["not-gzip", "bad-json", "other-version", "bad-entry"],
+    ids=["not-gzip", "bad-json", "other-version", "bad-entry", "deep-nesting"],
 )
 def test_an_unusable_cache_is_ignored_with_a_warning_and_rewritten(
     org: OktaEmulator, tmp_path: Path, content: bytes
@@ -282,6 +285,21 @@ def test_an_unusable_cache_is_ignored_with_a_warning_and_rewritten(
     assert str(content[:8]) not in warnings[0]  # never the file's content
     assert cached_entries(org, tmp_path)  # rewritten, parseable
     assert member_reads(read_with(org, tmp_path)) == 0
+
+
+def test_a_cache_past_the_size_bound_is_not_decompressed_whole(
+    org: OktaEmulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A valid cache padded past the bound (as a gzip bomb would be) is refused unread."""
+    cold = read_with(org, tmp_path)
+    path = CacheStore(directory=tmp_path, org_url=org.url).path_for(org.aws_app().id)
+    valid = gzip.decompress(path.read_bytes())
+    path.write_bytes(gzip.compress(valid + b" " * OVERSIZE))
+    monkeypatch.setattr(okta_cache, "MAX_CACHE_BYTES", OVERSIZE)
+    warnings: list[str] = []
+    again = read_with(org, tmp_path, warn=warnings.append)
+    assert member_reads(again) == cold.cache.read
+    assert len(warnings) == 1 and "larger than" in warnings[0]
 
 
 def test_an_unwritable_cache_folder_costs_a_warning_not_the_read(
