@@ -41,6 +41,8 @@ from engine.model import (
 from engine.plan import Action, Change, ResourceKind
 
 _OKTA_SOURCE = DirectoryKind.OKTA.okta_source
+K = TypeVar("K")  # a group's key
+R = TypeVar("R", SamlProvider, Role)
 
 
 class _Draft:
@@ -121,22 +123,24 @@ def _key(change: Change) -> Any:
     return change.resource.key
 
 
-def _saml_provider(draft: _Draft, change: Change) -> None:
+def _tagged(held: dict[tuple[str, str], R], change: Change, after: R | None) -> None:
+    """An AWS resource made, updated or adopted carries the managed tag afterwards."""
     if change.action is Action.DELETE:
-        draft.saml_providers.pop(_key(change), None)
-        return
+        held.pop(_key(change), None)
+    elif after is not None:
+        held[after.key] = dataclasses.replace(after, managed=True, adopt=False)
+
+
+def _saml_provider(draft: _Draft, change: Change) -> None:
     after = change.after
-    assert isinstance(after, SamlProvider)
-    draft.saml_providers[after.key] = dataclasses.replace(after, managed=True, adopt=False)
+    assert after is None or isinstance(after, SamlProvider)
+    _tagged(draft.saml_providers, change, after)
 
 
 def _role(draft: _Draft, change: Change) -> None:
-    if change.action is Action.DELETE:
-        draft.roles.pop(_key(change), None)
-        return
     after = change.after
-    assert isinstance(after, Role)
-    draft.roles[after.key] = dataclasses.replace(after, managed=True, adopt=False)
+    assert after is None or isinstance(after, Role)
+    _tagged(draft.roles, change, after)
 
 
 def _directory_group(draft: _Draft, change: Change) -> None:
@@ -164,9 +168,6 @@ def _directory_group(draft: _Draft, change: Change) -> None:
         draft.users.pop(after.key, None)
     else:
         groups[after.key] = dataclasses.replace(existing, description=after.description)
-
-
-K = TypeVar("K")
 
 
 def _drafted(drafts: dict[K, set[str]], key: K, current: Iterable[str] | None) -> set[str] | None:
