@@ -242,3 +242,28 @@ def test_answers_from_the_next_window_during_a_wait_still_count() -> None:
     # In the new window: 1 call already answered in it, so 4 more, not 5. (A pacer that
     # lost count of its window could also wait forever: bounded, it fails instead.)
     assert asyncio.run(asyncio.wait_for(scenario(), timeout=30)) == 4
+
+
+def test_a_wait_is_one_line_in_a_ci_log_while_reading() -> None:
+    """Off a terminal the progress display is silent except for pacing waits: one line
+    each, naming the family, the wait and the share; the listener ends with the read."""
+    from io import StringIO
+
+    from engine.commands_session import reading_progress
+    from engine.model import System
+    from engine.providers.calls import CallCounter
+    from engine.providers.live import Providers
+
+    err = StringIO()
+    with OktaProvider(org_url="https://example.okta.com", token="t", env={}) as okta:
+        pacer = okta.pacer
+        assert pacer is not None
+        providers = Providers(calls=CallCounter(), okta=okta)
+        with reading_progress(err=err, systems=frozenset({System.OKTA}), providers=providers):
+            assert pacer.on_wait is not None
+            pacer.on_wait(GROUPS, 41.2)
+        assert pacer.on_wait is None
+    assert err.getvalue() == (
+        "okta: waiting 41 s for the next /api/v1/groups rate-limit window "
+        "(okta-aws uses at most 50%)\n"
+    )
