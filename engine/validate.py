@@ -217,39 +217,42 @@ class _Checker(GroupChecks):
     def check_accounts(self) -> None:
         for account in self.state.accounts:
             name = account.alias
+            same_id, same_alias = self.by_id[account.id], self.by_alias[account.alias]
+            wrong = [
+                (field, message)
+                for bad, field, message in (
+                    (
+                        not naming.ACCOUNT_ID_RE.match(account.id),
+                        "id",
+                        f"account id {account.id!r} must be exactly 12 digits (quoted)",
+                    ),
+                    (
+                        not naming.ALIAS_RE.match(account.alias),
+                        "alias",
+                        f"account alias {account.alias!r} is not a valid AWS account alias "
+                        "(3-63 lowercase letters, digits and single hyphens, starting and "
+                        "ending with a letter or digit)",
+                    ),
+                    (
+                        same_id is not account,
+                        "id",
+                        f"account id {account.id} is listed again (first at {same_id.loc}, "
+                        f"alias {same_id.alias})",
+                    ),
+                    (
+                        same_alias is not account,
+                        "alias",
+                        f"account alias {account.alias!r} is used again (first at "
+                        f"{same_alias.loc}, id {same_alias.id})",
+                    ),
+                )
+                if bad
+            ]
+            for field, message in wrong:
+                self.error(account.loc_of(field), message)
             # Role groups of an account whose id or alias is wrong are not rendered: their
             # names would only repeat the account's problem as naming problems.
-            renderable = True
-            if not naming.ACCOUNT_ID_RE.match(account.id):
-                renderable = False
-                self.error(
-                    account.loc_of("id"),
-                    f"account id {account.id!r} must be exactly 12 digits (quoted)",
-                )
-            if not naming.ALIAS_RE.match(account.alias):
-                renderable = False
-                self.error(
-                    account.loc_of("alias"),
-                    f"account alias {account.alias!r} is not a valid AWS account alias "
-                    "(3-63 lowercase letters, digits and single hyphens, starting and "
-                    "ending with a letter or digit)",
-                )
-            first = self.by_id[account.id]
-            if first is not account:
-                renderable = False
-                self.error(
-                    account.loc_of("id"),
-                    f"account id {account.id} is listed again (first at {first.loc}, "
-                    f"alias {first.alias})",
-                )
-            first = self.by_alias[account.alias]
-            if first is not account:
-                renderable = False
-                self.error(
-                    account.loc_of("alias"),
-                    f"account alias {account.alias!r} is used again (first at {first.loc}, "
-                    f"id {first.id})",
-                )
+            renderable = not wrong
             other = self.by_id.get(account.alias)
             if other is not None and other is not account:
                 self.error(
