@@ -196,7 +196,7 @@ def test_smoke_okta_read_of_a_tiny_org(okta_org_factory: OrgFactory, results_dir
     assert timing["calls"] == run["calls"]  # latency changes the time, never the calls
 
 
-# --- the org's budget: the read cache and pacing (README §Okta's budget) -----------------------
+# --- the org's budget: the read cache and pacing (README: Okta's budget) -------------------
 
 WARM_LIMIT = 60  # Okta calls of a converged plan with a warm cache, at any size
 CHANGED_GROUPS = 10
