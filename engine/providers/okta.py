@@ -259,6 +259,9 @@ class OktaProvider:
             self._cache.groups = {g.key: g for g in result.groups}
         self._cache.app_id = result.app.id if result.app is not None else None
         incremental = outcome["reason"] == "cache"
+        if incremental and result.members_read and not result.members_reused:
+            # Every cached list was too old, changed or too close to its change.
+            incremental, outcome["reason"] = False, "no cached list could be reused"
         if self._store is not None and result.app is not None and result.app.id:
             self._save_cache(app_id=result.app.id, result=result.member_entries)
         self.last_cache = CacheReport(

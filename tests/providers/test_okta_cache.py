@@ -229,6 +229,8 @@ def test_a_cache_older_than_its_bound_is_read_again_in_full(
     org.clock.advance(3601)
     again = assert_same_as_full(org, tmp_path, cache_max_age=3600)
     assert member_reads(again) == cold.cache.read and again.cache.reused == 0
+    assert again.cache.mode is ReadMode.FULL
+    assert again.cache.reason == "no cached list could be reused"
     assert member_reads(read_with(org, tmp_path, cache_max_age=3600)) == 0
 
 
