@@ -14,6 +14,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from typing import TextIO
 
 from engine.apply import ApplyReport, ChangeResult, apply_changes, one_line
@@ -25,9 +26,10 @@ from engine.model import System, World
 from engine.order import stages
 from engine.plan import Finding, FindingKind, Plan, PlanOptions
 from engine.providers.live import Connection, ConnectionProblem, Providers, connect, read_live
+from engine.saml_metadata import check_metadata
 from engine.sandbox.persist import SandboxError
 from engine.snapshot import fingerprint as snapshot_fingerprint
-from engine.spec import DesiredState
+from engine.spec import DesiredState, Severity
 from engine.targets import Target, open_target
 
 # What opening a target and reading it may raise, each a one-line reason: a connection
@@ -92,6 +94,22 @@ def reading_progress(
                 okta.set_wait_listener(None)
 
 
+def fetched_metadata_findings(*, document: str, now: datetime) -> tuple[Finding, ...]:
+    """The Okta app's IdP metadata (no `metadata_file`) is checked like a file's before
+    it is uploaded to every account: what fails blocks the plan."""
+    report = check_metadata(document=document, now=now)
+    return tuple(
+        Finding(
+            FindingKind.CONFLICT,
+            System.AWS,
+            "SAML metadata of the Okta app",
+            f"{f.message}{'' if f.line is None else f' (line {f.line})'}; it is not uploaded",
+        )
+        for f in report.findings
+        if f.severity is Severity.ERROR
+    )
+
+
 def observe(
     *,
     state: DesiredState,
@@ -106,12 +124,18 @@ def observe(
         err=err or sys.stderr, systems=options.systems, providers=providers
     ) as on_read:
         read = read_live(state=state, desired=desired, providers=providers, on_read=on_read)
+    refused: tuple[Finding, ...] = ()
     if read.metadata is not None:
         desired = compile_world(state=state, metadata=read.metadata)
+        refused = fetched_metadata_findings(document=read.metadata, now=datetime.now(UTC))
     plan = diff(desired=desired, live=read.world, options=options)
     plan = replace(
         plan,
-        findings=(*outside_only(findings=read.findings, only=options.systems), *plan.findings),
+        findings=(
+            *outside_only(findings=read.findings, only=options.systems),
+            *refused,
+            *plan.findings,
+        ),
         target=target,
         live_fingerprint=snapshot_fingerprint(read.world),
         desired_digest=state.digest,

@@ -10,9 +10,16 @@ visibility, notifications…).
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import textwrap
+from datetime import UTC, datetime
 from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519
+from cryptography.x509.oid import NameOID
 
 from engine.sandbox.okta_emulator.state import App, OktaState
 
@@ -114,13 +121,35 @@ def add_directory_app(state: OktaState, *, name: str, label: str) -> App:
     return state.add_app(name=name, label=label, sign_on_mode="AUTO_LOGIN", body=body)
 
 
+@functools.cache
+def _signing_certificate(app_id: str) -> bytes:
+    """A real self-signed X.509 certificate (DER), the same for the same app every time.
+
+    okta-aws checks metadata before it uploads it (a parseable signing certificate, its
+    expiry), so the emulator's must be real. Ed25519 signatures are deterministic and
+    the key is derived from the app id, so the document stays stable per app, as Okta's
+    is per signing key."""
+    key = ed25519.Ed25519PrivateKey.from_private_bytes(
+        hashlib.sha256(f"signing-key:{app_id}".encode()).digest()
+    )
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"okta-emulator {app_id}")])
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(int.from_bytes(hashlib.sha256(app_id.encode()).digest()[:8], "big"))
+        .not_valid_before(datetime(2025, 1, 1, tzinfo=UTC))
+        .not_valid_after(datetime(2045, 1, 1, tzinfo=UTC))
+        .sign(key, None)
+    )
+    return certificate.public_bytes(serialization.Encoding.DER)
+
+
 def saml_metadata(*, app: App, base_url: str) -> str:
     """IdP metadata for an app: stable per app id, as the real one is per signing key."""
     entity = "exk" + hashlib.sha256(f"entity:{app.id}".encode()).hexdigest()[:17]
-    cert_bytes = b"".join(
-        hashlib.sha512(f"cert:{app.id}:{block}".encode()).digest() for block in range(12)
-    )
-    cert = "\n".join(textwrap.wrap(base64.b64encode(cert_bytes).decode(), 76))
+    cert = "\n".join(textwrap.wrap(base64.b64encode(_signing_certificate(app.id)).decode(), 76))
     sso = f"{base_url}/app/{app.name}/{entity}/sso/saml"
     return (
         '<?xml version="1.0" encoding="UTF-8"?>\n'
