@@ -198,6 +198,10 @@ def _action(raw: dict[str, Any], *, name: str, scope: _Scope, cwd: Path) -> Step
     if action == "aws-actions/configure-aws-credentials":
         assert inputs["role-to-assume"], "no role to assume"
         return Step(name=name, outcome="success", log="(the sandbox's AWS credentials)")
+    if action in ("actions/cache/restore", "actions/cache/save"):
+        return _cache(
+            action, inputs, name=name, caches=scope.context.artifacts / ".caches", cwd=cwd
+        )
     store = scope.context.artifacts / inputs["name"]
     if action == "actions/upload-artifact":
         source = cwd / inputs["path"]
@@ -213,3 +217,24 @@ def _action(raw: dict[str, Any], *, name: str, scope: _Scope, cwd: Path) -> Step
             shutil.copy2(item, cwd / item.name)
         return Step(name=name, outcome="success", log=f"downloaded {inputs['name']}")
     raise AssertionError(f"the runner stand-in does not know the action {action}")
+
+
+def _cache(action: str, inputs: dict[str, str], *, name: str, caches: Path, cwd: Path) -> Step:
+    """actions/cache's restore and save: kept across the jobs of one test, keyed as
+    GitHub keys them (an exact key, else the newest entry whose key has a restore prefix)."""
+    path = cwd / inputs["path"]
+    if action == "actions/cache/save":
+        if not path.exists():
+            return Step(name=name, outcome="success", log="(nothing to cache)")
+        entry = caches / inputs["key"]
+        assert not entry.exists(), f"cache key {inputs['key']} saved twice"
+        shutil.copytree(path, entry)
+        return Step(name=name, outcome="success", log=f"saved {inputs['key']}")
+    prefixes = [inputs["key"], *inputs.get("restore-keys", "").split()]
+    entries = sorted(caches.iterdir(), key=lambda e: e.stat().st_mtime) if caches.exists() else []
+    for prefix in prefixes:
+        found = [e for e in entries if e.name == prefix or e.name.startswith(prefix)]
+        if found:
+            shutil.copytree(found[-1], path, dirs_exist_ok=True)
+            return Step(name=name, outcome="success", log=f"restored {found[-1].name}")
+    return Step(name=name, outcome="success", log="(no cache yet)")

@@ -25,6 +25,7 @@ import os
 import shutil
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -248,6 +249,11 @@ def test_pull_request_merge_drift_and_reconcile(
     first_schedule = runner.job("okta-aws-reconcile.yml", "reconcile")
     status = first_schedule.step("Plan (exit 2 = drift)").outputs.get("status")
     assert status == "2", first_schedule.log()
+    assert first_schedule.step("Restore the Okta read cache").log == "(no cache yet)"
+    first_log = first_schedule.step("Plan (exit 2 = drift)").log
+    assert "okta members: full read" in first_log
+    assert "no cached list could be reused" not in first_log  # there was no cache at all
+    assert first_schedule.step("Save the Okta read cache").outcome == "success"
     _git(repo, "checkout", "-q", "walter-admin")
     fork = runner.job("okta-aws-plan.yml", "plan", fork=True)
     assert not fork.failed, fork.log()
@@ -281,6 +287,15 @@ def test_pull_request_merge_drift_and_reconcile(
     assert issue["title"] == DRIFT_TITLE and issue["state"] == "open"
     clean = runner.job("okta-aws-reconcile.yml", "reconcile")
     assert clean.step("Plan (exit 2 = drift)").outputs["status"] == "0", clean.log()
+    # The scheduled runs keep Okta's member lists between them (an actions cache); the
+    # run in the midnight UTC hour reads them all afresh.
+    # (Lists that changed within the cache's overlap window, as all have in this quick
+    # story, are read again: the restored cache was consulted, not trusted blindly.)
+    assert clean.step("Restore the Okta read cache").log.startswith("restored ")
+    consulted = ("okta members: incremental read", "full read (no cached list could be reused)")
+    plan_log = clean.step("Plan (exit 2 = drift)").log
+    if _utc_hour() != "00":
+        assert any(words in plan_log for words in consulted), clean.log()
     assert runner.state()["issues"][0]["state"] == "closed"
 
     # --- drift made by hand: ReadOnly's session length in sandbox-dev --------------------
@@ -328,3 +343,7 @@ def test_pull_request_merge_drift_and_reconcile(
         data = path.read_bytes()
         for secret in secrets:
             assert secret.encode() not in data, f"a secret is in {path}"
+
+
+def _utc_hour() -> str:
+    return datetime.now(UTC).strftime("%H")
