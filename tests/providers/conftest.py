@@ -24,7 +24,10 @@ from botocore.awsrequest import AWSResponse, HTTPHeaders
 
 from engine.model import Role, SamlProvider, System, World, saml_trust_policy
 from engine.providers.aws import AwsProvider
+from engine.providers.okta import OktaProvider
 from engine.sandbox.moto_server import MotoServer
+from engine.sandbox.okta_emulator import OktaEmulator
+from tests.providers.okta_fixtures import emulator_for_test, provider_for
 
 if TYPE_CHECKING:
     from mypy_boto3_iam import IAMClient
@@ -56,6 +59,20 @@ _ENV_TO_CLEAR = (
     "AWS_CONFIG_FILE",
     "AWS_SHARED_CREDENTIALS_FILE",
 )
+
+
+@pytest.fixture
+def emulator() -> Iterator[OktaEmulator]:
+    """A fresh Okta emulator for one test."""
+    with emulator_for_test() as running:
+        yield running
+
+
+@pytest.fixture
+def provider(emulator: OktaEmulator) -> Iterator[OktaProvider]:
+    """The okta provider (the real SDK) connected to `emulator`."""
+    with provider_for(emulator) as okta:
+        yield okta
 
 
 @pytest.fixture(scope="session")

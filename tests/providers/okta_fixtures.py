@@ -3,7 +3,8 @@
 Every test drives the real okta SDK (through the provider) against the project's Okta
 emulator on 127.0.0.1; nothing is mocked. The emulator is cheap to start, so each test
 gets a fresh one; the SDK's modules are imported once per process by the first test.
-Test modules wrap `emulator_for_test` / `provider_for` in their own fixtures.
+`tests/providers/conftest.py` wraps `emulator_for_test` / `provider_for` in the `emulator` and
+`provider` fixtures; a test module that needs other options wraps them itself.
 """
 
 from __future__ import annotations

@@ -4,7 +4,6 @@ goes read → diff → execute → re-read until the plan is empty (converged)."
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -28,7 +27,6 @@ from tests.providers.okta_fixtures import (
     change_ids,
     converge,
     desired,
-    emulator_for_test,
     execute_plan,
     import_directory,
     plan,
@@ -39,18 +37,6 @@ from tests.providers.okta_fixtures import (
 from tests.unit.worlds import DEV, PROD, role_group_name
 
 OKTA = DirectoryKind.OKTA
-
-
-@pytest.fixture
-def emulator() -> Iterator[OktaEmulator]:
-    with emulator_for_test() as running:
-        yield running
-
-
-@pytest.fixture
-def provider(emulator: OktaEmulator) -> Iterator[OktaProvider]:
-    with provider_for(emulator) as okta:
-        yield okta
 
 
 def _settings_app(emulator: OktaEmulator) -> dict[str, Any]:

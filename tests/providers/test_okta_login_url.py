@@ -5,9 +5,6 @@ planned, written and converged through the real okta SDK against the emulator.""
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
-
-import pytest
 
 from engine.model import DEFAULT_LOGIN_URL
 from engine.plan import Action, ResourceKind
@@ -16,27 +13,13 @@ from engine.sandbox.okta_emulator import OktaEmulator
 from tests.providers.okta_fixtures import (
     converge,
     desired,
-    emulator_for_test,
     execute_plan,
     import_directory,
     plan,
-    provider_for,
     state_of,
 )
 
 CUSTOM = "https://console.aws.amazon.com/console/home?region=eu-west-1"
-
-
-@pytest.fixture
-def emulator() -> Iterator[OktaEmulator]:
-    with emulator_for_test() as running:
-        yield running
-
-
-@pytest.fixture
-def provider(emulator: OktaEmulator) -> Iterator[OktaProvider]:
-    with provider_for(emulator) as okta:
-        yield okta
 
 
 def _login_url(emulator: OktaEmulator) -> object:

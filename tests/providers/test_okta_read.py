@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Iterator
 
 import pytest
 
@@ -32,18 +31,6 @@ from tests.providers.okta_fixtures import (
 from tests.unit.worlds import PROD, role_group_name, small_state
 
 APP_GROUPS = "/api/v1/apps/{appId}/groups"
-
-
-@pytest.fixture
-def emulator() -> Iterator[OktaEmulator]:
-    with emulator_for_test() as running:
-        yield running
-
-
-@pytest.fixture
-def provider(emulator: OktaEmulator) -> Iterator[OktaProvider]:
-    with provider_for(emulator) as okta:
-        yield okta
 
 
 def test_reads_app_settings_groups_members_and_assignments(

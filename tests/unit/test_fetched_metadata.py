@@ -9,23 +9,13 @@ import pytest
 from engine.commands_session import fetched_metadata_findings
 from engine.model import System
 from engine.plan import FindingKind
-from engine.sandbox.okta_emulator import catalog
-from engine.sandbox.okta_emulator.state import App
+from engine.sandbox.brownfield import old_metadata
 
 NOW = datetime(2026, 12, 2, tzinfo=UTC)
 
 
 def _emulator_metadata() -> str:
-    app = App(
-        id="0oa1emulatorapp00001",
-        name="amazon_aws",
-        label="AWS",
-        sign_on_mode="SAML_2_0",
-        status="ACTIVE",
-        created="2026-01-01T00:00:00.000Z",
-        last_updated="2026-01-01T00:00:00.000Z",
-    )
-    return catalog.saml_metadata(app=app, base_url="https://example.okta.com")
+    return old_metadata()  # the emulator's metadata of the brownfield's earlier app
 
 
 def test_the_emulators_metadata_is_real_and_passes() -> None:
