@@ -277,10 +277,7 @@ def import_(
                 role_group_name=role_group_name,
                 err=err,
             )
-    except ImportRefused as exc:
-        print(f"error: {exc}", file=err)
-        return ExitCode.ERROR
-    except SESSION_ERRORS as exc:
+    except (ImportRefused, *SESSION_ERRORS) as exc:
         print(f"error: {exc}", file=err)
         return ExitCode.ERROR
     options = dataclasses.replace(
