@@ -11,15 +11,16 @@ using --detailed-exitcode), before anything is read.
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import NoReturn, TextIO
+from typing import Any, NoReturn, TextIO
 
-from engine import commands, commands_apply
 from engine.commands_comments import parse_comment_limit
 from engine.exit_codes import ExitCode
 from engine.model import System
+from engine.scaffold import Ci
 
 
 class _Parser(argparse.ArgumentParser):
@@ -58,10 +59,24 @@ def _comment_limit(value: str) -> int:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def _common(parser: argparse.ArgumentParser) -> None:
+def _ci(value: str) -> Ci | str:
+    # An unknown name stays as given, for `choices` to refuse with the list of names.
+    return Ci(value) if value in {ci.value for ci in Ci} else value
+
+
+def _directory(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "-d", "--dir", type=Path, default=Path("desired-state"), help="desired-state directory"
+        "-d",
+        "--dir",
+        type=Path,
+        default=Path("desired-state"),
+        dest="directory",
+        help="desired-state directory",
     )
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    _directory(parser)
     parser.add_argument(
         "--target",
         choices=["sandbox", "live"],
@@ -92,10 +107,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    validate = sub.add_parser("validate", help="schema and semantic checks of the desired state")
+    def command(name: str, run: str, *, help: str) -> argparse.ArgumentParser:
+        """A subcommand that runs `run` ("module:function") with its options."""
+        module, function = run.split(":")
+        added: argparse.ArgumentParser = sub.add_parser(name, help=help)
+        added.set_defaults(run=(f"engine.{module}", function))
+        return added
+
+    validate = command(
+        "validate", "commands:validate", help="schema and semantic checks of the desired state"
+    )
     _common(validate)
 
-    plan = sub.add_parser("plan", help="read live, diff, print the plan and the access delta")
+    plan = command(
+        "plan", "commands:plan", help="read live, diff, print the plan and the access delta"
+    )
     _common(plan)
     plan.add_argument("--live-snapshot", type=Path, help="plan offline against a snapshot file")
     plan.add_argument("--out", type=Path, dest="out_file", help="also save the plan as JSON")
@@ -128,36 +154,40 @@ def build_parser() -> argparse.ArgumentParser:
         help="write the plan for a CI job summary (at most 1 MiB), e.g. $GITHUB_STEP_SUMMARY",
     )
 
-    apply = sub.add_parser("apply", help="execute the plan, re-read, verify converged")
+    apply = command(
+        "apply", "commands_apply:apply", help="execute the plan, re-read, verify converged"
+    )
     _common(apply)
     apply.add_argument("--plan", type=Path, dest="plan_file", help="apply this saved plan")
     apply.add_argument("--prune", action="store_true", help="delete what we own and no longer want")
     apply.add_argument("--auto-approve", action="store_true", help="do not ask for confirmation")
     apply.add_argument("--max-deletions", type=_count, help="override safety.max_deletions")
 
-    lock = sub.add_parser("lock", help="the S3 apply lock: who holds it")
+    lock = command("lock", "commands_lock:lock", help="the S3 apply lock: who holds it")
     lock.add_argument("action", choices=["status"])
-    lock.add_argument(
-        "-d", "--dir", type=Path, default=Path("desired-state"), help="desired-state directory"
-    )
+    _directory(lock)
 
-    unlock = sub.add_parser("force-unlock", help="remove a crashed apply's S3 lock by its id")
+    unlock = command(
+        "force-unlock",
+        "commands_lock:force_unlock",
+        help="remove a crashed apply's S3 lock by its id",
+    )
     unlock.add_argument("lock_id", metavar="LOCK_ID", help="the id lock status shows")
     unlock.add_argument("--auto-approve", action="store_true", help="do not ask for confirmation")
-    unlock.add_argument(
-        "-d", "--dir", type=Path, default=Path("desired-state"), help="desired-state directory"
-    )
+    _directory(unlock)
 
-    snapshot = sub.add_parser("snapshot", help="write the live world as JSON")
+    snapshot = command("snapshot", "commands:snapshot", help="write the live world as JSON")
     _common(snapshot)
     snapshot.add_argument("--out", type=Path, dest="out_file", required=True)
     _full_read(snapshot)
 
-    sandbox = sub.add_parser("sandbox", help="the embedded world: reset, show, import, serve")
-    sandbox.add_argument("action", choices=["reset", "show", "import", "serve"])
-    sandbox.add_argument(
-        "-d", "--dir", type=Path, default=Path("desired-state"), help="desired-state directory"
+    sandbox = command(
+        "sandbox",
+        "sandbox.command:sandbox",
+        help="the embedded world: reset, show, import, serve",
     )
+    sandbox.add_argument("action", choices=["reset", "show", "import", "serve"])
+    _directory(sandbox)
     sandbox.add_argument(
         "--directory",
         choices=["auto", "mock", "slapd", "samba"],
@@ -171,7 +201,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="serve: run Okta's directory import every SECONDS (the AD agent's schedule)",
     )
 
-    adopt = sub.add_parser("import", help="write a desired-state folder from what is live")
+    adopt = command(
+        "import", "commands_import:import_", help="write a desired-state folder from what is live"
+    )
     adopt.add_argument("--out", type=Path, dest="out_dir", required=True, help="a new folder")
     adopt.add_argument(
         "--target", choices=["sandbox", "live"], default=None, help="read from (default sandbox)"
@@ -182,17 +214,26 @@ def build_parser() -> argparse.ArgumentParser:
         help="the role-group syntax, when the app's filter is not one okta-aws derives "
         "(e.g. 'aws#{alias}#{role}#{account_id}')",
     )
-    adopt.add_argument("--no-members", action="store_true", help="leave members to the owners")
+    adopt.add_argument(
+        "--no-members",
+        action="store_false",
+        dest="members",
+        help="leave members to the owners",
+    )
     adopt.add_argument("--app-label", help="the Okta AWS app's label (default Amazon Web Services)")
     adopt.add_argument("--app-id", help="the Okta AWS app's id")
 
-    init = sub.add_parser("init", help="scaffold a desired-state repository with its CI")
-    init.add_argument("init_dir", type=Path, metavar="DIR", help="the new repository's folder")
+    init = command("init", "scaffold:init", help="scaffold a desired-state repository with its CI")
+    init.add_argument("directory", type=Path, metavar="DIR", help="the new repository's folder")
     init.add_argument(
-        "--ci", choices=["github", "gitlab"], default="github", help="CI files to write"
+        "--ci",
+        type=_ci,
+        choices=[ci.value for ci in Ci],
+        default=Ci.GITHUB,
+        help="CI files to write",
     )
 
-    access = sub.add_parser("access", help="who can assume which role, desired or live")
+    access = command("access", "commands:access", help="who can assume which role, desired or live")
     _common(access)
     access.add_argument("--live", action="store_true", help="report live access, not desired")
     access.add_argument("--live-snapshot", type=Path, help="live world from a snapshot file")
@@ -216,109 +257,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         return ExitCode.INTERRUPTED
 
 
+def handler(args: argparse.Namespace) -> tuple[Callable[..., int], dict[str, Any]]:
+    """The function a parsed command runs, and its keyword arguments: every option's
+    `dest` is the name of that function's parameter, so the table is the parser itself.
+    The module is imported only when its command runs: `init` or `validate` do not pay
+    for boto3, and only `sandbox` needs the sandbox extra."""
+    options = vars(args).copy()
+    del options["command"]
+    module, name = options.pop("run")
+    function: Callable[..., int] = getattr(importlib.import_module(module), name)
+    return function, options
+
+
 def _run(args: argparse.Namespace, *, out: TextIO, err: TextIO) -> int:
-    if args.command == "validate":
-        return commands.validate(directory=args.dir, target=args.target, out=out, err=err)
-    if args.command == "plan":
-        return commands.plan(
-            directory=args.dir,
-            target=args.target,
-            only=args.only,
-            live_snapshot=args.live_snapshot,
-            out_file=args.out_file,
-            fmt=args.fmt,
-            detailed_exitcode=args.detailed_exitcode,
-            prune=args.prune,
-            max_deletions=args.max_deletions,
-            out=out,
-            err=err,
-            full_read=args.full_read,
-            out_dir=args.comments_dir,
-            comment_limit=args.comment_limit,
-            summary_file=args.summary_file,
-        )
-    if args.command == "apply":
-        return commands_apply.apply(
-            directory=args.dir,
-            target=args.target,
-            only=args.only,
-            plan_file=args.plan_file,
-            prune=args.prune,
-            auto_approve=args.auto_approve,
-            max_deletions=args.max_deletions,
-            out=out,
-            err=err,
-        )
-    if args.command in ("lock", "force-unlock"):
-        from engine import commands_lock
-
-        if args.command == "lock":
-            return commands_lock.lock_status(directory=args.dir, out=out, err=err)
-        return commands_lock.force_unlock(
-            directory=args.dir,
-            lock_id=args.lock_id,
-            auto_approve=args.auto_approve,
-            out=out,
-            err=err,
-        )
-    if args.command == "snapshot":
-        return commands.snapshot(
-            directory=args.dir,
-            target=args.target,
-            only=args.only,
-            out_file=args.out_file,
-            out=out,
-            err=err,
-            full_read=args.full_read,
-        )
-    if args.command == "sandbox":
-        from engine.sandbox.extra import sandbox_unavailable
-
-        if (reason := sandbox_unavailable()) is not None:
-            print(f"okta-aws sandbox: {reason}", file=err)
-            return ExitCode.ERROR
-        from engine.sandbox.command import sandbox
-
-        return sandbox(
-            action=args.action,
-            directory=args.dir,
-            directory_mode=args.directory_mode,
-            import_every=args.import_every,
-            out=out,
-            err=err,
-        )
-    if args.command == "import":
-        from engine.commands_import import import_
-
-        return import_(
-            out_dir=args.out_dir,
-            target=args.target,
-            live_snapshot=args.live_snapshot,
-            role_group_name=args.role_group_name,
-            members=not args.no_members,
-            app_label=args.app_label,
-            app_id=args.app_id,
-            out=out,
-            err=err,
-        )
-    if args.command == "init":
-        from engine.scaffold import Ci, init
-
-        return init(directory=args.init_dir, ci=Ci(args.ci), out=out, err=err)
-    if args.command == "access":
-        return commands.access(
-            directory=args.dir,
-            target=args.target,
-            live=args.live,
-            live_snapshot=args.live_snapshot,
-            user=args.user,
-            account=args.account,
-            fmt=args.fmt,
-            out=out,
-            err=err,
-            full_read=args.full_read,
-        )
-    raise AssertionError(f"unhandled command {args.command}")
+    function, options = handler(args)
+    return function(**options, out=out, err=err)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -75,7 +75,17 @@ def load_valid(*, directory: Path, err: TextIO) -> DesiredState | None:
     return state
 
 
-def validate(*, directory: Path, target: str | None = None, out: TextIO, err: TextIO) -> int:
+def validate(
+    *,
+    directory: Path,
+    target: str | None = None,
+    only: frozenset[System] = frozenset(System),
+    out: TextIO,
+    err: TextIO,
+) -> int:
+    """Check the desired state; `only` is taken like every command's and changes nothing:
+    the desired state is checked whole."""
+    del only
     state = load_valid(directory=directory, err=err)
     if state is None:
         return ExitCode.ERROR
@@ -133,8 +143,12 @@ def access(
     fmt: str,
     out: TextIO,
     err: TextIO,
+    only: frozenset[System] = frozenset(System),
     full_read: bool = False,
 ) -> int:
+    """Who can assume which role. `only` is taken like every command's and changes
+    nothing: access through a role needs all three systems, so all are read."""
+    del only
     from engine.access import desired_access, effective_access
     from engine.access_report import access_rows, render_access
 
@@ -211,7 +225,7 @@ def plan(
     out: TextIO,
     err: TextIO,
     full_read: bool = False,
-    out_dir: Path | None = None,
+    comments_dir: Path | None = None,
     comment_limit: int | None = None,
     summary_file: Path | None = None,
 ) -> int:
@@ -220,7 +234,7 @@ def plan(
         return ExitCode.ERROR
     if out_file is not None and not _writable(out_file, flag="--out", err=err):
         return ExitCode.ERROR
-    comments = CommentFlags(out_dir=out_dir, limit=comment_limit, summary_file=summary_file)
+    comments = CommentFlags(out_dir=comments_dir, limit=comment_limit, summary_file=summary_file)
     if not check_comment_flags(comments, fmt=fmt, err=err):
         return ExitCode.ERROR
     options = plan_options(state=state, prune=prune, max_deletions=max_deletions, only=only)
@@ -260,7 +274,7 @@ def plan(
         return ExitCode.ERROR
     if not write_comment_outputs(comments, plan=result, out=out, err=err):
         return ExitCode.ERROR
-    if out_dir is None:  # with --out-dir the comments are the plan's markdown
+    if comments_dir is None:  # with --out-dir the comments are the plan's markdown
         out.write(render_plan(result, fmt=fmt, color=wants_color(out)))
     if summary:
         print(summary, file=err)

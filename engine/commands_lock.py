@@ -87,6 +87,12 @@ def _configured(*, directory: Path, err: TextIO) -> S3Lock | None:
     return _s3_lock(setting, target="live")
 
 
+def lock(*, action: str, directory: Path, out: TextIO, err: TextIO) -> int:
+    """`okta-aws lock ACTION`: `status` is its one action so far."""
+    actions = {"status": lock_status}
+    return actions[action](directory=directory, out=out, err=err)
+
+
 def lock_status(*, directory: Path, out: TextIO, err: TextIO) -> int:
     """Who holds the lock, since when, and whether its lease has run out (S3's clock)."""
     try:

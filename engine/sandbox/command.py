@@ -20,6 +20,11 @@ def sandbox(
     err: TextIO,
 ) -> int:
     """Run one sandbox action; every problem is reported, never raised."""
+    from engine.sandbox.extra import sandbox_unavailable
+
+    if (reason := sandbox_unavailable()) is not None:
+        print(f"okta-aws sandbox: {reason}", file=err)
+        return ExitCode.ERROR
     from engine.lock import LockHeld, LockUnavailable
     from engine.sandbox.persist import check_state_files
     from engine.sandbox.world import SandboxError, SandboxWorld

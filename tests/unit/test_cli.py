@@ -9,6 +9,7 @@ and that bad flags and files are one-line errors, never a traceback.
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import io
 import json
 import shutil
@@ -18,7 +19,7 @@ import pytest
 
 from engine.access import simulate_import
 from engine.apply import NOT_STARTED, ApplyReport, ChangeResult
-from engine.cli import main
+from engine.cli import build_parser, handler, main
 from engine.commands import wants_color
 from engine.commands_apply import _confirm, report_convergence, report_interrupted
 from engine.commands_session import reading_progress
@@ -28,6 +29,7 @@ from engine.model import DirectoryKind, OktaGroup, OktaGroupType, System, World
 from engine.plan import PLAN_FORMAT_VERSION, Action, Change, Outcome, Plan, ResourceKind
 from engine.providers.calls import CallCounter
 from engine.providers.live import Providers
+from engine.scaffold import Ci
 from engine.snapshot import write_snapshot
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -286,6 +288,7 @@ def test_validate_names_the_target_in_force(capsys: pytest.CaptureFixture[str]) 
         (("apply", "--only", "iam"), "argument --only: takes a comma list of aws, directory"),
         (("plan", "--max-deletions", "-1"), "argument --max-deletions: -1 is negative"),
         (("apply", "--max-deletions", "ten"), "argument --max-deletions: 'ten' is not a whole"),
+        (("init", "repo", "--ci", "bitbucket"), "--ci: invalid choice: 'bitbucket' (choose"),
     ],
 )
 def test_bad_flag_values_are_one_line_errors_exit_1(
@@ -493,3 +496,40 @@ def test_a_sandbox_folder_that_cannot_be_written_is_one_line(
     assert code == 1 and "Traceback" not in err, err
     assert f"{a_file / 'sandbox'}/ cannot be used (Not a directory)" in last, err
     assert last.endswith("set OKTA_AWS_SANDBOX to a writable folder"), err
+
+
+# One line a command: the fewest words that parse. The dispatch passes every option by its
+# `dest`, so a `dest` that is not the name of a parameter would fail only when that
+# command runs; this binds each command's options to its function without running it.
+EVERY_COMMAND = [
+    ("validate",),
+    ("plan",),
+    ("apply",),
+    ("lock", "status"),
+    ("force-unlock", "0" * 32),
+    ("snapshot", "--out", "world.json"),
+    ("sandbox", "show"),
+    ("import", "--out", "adopted", "--no-members"),
+    ("init", "repo", "--ci", "gitlab"),
+    ("access",),
+]
+
+
+def test_the_table_covers_every_command() -> None:
+    (commands,) = (a for a in build_parser()._actions if a.dest == "command")
+    assert isinstance(commands.choices, dict)
+    assert sorted(commands.choices) == sorted(words[0] for words in EVERY_COMMAND)
+
+
+@pytest.mark.parametrize("words", EVERY_COMMAND, ids=lambda words: words[0])
+def test_every_option_is_a_parameter_of_the_command_s_function(words: tuple[str, ...]) -> None:
+    function, options = handler(build_parser().parse_args(words))
+    inspect.signature(function).bind(**options, out=io.StringIO(), err=io.StringIO())
+
+
+def test_a_flag_reaches_its_function_as_its_value() -> None:
+    _, imported = handler(build_parser().parse_args(["import", "--out", "x", "--no-members"]))
+    _, initialised = handler(build_parser().parse_args(["init", "repo", "--ci", "gitlab"]))
+    assert imported["members"] is False and initialised["ci"] is Ci.GITLAB
+    _, default = handler(build_parser().parse_args(["import", "--out", "x"]))
+    assert default["members"] is True
