@@ -66,7 +66,8 @@ def app_settings_as_written() -> tuple[str, ...]:
 
 
 RoleSlot = tuple[str, str]
-"""(account id, role name): one IAM role, one role group."""
+"""(account id, catalogue key): one IAM role, one role group, both named by the entry's
+`iam_role_name` (the key unless `iam_name` says otherwise)."""
 
 
 def compile_world(*, state: DesiredState, metadata: str | None = None) -> World:
@@ -80,6 +81,7 @@ def compile_world(*, state: DesiredState, metadata: str | None = None) -> World:
     settings = state.settings
     kind = settings.directory.kind
     slots = _role_slots(state)
+    iam = _iam_names(state)
     granted = _expand_grants(state=state, slots=frozenset(slots))
 
     doc = metadata if metadata is not None else (settings.saml_provider.metadata or "")
@@ -92,14 +94,14 @@ def compile_world(*, state: DesiredState, metadata: str | None = None) -> World:
         )
         for account in state.accounts
     ]
-    roles = [_role(state=state, account=slots[slot], role_name=slot[1]) for slot in slots]
+    roles = [_role(state=state, account=slots[slot], key=slot[1]) for slot in slots]
 
     # Role group per slot: name and the management groups granted it.
     role_group_names = {
         slot: render_role_group_name(
             syntax=settings.role_group_name,
             alias=slots[slot].alias,
-            role=slot[1],
+            role=iam[slot[1]],
             account_id=slot[0],
         )
         for slot in slots
@@ -118,7 +120,9 @@ def compile_world(*, state: DesiredState, metadata: str | None = None) -> World:
                 name=role_group_names[slot],
                 source=kind.okta_source,
                 type=OktaGroupType.OKTA_GROUP,
-                description=_role_group_description(state=state, slot=slot, alias=account.alias),
+                description=_role_group_description(
+                    state=state, account_id=slot[0], role=iam[slot[1]], alias=account.alias
+                ),
                 members=_listed_members(grantees[slot]),
                 member_groups=frozenset(g.name for g in grantees[slot]),
             )
@@ -143,13 +147,15 @@ def compile_world(*, state: DesiredState, metadata: str | None = None) -> World:
                 dn=build_dn(cn=role_group_names[slot], parent=settings.directory.role_groups_ou),
                 name=role_group_names[slot],
                 role=GroupRole.ROLE,
-                description=_role_group_description(state=state, slot=slot, alias=account.alias),
+                description=_role_group_description(
+                    state=state, account_id=slot[0], role=iam[slot[1]], alias=account.alias
+                ),
                 member_groups=frozenset(mgmt_key[g.name] for g in grantees[slot]),
                 # Users join management groups, never role groups: a role group's user
                 # list is ours and empty, so a hand-added user shows up as drift.
                 member_users=frozenset(),
                 account_id=slot[0],
-                role_name=slot[1],
+                role_name=iam[slot[1]],
             )
             for slot, account in slots.items()
         ] + [
@@ -224,12 +230,21 @@ def _role_slots(state: DesiredState) -> dict[RoleSlot, AccountSpec]:
     }
 
 
-def _role(*, state: DesiredState, account: AccountSpec, role_name: str) -> Role:
-    spec = state.role(role_name)
+def _iam_names(state: DesiredState) -> dict[str, str]:
+    """Catalogue key → the IAM role name it creates (the first entry of a key defined
+    twice, as `DesiredState.role` finds it; validation reports the second)."""
+    names: dict[str, str] = {}
+    for role in state.roles:
+        names.setdefault(role.name, role.iam_role_name)
+    return names
+
+
+def _role(*, state: DesiredState, account: AccountSpec, key: str) -> Role:
+    spec = state.role(key)
     assert spec is not None, "slots only hold catalogued roles"
     return Role(
         account_id=account.id,
-        name=role_name,
+        name=spec.iam_role_name,
         trust_policy=saml_trust_policy(
             account_id=account.id, provider_name=state.settings.saml_provider.name
         ),
@@ -237,7 +252,7 @@ def _role(*, state: DesiredState, account: AccountSpec, role_name: str) -> Role:
         max_session_duration=spec.max_session_duration,
         description=spec.description,
         managed=True,
-        adopt=spec.adopt or role_name in account.adopt_roles,
+        adopt=spec.adopt or key in account.adopt_roles,
     )
 
 
@@ -290,9 +305,11 @@ def _management_group_dn(*, state: DesiredState, group: ManagementGroupSpec) -> 
     return build_dn(cn=group.name, parent=state.settings.directory.management_groups_ou)
 
 
-def _role_group_description(*, state: DesiredState, slot: RoleSlot, alias: str) -> str:
+def _role_group_description(
+    *, state: DesiredState, account_id: str, role: str, alias: str
+) -> str:
     template = state.settings.role_group_description or DEFAULT_ROLE_GROUP_DESCRIPTION
-    return render_description(template=template, alias=alias, role=slot[1], account_id=slot[0])
+    return render_description(template=template, alias=alias, role=role, account_id=account_id)
 
 
 def _logins(group: ManagementGroupSpec) -> frozenset[str] | None:

@@ -443,6 +443,7 @@ def _role(parsed: ParsedFile, name: str, entry: dict[str, Any]) -> RoleSpec:
         max_session_duration=_integer(entry.get("max_session_duration"), 3600),
         description=_text(entry.get("description"), ""),
         adopt=bool(entry.get("adopt", False)),
+        iam_name=_text(entry.get("iam_name"), None),
         loc=parsed.loc(("roles", name)),
         value_locs=parsed.locs_below(("roles", name)),
     )

@@ -103,9 +103,23 @@ class RoleSpec:
         doc="Adopt an existing untagged role of this name in every account (otherwise such a "
         "clash is a plan error).",
     )
+    iam_name: str | None = setting(
+        None,
+        ref="roleName",
+        doc="The IAM role created in each account listing this entry (default: the entry's "
+        "key). Lets two entries define one role name differently for different accounts, "
+        "e.g. `Admin` and `Admin-12h` both creating `Admin`; an account lists at most one "
+        "of them.",
+    )
     loc: Location = UNKNOWN_LOCATION
     # Line of each value below this entry (e.g. "alias", "roles.1", "grants.0.role").
     value_locs: tuple[tuple[str, Location], ...] = ()
+
+    @property
+    def iam_role_name(self) -> str:
+        """The IAM role's name in every account: what role groups, ARNs, Okta role values
+        and access reports say; `name` is only the catalogue key the YAML refers to."""
+        return self.iam_name if self.iam_name is not None else self.name
 
     def loc_of(self, dotted: str) -> Location:
         """Location of a value below this entry such as `alias`, else of the entry."""

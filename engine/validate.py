@@ -205,6 +205,12 @@ class _Checker(GroupChecks):
                     f"role name {role.name!r} is not a valid IAM role name "
                     "(1-64 letters, digits and + = , . @ _ -)",
                 )
+            if role.iam_name is not None and not naming.ROLE_NAME_RE.match(role.iam_name):
+                self.error(
+                    role.loc_of("iam_name"),
+                    f"role {role.name!r}: iam_name {role.iam_name!r} is not a valid IAM role "
+                    "name (1-64 letters, digits and + = , . @ _ -)",
+                )
             if session > role.max_session_duration:
                 self.warn(
                     role.loc_of("max_session_duration"),
@@ -273,6 +279,7 @@ class _Checker(GroupChecks):
     def _check_account_roles(self, account: AccountSpec, *, render: bool) -> None:
         exact: dict[str, Location] = {}
         folded: dict[str, tuple[str, Location]] = {}
+        creates: dict[str, tuple[str, Location]] = {}  # folded IAM name → entry, line
         for index, role in enumerate(account.roles):
             loc = account.role_loc(index)
             if role in exact:
@@ -299,14 +306,24 @@ class _Checker(GroupChecks):
                     f"catalogue (`roles:`){_hint(role, self.roles)}",
                 )
                 continue
+            iam = self.roles[role].iam_role_name
+            if iam.lower() in creates:
+                other, other_loc = creates[iam.lower()]
+                self.error(
+                    loc,
+                    f"account {account.alias}: roles {other!r} ({other_loc}) and {role!r} "
+                    f"both create the IAM role {iam!r} (iam_name); list only one of them",
+                )
+                continue
+            creates[iam.lower()] = (role, loc)
             if render and self.syntax_ok:
                 name = naming.render_role_group_name(
                     syntax=self.settings.role_group_name,
                     alias=account.alias,
-                    role=role,
+                    role=iam,
                     account_id=account.id,
                 )
-                self.role_groups.append(RoleGroup(account, role, name, loc))
+                self.role_groups.append(RoleGroup(account, iam, name, loc, key=role))
 
     # --- management groups and grants --------------------------------------------------
 
@@ -367,7 +384,12 @@ class _Checker(GroupChecks):
         if not self.syntax_ok:
             return  # role-group names are unknown: any warning would be a guess
         desired = {rg.name.lower() for rg in self.role_groups}
-        desired |= {r.lower() for a in self.state.accounts for r in a.roles}
+        desired |= {
+            self.roles[r].iam_role_name.lower()
+            for a in self.state.accounts
+            for r in a.roles
+            if r in self.roles
+        }
         safety = self.settings.safety
         listed = safety.protected_locs or tuple(
             (name, self.settings.loc_of("safety.protected")) for name in sorted(safety.protected)

@@ -49,9 +49,10 @@ class RoleGroup:
     """One (account, role) of the desired state and the role group rendered for it."""
 
     account: AccountSpec
-    role: str
+    role: str  # the IAM role name (the entry's `iam_role_name`)
     name: str
     loc: Location  # the account's `roles` entry
+    key: str  # the catalogue entry the account lists
 
     @property
     def label(self) -> str:
@@ -253,14 +254,14 @@ class _NameChecks:
             return
         per_role: dict[str, list[tuple[RoleGroup, str]]] = {}
         for rg, why in failures:
-            per_role.setdefault(rg.role, []).append((rg, why))
-        having = {role: sum(rg.role == role for rg in self.role_groups) for role in per_role}
-        for role, items in per_role.items():
-            if len(items) > 1 and len(items) == having[role]:
+            per_role.setdefault(rg.key, []).append((rg, why))
+        having = {key: sum(rg.key == key for rg in self.role_groups) for key in per_role}
+        for key, items in per_role.items():
+            if len(items) > 1 and len(items) == having[key]:
                 rg, why = items[0]
                 self.error(
-                    self.roles[role].loc,
-                    f"role {role!r}: in all {len(items)} accounts having it, the group filter "
+                    self.roles[key].loc,
+                    f"role {key!r}: in all {len(items)} accounts having it, the group filter "
                     f"{shown} does not map its role group to it; e.g. {rg.name!r} ({rg.label}) "
                     f"{why}",
                 )
@@ -295,7 +296,7 @@ class _NameChecks:
         # The pattern works in general; a role name can still break it (IAM allows ',',
         # which is also the separator of the two ARNs).
         for role in used_roles:
-            problem = _expansion_problem(pattern, provider, _PROBE_ACCOUNT, role.name)
+            problem = _expansion_problem(pattern, provider, _PROBE_ACCOUNT, role.iam_role_name)
             if problem is not None:
                 self.error(
                     role.loc,

@@ -182,6 +182,8 @@ def _texts(state: DesiredState) -> Iterator[Text]:
         yield loc, "protected name", name
     for role in state.roles:
         yield role.loc, "role name", role.name
+        if role.iam_name is not None:
+            yield role.loc_of("iam_name"), f"role {role.name!r}: iam_name", role.iam_name
         yield role.loc_of("description"), f"role {role.name!r}: description", role.description
         for i, arn in enumerate(role.managed_policies):
             yield role.loc_of(f"managed_policies.{i}"), "managed policy", arn

@@ -286,6 +286,7 @@ INVALID_CASES: dict[str, tuple[Path_, str]] = {
     "max-session-duration-too-low": (("roles", "Admin", "max_session_duration"), "minimum"),
     "max-session-duration-too-high": (("roles", "Admin", "max_session_duration"), "maximum"),
     "unknown-key-role": (("roles", "Admin"), "additionalProperties"),
+    "role-iam-name-bad": (("roles", "Admin-12h", "iam_name"), "pattern"),
     "grant-account-and-account-tags": (("management_groups", 0, "grants", 0), "oneOf"),
     "grant-neither-account-nor-tags": (("management_groups", 0, "grants", 0), "oneOf"),
     "grant-without-role": (("management_groups", 0, "grants", 0), "required"),

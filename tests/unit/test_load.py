@@ -371,6 +371,22 @@ def test_settings_defaults(root: Path) -> None:
     assert state.settings.role_group_name == "aws#{alias}#{role}#{account_id}"
 
 
+def test_role_entries_decode_with_defaults_and_iam_name(root: Path) -> None:
+    roles = ROLES + "  Admin-12h:\n    iam_name: Admin\n    max_session_duration: 43200\n"
+    admin, read_only, variant = _load(root, {**BASE, "roles.yaml": roles}).roles
+    assert (admin.iam_name, admin.iam_role_name, admin.max_session_duration) == (
+        None,
+        "Admin",
+        3600,
+    )
+    assert (admin.managed_policies, admin.description, admin.adopt) == ((), "", False)
+    assert read_only.iam_role_name == "ReadOnly"
+    assert (variant.name, variant.iam_name) == ("Admin-12h", "Admin")
+    assert variant.iam_role_name == "Admin"
+    assert variant.max_session_duration == 43200
+    assert variant.loc_of("iam_name") == _at("roles.yaml", 6)
+
+
 # --- digest ----------------------------------------------------------------------------
 
 

@@ -314,6 +314,30 @@ management_groups:
             ),
         ),
     ),
+    "iam-name-created-twice-in-account": Case(
+        edits=(
+            _append("roles.yaml", "  Admin-12h: {iam_name: Admin, max_session_duration: 43200}\n"),
+            ("accounts.yaml", "roles: [Admin, ReadOnly]", "roles: [Admin, ReadOnly, Admin-12h]"),
+        ),
+        expected=(
+            (
+                "accounts.yaml:2",
+                "account prod: roles 'Admin' (accounts.yaml:2) and 'Admin-12h' both create the "
+                "IAM role 'Admin' (iam_name); list only one of them",
+            ),
+        ),
+    ),
+    "iam-name-variants-in-different-accounts-are-valid": Case(
+        edits=(
+            _append("roles.yaml", "  Admin-12h: {iam_name: admin, max_session_duration: 43200}\n"),
+            ("accounts.yaml", "roles: [ReadOnly]", "roles: [ReadOnly, Admin-12h]"),
+        ),
+    ),
+    "iam-name-invalid": Case(
+        edits=(_append("roles.yaml", "  Admin-12h: {iam_name: Bad Name}\n"),),
+        expected=(("roles.yaml:5", "role 'Admin-12h': iam_name 'Bad Name' is not a valid IAM"),),
+        schema=False,
+    ),
     "account-role-unknown": Case(
         edits=(("accounts.yaml", "roles: [ReadOnly]", "roles: [ReadOnly, Auditor]"),),
         expected=(
