@@ -19,7 +19,13 @@ from typing import TextIO
 from engine.apply import ApplyReport
 from engine.commands import load_valid, plan_options, render_plan, wants_color
 from engine.commands_lock import StopCheck, shared_apply_lock
-from engine.commands_session import calls_summary, execute_plan, observe, open_session
+from engine.commands_session import (
+    calls_summary,
+    confirmed,
+    execute_plan,
+    observe,
+    open_session,
+)
 from engine.escape import printable
 from engine.exit_codes import ExitCode
 from engine.lock import LockHeld, LockUnavailable, apply_lock
@@ -40,11 +46,7 @@ from engine.spec import DesiredState
 
 
 def _confirm(*, plan: Plan, inp: TextIO, out: TextIO) -> bool:
-    if not inp.isatty():
-        return False
-    out.write(f"\nApply these changes to target {plan.target}? Only 'yes' is accepted: ")
-    out.flush()
-    return inp.readline().strip() == "yes"
+    return confirmed(f"Apply these changes to target {plan.target}?", inp=inp, out=out)
 
 
 def _read_saved_plan(plan_file: Path, err: TextIO) -> tuple[Plan | None, int]:

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TextIO
 
 from engine.commands import load_valid
+from engine.commands_session import confirmed
 from engine.exit_codes import ExitCode
 from engine.lock import LOCK_URL_ENV, SharedLockSetting, shared_lock_setting
 from engine.providers.s3_lock import (
@@ -26,6 +27,7 @@ from engine.providers.s3_lock import (
     LockMismatch,
     LockUrl,
     S3Lock,
+    Seen,
     held_lock,
     remove,
     s3_apply_lock,
@@ -93,31 +95,40 @@ def lock(*, action: str, directory: Path, out: TextIO, err: TextIO) -> int:
     return actions[action](directory=directory, out=out, err=err)
 
 
-def lock_status(*, directory: Path, out: TextIO, err: TextIO) -> int:
-    """Who holds the lock, since when, and whether its lease has run out (S3's clock)."""
+def _describe(lock: S3Lock, seen: Seen) -> str:
+    return f"{lock.url}: {seen.info.describe()}; {seen.describe_lease()}"
+
+
+def _on_lock(*, directory: Path, err: TextIO, act: Callable[[S3Lock], int]) -> int:
+    """`act` on the configured lock; what S3 says (or a lock not configured) is one line:
+    a mismatch (the lock changed since it was read) a refusal, else an error."""
     try:
         lock = _configured(directory=directory, err=err)
         if lock is None:
             return ExitCode.ERROR
-        seen = lock.read()
+        return act(lock)
+    except LockMismatch as exc:
+        print(f"refused: {exc}", file=err)
+        return ExitCode.REFUSED
     except LockError as exc:
         print(f"error: {exc}", file=err)
         return ExitCode.ERROR
-    if seen is None:
-        print(f"{lock.url}: no lock (no apply holds it)", file=out)
+
+
+def lock_status(*, directory: Path, out: TextIO, err: TextIO) -> int:
+    """Who holds the lock, since when, and whether its lease has run out (S3's clock)."""
+
+    def status(lock: S3Lock) -> int:
+        seen = lock.read()
+        if seen is None:
+            print(f"{lock.url}: no lock (no apply holds it)", file=out)
+            return ExitCode.OK
+        print(_describe(lock, seen), file=out)
+        if seen.info.desired_digest:
+            print(f"  desired state {seen.info.desired_digest[:16]}", file=out)
         return ExitCode.OK
-    print(f"{lock.url}: {seen.info.describe()}; {seen.describe_lease()}", file=out)
-    if seen.info.desired_digest:
-        print(f"  desired state {seen.info.desired_digest[:16]}", file=out)
-    return ExitCode.OK
 
-
-def _confirm(*, lock_id: str, inp: TextIO, out: TextIO) -> bool:
-    if not inp.isatty():
-        return False
-    out.write(f"\nRemove apply lock {lock_id}? Only 'yes' is accepted: ")
-    out.flush()
-    return inp.readline().strip() == "yes"
+    return _on_lock(directory=directory, err=err, act=status)
 
 
 def force_unlock(
@@ -130,21 +141,16 @@ def force_unlock(
     inp: TextIO = sys.stdin,
 ) -> int:
     """Remove lock `lock_id` (a crashed apply's, whose lease has not run out yet)."""
-    try:
-        lock = _configured(directory=directory, err=err)
-        if lock is None:
-            return ExitCode.ERROR
+
+    def unlock(lock: S3Lock) -> int:
         seen = held_lock(lock=lock, lock_id=lock_id)
-        print(f"{lock.url}: {seen.info.describe()}; {seen.describe_lease()}", file=out)
-        if not auto_approve and not _confirm(lock_id=lock_id, inp=inp, out=out):
+        print(_describe(lock, seen), file=out)
+        question = f"Remove apply lock {lock_id}?"
+        if not auto_approve and not confirmed(question, inp=inp, out=out):
             print("refused: not confirmed (answer 'yes', or pass --auto-approve)", file=err)
             return ExitCode.REFUSED
         remove(lock=lock, seen=seen)
-    except LockMismatch as exc:
-        print(f"refused: {exc}", file=err)
-        return ExitCode.REFUSED
-    except LockError as exc:
-        print(f"error: {exc}", file=err)
-        return ExitCode.ERROR
-    print(f"Removed apply lock {lock_id} from {lock.url}.", file=out)
-    return ExitCode.OK
+        print(f"Removed apply lock {lock_id} from {lock.url}.", file=out)
+        return ExitCode.OK
+
+    return _on_lock(directory=directory, err=err, act=unlock)

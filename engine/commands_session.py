@@ -287,3 +287,13 @@ def execute_plan(
         on_result=show,
         before_stage=before_stage,
     )
+
+
+def confirmed(question: str, *, inp: TextIO, out: TextIO) -> bool:
+    """Whether `yes` was typed at a terminal to `question` (apply, force-unlock); a
+    pipe or a CI job never confirms, whatever it holds."""
+    if not inp.isatty():
+        return False
+    out.write(f"\n{question} Only 'yes' is accepted: ")
+    out.flush()
+    return inp.readline().strip() == "yes"
