@@ -95,6 +95,82 @@ def _exists(exc: ClientError) -> bool:
     return error_code(exc) == "EntityAlreadyExists"
 
 
+def _unless_absent(t: IamTarget, what: str, operation: Callable[[], T]) -> T | None:
+    """What `operation` returns, or None when IAM has no such entity (NoSuchEntity)."""
+    try:
+        return t.call(what, operation)
+    except ClientError as exc:
+        if not _absent(exc):
+            raise
+        return None
+
+
+def _ran(t: IamTarget, what: str, operation: Callable[[], object]) -> bool:
+    """Run `operation`; False when IAM has no such entity (so nothing was done)."""
+    return _unless_absent(t, what, lambda: operation() or True) is not None
+
+
+def _untagged(t: IamTarget, what: str) -> AwsRefused:
+    return AwsRefused(
+        f"account {t.account_id}: {what} exists without the managed tag "
+        f"{t.managed_tag[0]}={t.managed_tag[1]}; not changing it (adopt it to take over)",
+        account_id=t.account_id,
+    )
+
+
+def _ensure(
+    t: IamTarget,
+    *,
+    what: str,
+    create_first: bool,
+    create: Callable[[], None],
+    read: Callable[[], Any],
+    converge: Callable[[Any], Outcome],
+) -> Outcome:
+    """Create it, or converge the one that exists: creating first when the plan says it
+    is new (a name taken since falls back to converging), reading first otherwise (one
+    gone since is created)."""
+    try:
+        if create_first:
+            try:
+                create()
+                return Outcome.CREATED
+            except ClientError as exc:
+                if not _exists(exc):
+                    raise
+        live = _unless_absent(t, f"read {what}", read)
+        if live is None:
+            create()
+            return Outcome.CREATED
+        return converge(live)
+    except ClientError as exc:
+        raise t.fail(what, exc) from exc
+
+
+def _delete(
+    t: IamTarget,
+    *,
+    what: str,
+    managed: bool,
+    read: Callable[[], Any],
+    remove: Callable[[Any], bool],
+) -> Outcome:
+    """Delete it when it is ours by the plan and by its live tag (`remove` is False when
+    it went meanwhile); it already gone is UNCHANGED."""
+    try:
+        live = _unless_absent(t, what, read)
+        if live is None:
+            return Outcome.UNCHANGED
+        if not managed or not is_managed(live.get("Tags"), t.managed_tag):
+            raise AwsRefused(
+                f"account {t.account_id}: refusing to {what}: it has no managed tag",
+                account_id=t.account_id,
+            )
+        return Outcome.DELETED if remove(live) else Outcome.UNCHANGED
+    except ClientError as exc:
+        raise t.fail(what, exc) from exc
+
+
 # --- SAML providers ------------------------------------------------------------------
 
 
@@ -111,30 +187,11 @@ def ensure_provider(t: IamTarget, provider: SamlProvider, *, create_first: bool)
     what = f"saml-provider {provider.name}"
     if not provider.metadata.strip():
         raise AwsError(f"account {t.account_id}: {what}: no metadata document to write")
-    try:
-        if create_first:
-            try:
-                _create_provider(t, provider)
-                return Outcome.CREATED
-            except ClientError as exc:
-                if not _exists(exc):
-                    raise
-        try:
-            live = t.call(
-                f"read {what}", lambda: t.iam.get_saml_provider(SAMLProviderArn=provider.arn)
-            )
-        except ClientError as exc:
-            if not _absent(exc):
-                raise
-            _create_provider(t, provider)
-            return Outcome.CREATED
+
+    def converge(live: Any) -> Outcome:
         ours = is_managed(live.get("Tags"), t.managed_tag)
         if not ours and not provider.adopt:
-            raise AwsRefused(
-                f"account {t.account_id}: {what} exists without the managed tag "
-                f"{t.managed_tag[0]}={t.managed_tag[1]}; not changing it (adopt it to take over)",
-                account_id=t.account_id,
-            )
+            raise _untagged(t, what)
         changed = False
         if not ours:
             t.call(
@@ -151,33 +208,28 @@ def ensure_provider(t: IamTarget, provider: SamlProvider, *, create_first: bool)
             )
             changed = True
         return Outcome.UPDATED if changed else Outcome.UNCHANGED
-    except ClientError as exc:
-        raise t.fail(what, exc) from exc
+
+    return _ensure(
+        t,
+        what=what,
+        create_first=create_first,
+        create=lambda: _create_provider(t, provider),
+        read=lambda: t.iam.get_saml_provider(SAMLProviderArn=provider.arn),
+        converge=converge,
+    )
 
 
 def delete_provider(t: IamTarget, provider: SamlProvider) -> Outcome:
     what = f"delete saml-provider {provider.name}"
-    try:
-        try:
-            live = t.call(what, lambda: t.iam.get_saml_provider(SAMLProviderArn=provider.arn))
-        except ClientError as exc:
-            if _absent(exc):
-                return Outcome.UNCHANGED
-            raise
-        if not provider.managed or not is_managed(live.get("Tags"), t.managed_tag):
-            raise AwsRefused(
-                f"account {t.account_id}: refusing to {what}: it has no managed tag",
-                account_id=t.account_id,
-            )
-        try:
-            t.call(what, lambda: t.iam.delete_saml_provider(SAMLProviderArn=provider.arn))
-        except ClientError as exc:
-            if _absent(exc):
-                return Outcome.UNCHANGED
-            raise
-        return Outcome.DELETED
-    except ClientError as exc:
-        raise t.fail(what, exc) from exc
+    return _delete(
+        t,
+        what=what,
+        managed=provider.managed,
+        read=lambda: t.iam.get_saml_provider(SAMLProviderArn=provider.arn),
+        remove=lambda _: _ran(
+            t, what, lambda: t.iam.delete_saml_provider(SAMLProviderArn=provider.arn)
+        ),
+    )
 
 
 # --- Roles ---------------------------------------------------------------------------
@@ -229,11 +281,7 @@ def _converge_role(t: IamTarget, role: Role, live: Any) -> Outcome:
     changed = False
     if not is_managed(live.get("Tags"), t.managed_tag):
         if not role.adopt:
-            raise AwsRefused(
-                f"account {t.account_id}: role {name} exists without the managed tag "
-                f"{t.managed_tag[0]}={t.managed_tag[1]}; not changing it (adopt it to take over)",
-                account_id=t.account_id,
-            )
+            raise _untagged(t, f"role {name}")
         # Tag first: should a later step fail, the role is already ours and the next
         # plan shows plain drift rather than a conflict.
         t.call(f"tag role {name}", lambda: t.iam.tag_role(RoleName=name, Tags=t.tags))
@@ -267,75 +315,35 @@ def _converge_role(t: IamTarget, role: Role, live: Any) -> Outcome:
         )
         changed = True
     for arn in sorted(attached - role.managed_policies):
-        try:
-            t.call(
-                f"detach {arn} from role {name}",
-                partial(t.iam.detach_role_policy, RoleName=name, PolicyArn=arn),
-            )
-            changed = True
-        except ClientError as exc:
-            if not _absent(exc):
-                raise
+        detach = partial(t.iam.detach_role_policy, RoleName=name, PolicyArn=arn)
+        changed = _ran(t, f"detach {arn} from role {name}", detach) or changed
     return Outcome.UPDATED if changed else Outcome.UNCHANGED
 
 
 def ensure_role(t: IamTarget, role: Role, *, create_first: bool) -> Outcome:
-    what = f"role {role.name}"
-    try:
-        if create_first:
-            try:
-                _create_role(t, role)
-                return Outcome.CREATED
-            except ClientError as exc:
-                if not _exists(exc):
-                    raise
-        try:
-            live = t.call(f"read {what}", lambda: t.iam.get_role(RoleName=role.name)["Role"])
-        except ClientError as exc:
-            if not _absent(exc):
-                raise
-            _create_role(t, role)
-            return Outcome.CREATED
-        return _converge_role(t, role, live)
-    except ClientError as exc:
-        raise t.fail(what, exc) from exc
-
-
-def _ignore_absent(t: IamTarget, what: str, operation: Callable[[], object]) -> None:
-    try:
-        t.call(what, operation)
-    except ClientError as exc:
-        if not _absent(exc):
-            raise
+    return _ensure(
+        t,
+        what=f"role {role.name}",
+        create_first=create_first,
+        create=lambda: _create_role(t, role),
+        read=lambda: t.iam.get_role(RoleName=role.name)["Role"],
+        converge=lambda live: _converge_role(t, role, live),
+    )
 
 
 def delete_role(t: IamTarget, role: Role) -> Outcome:
     what = f"delete role {role.name}"
     iam = t.iam
-    try:
-        try:
-            live = t.call(what, lambda: iam.get_role(RoleName=role.name)["Role"])
-        except ClientError as exc:
-            if _absent(exc):
-                return Outcome.UNCHANGED
-            raise
-        if not role.managed or not is_managed(live.get("Tags"), t.managed_tag):
-            raise AwsRefused(
-                f"account {t.account_id}: refusing to {what}: it has no managed tag",
-                account_id=t.account_id,
-            )
+
+    def remove(live: Any) -> bool:
         name = str(live["RoleName"])
         # IAM refuses to delete a role with anything attached (DeleteConflict).
         for arn in sorted(t.call(what, lambda: _attached(t, name))):
-            _ignore_absent(t, what, partial(iam.detach_role_policy, RoleName=name, PolicyArn=arn))
-        inline = t.call(what, lambda: _inline_policies(t, name))
-        for policy in inline:
-            _ignore_absent(
-                t, what, partial(iam.delete_role_policy, RoleName=name, PolicyName=policy)
-            )
-        profiles = t.call(what, lambda: _instance_profiles(t, name))
-        for profile in profiles:
-            _ignore_absent(
+            _ran(t, what, partial(iam.detach_role_policy, RoleName=name, PolicyArn=arn))
+        for policy in t.call(what, lambda: _inline_policies(t, name)):
+            _ran(t, what, partial(iam.delete_role_policy, RoleName=name, PolicyName=policy))
+        for profile in t.call(what, lambda: _instance_profiles(t, name)):
+            _ran(
                 t,
                 what,
                 partial(
@@ -344,12 +352,12 @@ def delete_role(t: IamTarget, role: Role) -> Outcome:
                     RoleName=name,
                 ),
             )
-        try:
-            t.call(what, lambda: iam.delete_role(RoleName=name))
-        except ClientError as exc:
-            if _absent(exc):
-                return Outcome.UNCHANGED
-            raise
-        return Outcome.DELETED
-    except ClientError as exc:
-        raise t.fail(what, exc) from exc
+        return _ran(t, what, lambda: iam.delete_role(RoleName=name))
+
+    return _delete(
+        t,
+        what=what,
+        managed=role.managed,
+        read=lambda: iam.get_role(RoleName=role.name)["Role"],
+        remove=remove,
+    )
