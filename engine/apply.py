@@ -11,7 +11,8 @@ An interrupt (SIGINT) is a clean stop: the calls already running finish (each is
 idempotent change, so nothing is left half-made), nothing new starts, and the report
 says which changes were done and which were not started.
 
-Executors are passed in per system, so this module stays free of provider imports.
+Executors are passed in per system, so this module stays free of provider imports;
+`SystemRead` is the read side's counterpart, what every provider's read returns.
 """
 
 from __future__ import annotations
@@ -22,8 +23,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from engine.model import System
-from engine.plan import Change, Outcome
+from engine.model import System, World
+from engine.plan import Change, Finding, Outcome
 
 SUCCESS = frozenset({Outcome.CREATED, Outcome.UPDATED, Outcome.DELETED, Outcome.UNCHANGED})
 WRITES = frozenset({Outcome.CREATED, Outcome.UPDATED, Outcome.DELETED})
@@ -33,6 +34,23 @@ class Executor(Protocol):
     """Carries out one change against one live system; idempotent."""
 
     def execute(self, change: Change) -> Outcome: ...
+
+
+class SystemRead(Protocol):
+    """What one provider's read of its system found, as the live read merges it. (The
+    reads themselves take what each system needs: AWS the accounts, the directory the
+    DNs and logins, Okta the desired world.)"""
+
+    @property
+    def call_count(self) -> int: ...
+
+    def findings(self) -> tuple[Finding, ...]:
+        """Each read problem (READ_ERROR, blocking) and what was found but left alone."""
+        ...
+
+    def to_world(self) -> World:
+        """The system's part of the live world; an incomplete read claims no system."""
+        ...
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,7 @@ from typing import NamedTuple
 import boto3
 
 from engine.model import Role, SamlProvider, System, World
-from engine.plan import Action, Change, Outcome, ResourceKind
+from engine.plan import Action, Change, Finding, FindingKind, Outcome, ResourceKind
 from engine.providers.aws_clients import (
     AccountClients,
     AssumeRoleError,
@@ -46,7 +46,7 @@ from engine.providers.aws_execute import (
     ensure_role,
 )
 from engine.providers.aws_read import MAX_PAGE_SIZE, AccountSnapshot, read_account
-from engine.providers.calls import CallCounter, CallKey, CallStats
+from engine.providers.calls import CallCounter, CallKey, CallStats, CallTotals
 
 __all__ = [
     "AccountError",
@@ -66,7 +66,7 @@ class AccountError(NamedTuple):
 
 
 @dataclass(frozen=True)
-class AwsRead:
+class AwsRead(CallTotals):
     """What one read found. `accounts` holds only the accounts read completely."""
 
     saml_providers: tuple[SamlProvider, ...] = ()
@@ -75,13 +75,12 @@ class AwsRead:
     errors: tuple[AccountError, ...] = ()
     calls: Mapping[CallKey, CallStats] = field(default_factory=dict)
 
-    @property
-    def call_count(self) -> int:
-        return sum(s.calls for s in self.calls.values())
-
-    @property
-    def retry_count(self) -> int:
-        return sum(s.retries for s in self.calls.values())
+    def findings(self) -> tuple[Finding, ...]:
+        """A READ_ERROR finding (blocking) for each account that could not be read."""
+        return tuple(
+            Finding(FindingKind.READ_ERROR, System.AWS, f"account {e.account_id}", e.message)
+            for e in self.errors
+        )
 
     def to_world(self) -> World:
         """The AWS part of the live world (merge it with the other providers' parts)."""

@@ -64,6 +64,20 @@ class CallStats:
     write: bool = False
 
 
+class CallTotals:
+    """The totals of one read's `calls`, for each provider's read result to inherit."""
+
+    calls: Mapping[CallKey, CallStats]
+
+    @property
+    def call_count(self) -> int:
+        return sum(s.calls for s in self.calls.values())
+
+    @property
+    def retry_count(self) -> int:
+        return sum(s.retries for s in self.calls.values())
+
+
 class CallCounter:
     """Counts calls per (system, scope, operation); safe to share between threads."""
 

@@ -28,7 +28,7 @@ import ldap3
 from engine.dn import normalize_dn
 from engine.model import DirectoryGroup, DirectoryKind, DirectoryUser, System, World
 from engine.plan import Change, Finding, FindingKind, Outcome
-from engine.providers.calls import CallCounter, CallKey, CallStats
+from engine.providers.calls import CallCounter, CallKey, CallStats, CallTotals
 from engine.providers.directory_execute import Cache, DirectoryRefused, Writer
 from engine.providers.directory_flavor import flavor_for
 from engine.providers.directory_ldap import (
@@ -54,7 +54,7 @@ MAX_PAGE_SIZE = 1000  # AD's MaxPageSize: a bigger page or batch is cut by the s
 
 
 @dataclass(frozen=True)
-class DirectoryRead:
+class DirectoryRead(CallTotals):
     """What one read found. `missing_logins`: listed logins with no user under
     users_base (the plan turns each into a MISSING_USER finding at its file:line)."""
 
@@ -65,10 +65,6 @@ class DirectoryRead:
     unresolved: tuple[UnresolvedMember, ...] = ()
     errors: tuple[str, ...] = ()
     calls: Mapping[CallKey, CallStats] = field(default_factory=dict)
-
-    @property
-    def call_count(self) -> int:
-        return sum(s.calls for s in self.calls.values())
 
     def count(self, operation: str) -> int:
         """Requests of one operation (e.g. "search users"), all servers together."""

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import boto3
 
-from engine.apply import Executor
+from engine.apply import Executor, SystemRead
 from engine.compile import with_role_group_sources
 from engine.model import DirectoryKind, System, World
 from engine.plan import Finding, FindingKind
@@ -217,29 +217,27 @@ def read_live(
     )
     group_filter = desired.okta_app.settings.group_filter if desired.okta_app else ""
 
+    def part(result: SystemRead) -> tuple[World, list[Finding]]:
+        return result.to_world(), list(result.findings())
+
     def read_aws() -> tuple[World, list[Finding]]:
         assert providers.aws is not None
-        result = providers.aws.read(accounts=sorted(desired.accounts))
-        findings = [
-            Finding(FindingKind.READ_ERROR, System.AWS, f"account {e.account_id}", e.message)
-            for e in result.errors
-        ]
-        return result.to_world(), findings
+        return part(providers.aws.read(accounts=sorted(desired.accounts)))
 
     def read_directory() -> tuple[World, list[Finding]]:
         assert providers.directory is not None
         result = providers.directory.read(
             adopted_dns=adopted, logins=logins, group_filter=group_filter
         )
-        findings = list(result.findings())
-        findings += _missing_user_findings(state, frozenset(result.missing_logins))
-        return result.to_world(), findings
+        world, findings = part(result)
+        return world, findings + _missing_user_findings(state, result.missing_logins)
 
     def read_okta() -> tuple[World, list[Finding]]:
         assert providers.okta is not None
-        result = providers.okta.read_for(desired=desired, role_group_name=settings.role_group_name)
-        findings = list(result.findings())  # a missing app is the diff's to report
-        world = result.to_world()
+        # A missing app is not among the findings: it is the diff's to report.
+        world, findings = part(
+            providers.okta.read_for(desired=desired, role_group_name=settings.role_group_name)
+        )
         if settings.directory.kind is not DirectoryKind.OKTA:
             world = directory_logins(world)
         return world, findings

@@ -28,7 +28,7 @@ from typing import Any
 
 from engine.model import AppAssignment, OktaApp, OktaGroup, System, World
 from engine.plan import Change, Finding, FindingKind, Outcome
-from engine.providers.calls import CallCounter, CallKey, CallStats
+from engine.providers.calls import CallCounter, CallKey, CallStats, CallTotals
 from engine.providers.okta_cache import (
     DEFAULT_MAX_AGE,
     DEFAULT_OVERLAP,
@@ -85,7 +85,7 @@ class CacheReport:
 
 
 @dataclass(frozen=True)
-class OktaRead:
+class OktaRead(CallTotals):
     """What one read found. With `errors`, the rest is incomplete and must not be used."""
 
     app: OktaApp | None = None
@@ -99,14 +99,6 @@ class OktaRead:
     @property
     def complete(self) -> bool:
         return not self.errors
-
-    @property
-    def call_count(self) -> int:
-        return sum(s.calls for s in self.calls.values())
-
-    @property
-    def retry_count(self) -> int:
-        return sum(s.retries for s in self.calls.values())
 
     def findings(self) -> tuple[Finding, ...]:
         """A READ_ERROR finding (blocking) for each failed call. A missing app is not a
