@@ -30,7 +30,6 @@ import stat
 import subprocess
 import time
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import ldap3
@@ -118,12 +117,7 @@ class DirectoryServer:
     def __enter__(self) -> DirectoryServer:
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.stop()
 
 

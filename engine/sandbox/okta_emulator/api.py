@@ -8,9 +8,9 @@ read-only, assignments are idempotent, searches filter like Okta) live in one pl
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from engine.sandbox.okta_emulator import catalog, errors, paging, render, scim
 from engine.sandbox.okta_emulator.state import Group, OktaState, User
@@ -35,6 +35,7 @@ class ApiResponse:
 
 
 Handler = Callable[[OktaState, ApiRequest], ApiResponse]
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,44 @@ class Route:
 
 def _compile(template: str) -> re.Pattern[str]:
     return re.compile("^" + re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", template) + "$")
+
+
+def _paginated(
+    items: Sequence[T],
+    request: ApiRequest,
+    *,
+    key: Callable[[T], str],
+    rule: paging.LimitRule,
+    pageable: bool = True,
+) -> paging.Page[T]:
+    """The page of `items` the request's `limit` and `after` ask for."""
+    return paging.paginate(
+        items,
+        key=key,
+        query=request.query,
+        base_url=request.base_url,
+        path=request.path,
+        rule=rule,
+        pageable=pageable,
+    )
+
+
+def _matching(
+    items: list[T],
+    expressions: tuple[scim.Expression | None, ...],
+    document: Callable[[T], dict[str, Any]],
+) -> list[T]:
+    """The items every given `search`/`filter` expression matches, each read as the
+    attributes of its JSON document."""
+    for expression in expressions:
+        if expression is not None:
+            matches = scim.matcher(expression)
+            items = [
+                item
+                for item in items
+                if matches(lambda a, item=item: scim.resolve_path(document(item), a))  # type: ignore[misc]
+            ]
+    return items
 
 
 def _page(page: paging.Page[Any], render_item: Callable[[Any], Any]) -> ApiResponse:
@@ -111,22 +150,11 @@ def list_groups(state: OktaState, request: ApiRequest) -> ApiResponse:
         groups = list(state.groups.values())
         if prefix:
             groups = [g for g in groups if g.name.casefold().startswith(prefix.casefold())]
-        for expression in (search, filter_):
-            if expression is not None:
-                matches = scim.matcher(expression)
-                groups = [
-                    g
-                    for g in groups
-                    if matches(
-                        lambda a, g=g: scim.resolve_path(_group_document(state, g), a),  # type: ignore[misc]
-                    )
-                ]
-        page = paging.paginate(
+        groups = _matching(groups, (search, filter_), lambda g: _group_document(state, g))
+        page = _paginated(
             groups,
+            request,
             key=lambda g: g.id,
-            query=query,
-            base_url=request.base_url,
-            path=request.path,
             rule=paging.GROUPS_QUERY if prefix else paging.GROUPS,
             pageable=not prefix,
         )
@@ -174,14 +202,7 @@ def list_group_users(state: OktaState, request: ApiRequest) -> ApiResponse:
     with state.lock:
         group = state.get_group(request.params["groupId"])
         users = [state.users[uid] for uid in state.members[group.id]]
-        page = paging.paginate(
-            users,
-            key=lambda u: u.id,
-            query=request.query,
-            base_url=request.base_url,
-            path=request.path,
-            rule=paging.GROUP_USERS,
-        )
+        page = _paginated(users, request, key=lambda u: u.id, rule=paging.GROUP_USERS)
         return _user_page(page, base_url=request.base_url)
 
 
@@ -233,23 +254,9 @@ def list_users(state: OktaState, request: ApiRequest) -> ApiResponse:
                     for k in ("firstName", "lastName", "email", "login")
                 )
             ]
-        for expression in (search, filter_):
-            if expression is not None:
-                users = [
-                    u
-                    for u in users
-                    if scim.evaluate(
-                        expression,
-                        lambda a, u=u: scim.resolve_path(_user_document(u), a),  # type: ignore[misc]
-                    )
-                ]
-        page = paging.paginate(
-            users,
-            key=lambda u: u.id,
-            query=query,
-            base_url=request.base_url,
-            path=request.path,
-            rule=paging.USERS_QUERY if prefix else paging.USERS,
+        users = _matching(users, (search, filter_), _user_document)
+        page = _paginated(
+            users, request, key=lambda u: u.id, rule=paging.USERS_QUERY if prefix else paging.USERS
         )
         return _user_page(page, base_url=request.base_url)
 
@@ -305,23 +312,10 @@ def list_apps(state: OktaState, request: ApiRequest) -> ApiResponse:
                 for a in apps
                 if a.label.casefold().startswith(prefix) or a.name.casefold().startswith(prefix)
             ]
-        if filter_ is not None:
-            apps = [
-                a
-                for a in apps
-                if scim.evaluate(
-                    filter_,
-                    lambda attr, a=a: {"id": a.id, "status": a.status, "name": a.name}.get(attr),  # type: ignore[misc]
-                )
-            ]
-        page = paging.paginate(
-            apps,
-            key=lambda a: a.id,
-            query=query,
-            base_url=request.base_url,
-            path=request.path,
-            rule=paging.APPS,
+        apps = _matching(
+            apps, (filter_,), lambda a: {"id": a.id, "status": a.status, "name": a.name}
         )
+        page = _paginated(apps, request, key=lambda a: a.id, rule=paging.APPS)
         return _page(page, lambda a: render.app_json(a, base_url=request.base_url))
 
 
@@ -403,14 +397,7 @@ def list_app_groups(state: OktaState, request: ApiRequest) -> ApiResponse:
             for a in state.assignments[app.id].values()
             if not prefix or state.groups[a.group_id].name.casefold().startswith(prefix)
         ]
-        page = paging.paginate(
-            assignments,
-            key=lambda a: a.group_id,
-            query=request.query,
-            base_url=request.base_url,
-            path=request.path,
-            rule=paging.APP_GROUPS,
-        )
+        page = _paginated(assignments, request, key=lambda a: a.group_id, rule=paging.APP_GROUPS)
         return _page(page, lambda a: render.assignment_json(a, base_url=request.base_url))
 
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from engine.sandbox.okta_emulator import errors
 from engine.sandbox.okta_emulator.clock import Clock
@@ -28,6 +28,8 @@ from engine.sandbox.okta_emulator.clock import Clock
 _BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 ID_LENGTH = 20
 FORMAT_VERSION = 1
+
+T = TypeVar("T")
 
 
 class IdPrefix(StrEnum):
@@ -212,11 +214,8 @@ class OktaState:
         object_class: tuple[str, ...] = ("okta:user_group",),
     ) -> Group:
         with self.lock:
-            if group_type is GroupType.OKTA_GROUP and any(
-                g.type is GroupType.OKTA_GROUP and g.name.casefold() == name.casefold()
-                for g in self.groups.values()
-            ):
-                raise errors.already_exists(field="name")
+            if group_type is GroupType.OKTA_GROUP:
+                self._check_name_free(name)
             now = self.timestamp()
             group = Group(
                 id=self.new_id(IdPrefix.GROUP),
@@ -233,11 +232,18 @@ class OktaState:
             return group
 
     def get_group(self, group_id: str) -> Group:
-        with self.lock:
-            group = self.groups.get(group_id)
-            if group is None:
-                raise errors.not_found(resource_id=group_id, resource_type="UserGroup")
-            return group
+        return _get(self.groups, group_id, resource_type="UserGroup", lock=self.lock)
+
+    def _check_name_free(self, name: str, *, renamed: str | None = None) -> None:
+        """Okta's OKTA_GROUP names are unique, ignoring case (`renamed`: the group whose
+        own name it may keep)."""
+        if any(
+            g.id != renamed
+            and g.type is GroupType.OKTA_GROUP
+            and g.name.casefold() == name.casefold()
+            for g in self.groups.values()
+        ):
+            raise errors.already_exists(field="name")
 
     def replace_group_profile(self, *, group_id: str, profile: Mapping[str, Any]) -> Group:
         """The API path: only OKTA_GROUPs may be edited (imports use `put_group`)."""
@@ -250,13 +256,7 @@ class OktaState:
                 raise errors.validation_failed(
                     field="name", causes=("name: The field cannot be left blank",)
                 )
-            if any(
-                g.id != group_id
-                and g.type is GroupType.OKTA_GROUP
-                and g.name.casefold() == name.casefold()
-                for g in self.groups.values()
-            ):
-                raise errors.already_exists(field="name")
+            self._check_name_free(name, renamed=group_id)
             return self.put_group(dataclasses.replace(group, profile=dict(profile)))
 
     def put_group(self, group: Group) -> Group:
@@ -279,19 +279,21 @@ class OktaState:
     # memberships -----------------------------------------------------------------------
     def add_member(self, *, group_id: str, user_id: str) -> None:
         with self.lock:
-            group = self.get_group(group_id)
-            self.get_user(user_id)
-            if group.type is not GroupType.OKTA_GROUP:
-                raise errors.access_denied()
+            self._check_editable(group_id=group_id, user_id=user_id)
             self._add_member_unchecked(group_id=group_id, user_id=user_id)
 
     def remove_member(self, *, group_id: str, user_id: str) -> None:
         with self.lock:
-            group = self.get_group(group_id)
-            self.get_user(user_id)
-            if group.type is not GroupType.OKTA_GROUP:
-                raise errors.access_denied()
+            self._check_editable(group_id=group_id, user_id=user_id)
             self.set_members(group_id=group_id, user_ids=self.members[group_id] - {user_id})
+
+    def _check_editable(self, *, group_id: str, user_id: str) -> None:
+        """Both exist, and the API may change the group's members (an OKTA_GROUP's only:
+        imported and built-in groups are their source's)."""
+        group = self.get_group(group_id)
+        self.get_user(user_id)
+        if group.type is not GroupType.OKTA_GROUP:
+            raise errors.access_denied()
 
     def _add_member_unchecked(self, *, group_id: str, user_id: str) -> None:
         self.set_members(group_id=group_id, user_ids=self.members[group_id] | {user_id})
@@ -334,11 +336,7 @@ class OktaState:
             return app
 
     def get_app(self, app_id: str) -> App:
-        with self.lock:
-            app = self.apps.get(app_id)
-            if app is None:
-                raise errors.not_found(resource_id=app_id, resource_type="AppInstance")
-            return app
+        return _get(self.apps, app_id, resource_type="AppInstance", lock=self.lock)
 
     def replace_app(self, *, app_id: str, label: str, body: Mapping[str, Any]) -> App:
         with self.lock:
@@ -436,3 +434,12 @@ class OktaState:
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> OktaState:
         return cls.from_json(Path(path).read_text(encoding="utf-8"))
+
+
+def _get(table: Mapping[str, T], key: str, *, resource_type: str, lock: threading.RLock) -> T:
+    """`table[key]`, or Okta's 404 naming the resource type."""
+    with lock:
+        found = table.get(key)
+        if found is None:
+            raise errors.not_found(resource_id=key, resource_type=resource_type)
+        return found
