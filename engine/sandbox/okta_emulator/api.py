@@ -8,7 +8,7 @@ read-only, assignments are idempotent, searches filter like Okta) live in one pl
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -88,6 +88,16 @@ def _matching(
     return items
 
 
+def _starting_with(items: list[T], prefix: str, words: Callable[[T], Iterable[object]]) -> list[T]:
+    """Okta's `q`: the items one of whose `words` starts with `prefix`, ignoring case."""
+    wanted = prefix.casefold()
+    return [
+        item
+        for item in items
+        if any(str(word or "").casefold().startswith(wanted) for word in words(item))
+    ]
+
+
 def _page(page: paging.Page[Any], render_item: Callable[[Any], Any]) -> ApiResponse:
     return ApiResponse(200, [render_item(item) for item in page.items], links=tuple(page.links))
 
@@ -145,11 +155,9 @@ def list_groups(state: OktaState, request: ApiRequest) -> ApiResponse:
         query.get("search"), lambda a: a in _GROUP_ATTRIBUTES or a.startswith("profile.")
     )
     filter_ = _search(query.get("filter"), lambda a: a in _GROUP_ATTRIBUTES)
-    prefix = query.get("q")
+    prefix = query.get("q") or ""
     with state.lock:
-        groups = list(state.groups.values())
-        if prefix:
-            groups = [g for g in groups if g.name.casefold().startswith(prefix.casefold())]
+        groups = _starting_with(list(state.groups.values()), prefix, lambda g: (g.name,))
         groups = _matching(groups, (search, filter_), lambda g: _group_document(state, g))
         page = _paginated(
             groups,
@@ -242,18 +250,13 @@ def list_users(state: OktaState, request: ApiRequest) -> ApiResponse:
             or a in ("profile.login", "profile.email", "profile.firstName", "profile.lastName")
         ),
     )
-    prefix = (query.get("q") or "").casefold()
+    prefix = query.get("q") or ""
     with state.lock:
-        users = list(state.users.values())
-        if prefix:
-            users = [
-                u
-                for u in users
-                if any(
-                    str(u.profile.get(k) or "").casefold().startswith(prefix)
-                    for k in ("firstName", "lastName", "email", "login")
-                )
-            ]
+        users = _starting_with(
+            list(state.users.values()),
+            prefix,
+            lambda u: (u.profile.get(k) for k in ("firstName", "lastName", "email", "login")),
+        )
         users = _matching(users, (search, filter_), _user_document)
         page = _paginated(
             users, request, key=lambda u: u.id, rule=paging.USERS_QUERY if prefix else paging.USERS
@@ -303,15 +306,10 @@ _READ_ONLY_APP_FIELDS = (
 def list_apps(state: OktaState, request: ApiRequest) -> ApiResponse:
     query = request.query
     filter_ = _search(query.get("filter"), lambda a: a in ("id", "status", "name"))
-    prefix = (query.get("q") or "").casefold()
     with state.lock:
-        apps = list(state.apps.values())
-        if prefix:
-            apps = [
-                a
-                for a in apps
-                if a.label.casefold().startswith(prefix) or a.name.casefold().startswith(prefix)
-            ]
+        apps = _starting_with(
+            list(state.apps.values()), query.get("q") or "", lambda a: (a.label, a.name)
+        )
         apps = _matching(
             apps, (filter_,), lambda a: {"id": a.id, "status": a.status, "name": a.name}
         )
@@ -389,14 +387,13 @@ def saml_metadata(state: OktaState, request: ApiRequest) -> ApiResponse:
 
 
 def list_app_groups(state: OktaState, request: ApiRequest) -> ApiResponse:
-    prefix = (request.query.get("q") or "").casefold()
     with state.lock:
         app = state.get_app(request.params["appId"])
-        assignments = [
-            a
-            for a in state.assignments[app.id].values()
-            if not prefix or state.groups[a.group_id].name.casefold().startswith(prefix)
-        ]
+        assignments = _starting_with(
+            list(state.assignments[app.id].values()),
+            request.query.get("q") or "",
+            lambda a: (state.groups[a.group_id].name,),
+        )
         page = _paginated(assignments, request, key=lambda a: a.group_id, rule=paging.APP_GROUPS)
         return _page(page, lambda a: render.assignment_json(a, base_url=request.base_url))
 

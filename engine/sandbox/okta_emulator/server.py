@@ -10,6 +10,7 @@ which the SDK's retry arithmetic needs).
 
 from __future__ import annotations
 
+import dataclasses
 import hmac
 import json
 import os
@@ -177,15 +178,7 @@ class _Handler(BaseHTTPRequestHandler):
                     headers["X-Rate-Limit-Reset"] = str(fault.reset_at)
                 raise errors.rate_limited()
             raise errors.server_error(status=fault.status)
-        request = api.ApiRequest(
-            method=request.method,
-            path=request.path,
-            query=request.query,
-            body=request.body,
-            base_url=request.base_url,
-            params=params,
-        )
-        return route.handler(emulator.state, request)
+        return route.handler(emulator.state, dataclasses.replace(request, params=params))
 
     def _write(self, response: api.ApiResponse, headers: dict[str, str]) -> None:
         if response.body is None:
