@@ -11,6 +11,7 @@ line and an exit code, never raised.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import TextIO
@@ -123,9 +124,11 @@ def _writable(path: Path, *, flag: str, err: TextIO) -> bool:
     return True
 
 
-def _write(path: Path, text: str, *, flag: str, err: TextIO) -> bool:
+def written(path: Path, write: Callable[[Path], object], *, flag: str, err: TextIO) -> bool:
+    """Whether `write(path)` succeeded; else the one-line reason is printed (a full disk,
+    no permission), naming the flag that gave the path."""
     try:
-        path.write_text(text, encoding="utf-8")
+        write(path)
     except OSError as exc:
         print(f"error: {flag} {path}: cannot write it ({exc.strerror or exc})", file=err)
         return False
@@ -270,7 +273,12 @@ def plan(
         except SESSION_ERRORS as exc:
             print(f"error: {exc}", file=err)
             return ExitCode.ERROR
-    if out_file is not None and not _write(out_file, render_json(result), flag="--out", err=err):
+    if out_file is not None and not written(
+        out_file,
+        lambda p: p.write_text(render_json(result), encoding="utf-8"),
+        flag="--out",
+        err=err,
+    ):
         return ExitCode.ERROR
     if not write_comment_outputs(comments, plan=result, out=out, err=err):
         return ExitCode.ERROR
@@ -315,10 +323,12 @@ def snapshot(
     if read is None:
         return ExitCode.ERROR
     world, summary = read
-    try:
-        write_snapshot(world=world, path=out_file, target=target_name)
-    except OSError as exc:
-        print(f"error: --out {out_file}: cannot write it ({exc.strerror or exc})", file=err)
+    if not written(
+        out_file,
+        lambda p: write_snapshot(world=world, path=p, target=target_name),
+        flag="--out",
+        err=err,
+    ):
         return ExitCode.ERROR
     print(f"wrote {out_file} (target {target_name}); {summary}", file=out)
     return ExitCode.OK

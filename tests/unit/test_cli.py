@@ -533,3 +533,23 @@ def test_a_flag_reaches_its_function_as_its_value() -> None:
     assert imported["members"] is False and initialised["ci"] is Ci.GITLAB
     _, default = handler(build_parser().parse_args(["import", "--out", "x"]))
     assert default["members"] is True
+
+
+def test_a_plan_file_that_cannot_be_written_is_one_line(
+    capsys: pytest.CaptureFixture[str], converged_snapshot: Path
+) -> None:
+    full = Path("/dev/full")  # every write fails with ENOSPC, after the folder check passes
+    if not full.exists():
+        pytest.skip("no /dev/full here")
+    code, _, err = run(
+        capsys,
+        "plan",
+        "-d",
+        str(DESIRED),
+        "--live-snapshot",
+        str(converged_snapshot),
+        "--out",
+        str(full),
+    )
+    assert code == 1
+    assert one_line(err) == "error: --out /dev/full: cannot write it (No space left on device)"
