@@ -59,7 +59,6 @@ def adopt(*, world: World, discovery: Discovery, options: ImportOptions) -> Adop
         slots=slots,
         provider=discovery.provider_name,
         found=found,
-        inline_policies=options.inline_policies,
     )
     template = description_template(slots=slots, found=found)
     groups, users = adopt_groups(

@@ -54,9 +54,6 @@ class ImportOptions:
     unresolved: Mapping[str, str] = field(default_factory=dict)
     # Account id → why AWS could not be read there.
     unreadable: Mapping[str, str] = field(default_factory=dict)
-    # (account id, role name) → names of the role's inline policies, where known (the
-    # live `World` does not carry them: the model has no inline policies).
-    inline_policies: Mapping[tuple[str, str], tuple[str, ...]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import re
 from collections import Counter, defaultdict
-from collections.abc import Mapping
 
 from engine.adopt_discover import most_common
 from engine.adopt_model import Effect, Findings, RoleEntry, Slot
@@ -39,7 +38,6 @@ def adopt_roles(
     slots: list[Slot],
     provider: str,
     found: Findings,
-    inline_policies: Mapping[tuple[str, str], tuple[str, ...]] | None = None,
 ) -> tuple[tuple[RoleEntry, ...], list[Slot], dict[str, list[str]]]:
     """(catalogue, the slots kept, account id → roles to adopt there)."""
     usable: list[tuple[Slot, Role]] = []
@@ -63,7 +61,7 @@ def adopt_roles(
                 "model writes (importing it would rewrite who may assume it)",
             )
             continue
-        inline = sorted((inline_policies or {}).get((slot.account_id, role.name), ()))
+        inline = sorted(role.inline_policies)
         if inline:
             found.add(
                 Effect.LEFT_OUT,

@@ -17,7 +17,7 @@ from enum import Enum
 from functools import cache
 from typing import Any, Union, get_args, get_origin, get_type_hints
 
-from engine.model import canonical_json
+from engine.model import OMIT_WHEN_EMPTY, canonical_json
 
 __all__ = ["CodecError", "field_types", "from_jsonable", "to_jsonable"]
 
@@ -28,10 +28,15 @@ class CodecError(ValueError):
 
 
 def to_jsonable(value: Any) -> Any:
-    """Plain JSON data for a model value: dataclasses as objects (every field), enums as
-    their values, sets as lists sorted by canonical JSON, tuples as lists."""
+    """Plain JSON data for a model value: dataclasses as objects (every field, but an
+    empty one marked `model.OMIT_WHEN_EMPTY`), enums as their values, sets as lists
+    sorted by canonical JSON, tuples as lists."""
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: to_jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        return {
+            f.name: to_jsonable(getattr(value, f.name))
+            for f in dataclasses.fields(value)
+            if getattr(value, f.name) or not f.metadata.get(OMIT_WHEN_EMPTY)
+        }
     if isinstance(value, Enum):  # before str: StrEnum members are strs
         return value.value
     if value is None or isinstance(value, str | bool | int | float):

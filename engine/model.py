@@ -58,6 +58,11 @@ class OktaGroupType(StrEnum):
     BUILT_IN = "BUILT_IN"
 
 
+OMIT_WHEN_EMPTY = "omit_when_empty"
+"""A field metadata key: `codec.to_jsonable` leaves the field out while it is empty (an
+optional field added later, so documents without it keep their bytes)."""
+
+
 def canonical_json(value: Any) -> str:
     """Deterministic JSON: sorted keys, no whitespace; the basis of digests and equality."""
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
@@ -182,6 +187,10 @@ class Role:
     description: str = ""
     managed: bool = True
     adopt: bool = False
+    # Live only, and outside attributes(): the model has no inline policies, so they are
+    # never compared or changed; `import` names a role that has any. In JSON only when
+    # there are some (OMIT_WHEN_EMPTY), so worlds without them encode as before.
+    inline_policies: frozenset[str] = field(default=frozenset(), metadata={OMIT_WHEN_EMPTY: True})
 
     @property
     def key(self) -> tuple[str, str]:

@@ -3,7 +3,7 @@
 The cheapest complete picture of an account (docs/facts.md §AWS IAM) is:
 ListSAMLProviders (1 call) + GetSAMLProvider per provider (metadata and tags; one
 call in most accounts) + GetAccountAuthorizationDetails(Filter=[Role]) (trust
-policy, attached managed policies, tags; ⌈roles/page⌉ calls) + ListRoles
+policy, attached managed policies, inline policies, tags; ⌈roles/page⌉ calls) + ListRoles
 (MaxSessionDuration and Description, which GAAD lacks; ⌈roles/page⌉ calls). Never a
 call per role, except for a role created between the two listings (GetRole, rare).
 
@@ -94,7 +94,8 @@ def role_from(
     listed: Mapping[str, Any],
     managed_tag: tuple[str, str],
 ) -> Role:
-    """A Role from a GAAD RoleDetail (trust, policies, tags) and a ListRoles entry."""
+    """A Role from a GAAD RoleDetail (trust, policies, inline policy names, tags) and a
+    ListRoles entry."""
     return Role(
         account_id=account_id,
         name=str(detail["RoleName"]),
@@ -103,6 +104,7 @@ def role_from(
         max_session_duration=int(listed.get("MaxSessionDuration") or DEFAULT_MAX_SESSION),
         description=str(listed.get("Description") or ""),
         managed=is_managed(detail.get("Tags"), managed_tag),
+        inline_policies=frozenset(str(p["PolicyName"]) for p in detail.get("RolePolicyList", [])),
     )
 
 

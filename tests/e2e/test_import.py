@@ -142,3 +142,40 @@ def test_import_of_the_brownfield_and_of_the_converged_world(
     finally:
         if served is not None:
             assert served.stop() == 0
+
+
+def test_a_role_with_an_inline_policy_is_left_out_by_name(tmp_path: Path) -> None:
+    """The inline policy reaches moto by put_role_policy (the sandbox replays it) and is
+    read back from GetAccountAuthorizationDetails, in the plan's number of calls: import
+    names the role and the policy, and writes neither the role nor its account entry."""
+    workspace = Workspace(tmp_path, edits=[okta_flavour])
+    ok(workspace.cli("sandbox", "reset"))
+    state_file = workspace.sandbox / "aws.json"
+    state = json.loads(state_file.read_text(encoding="utf-8"))
+    account_id = "271828182845"  # prod-ledger: PowerUser and ReadOnly
+    [role] = [r for r in state["accounts"][account_id]["roles"] if r["name"] == "PowerUser"]
+    role["inline_policies"] = {
+        "s3-extra": {
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}],
+        }
+    }
+    state_file.write_text(json.dumps(state), encoding="utf-8")
+
+    done = ok(workspace.cli("import", "--out", str(tmp_path / "imported")))
+
+    expected = (
+        f"left out: role PowerUser in {account_id}: has inline policies (s3-extra), which the "
+        "model cannot express (importing it would keep them unseen)"
+    )
+    assert expected in done.err.splitlines(), done
+    accounts = (tmp_path / "imported" / "accounts.yaml").read_text(encoding="utf-8")
+    block = accounts.split(f"id: {json.dumps(account_id)}")[1].split("- id:")[0]
+    assert "PowerUser" not in block and "ReadOnly" in block, accounts
+    plan = json.loads(
+        ok(workspace.cli("plan", "-d", str(tmp_path / "imported"), "--format", "json")).out
+    )
+    touched = [c["id"] for c in plan["changes"] if account_id in json.dumps(c["key"])]
+    assert not [c for c in touched if "PowerUser" in c], touched
+    planned = api_calls(ok(workspace.cli("plan", "-d", str(tmp_path / "imported"))).err)
+    assert api_calls(done.err)["aws"] == planned["aws"], (done.err, planned)

@@ -137,6 +137,43 @@ def test_read_normalizes_so_a_converged_account_shows_no_change(aws: AwsKit) -> 
     assert plan.changes == () and plan.findings == ()
 
 
+def test_inline_policy_names_are_read_from_the_same_listing_and_never_compared(
+    aws: AwsKit,
+) -> None:
+    """GAAD's RoleDetail carries RolePolicyList: the names come with no extra call, and
+    a plan ignores them (the model has no inline policies; `import` names such a role)."""
+    account_id = aws.accounts[0]
+    iam = aws.iam(account_id)
+    iam.create_saml_provider(
+        Name=aws.provider_name,
+        SAMLMetadataDocument=aws.metadata,
+        Tags=[{"Key": aws.managed_tag[0], "Value": aws.managed_tag[1]}],
+    )
+    _add_roles(aws, account_id, 2)
+    document = json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}],
+        }
+    )
+    for name in ("s3-extra", "logs"):
+        iam.put_role_policy(RoleName="Role001", PolicyName=name, PolicyDocument=document)
+
+    read = aws.provider().read(accounts=[account_id])
+
+    assert {r.name: r.inline_policies for r in read.roles} == {
+        "Role000": frozenset(),
+        "Role001": frozenset({"s3-extra", "logs"}),
+    }
+    assert read.call_count == _expected_calls(accounts=1, roles=2, provider=True, assume=True)
+    desired = aws.desired(
+        providers=[aws.saml_provider(account_id)],
+        roles=[aws.role(account_id, f"Role{i:03d}", policies=()) for i in range(2)],
+    )
+    plan = diff(desired=desired, live=read.to_world(), options=PlanOptions())
+    assert plan.changes == ()
+
+
 @pytest.mark.parametrize(
     ("tags", "managed"),
     [

@@ -213,7 +213,11 @@ def drifted_live(draw: st.DrawFn, desired: World) -> World:
         okta[okta_key] = dataclasses.replace(
             okta[okta_key], members=frozenset(draw(_subset(LOGINS)))
         )
-    live = dataclasses.replace(live, okta_groups=okta)
+    # An inline policy added by hand: live only, never compared (the model has none).
+    roles = dict(live.roles)
+    for role_key in _pick(draw, roles, max_size=1):
+        roles[role_key] = dataclasses.replace(roles[role_key], inline_policies=frozenset({"extra"}))
+    live = dataclasses.replace(live, okta_groups=okta, roles=roles)
     # Unrelated things that must be left alone, or only reported.
     extras: list[Any] = []
     if draw(st.booleans()):

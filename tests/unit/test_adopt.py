@@ -99,15 +99,17 @@ def test_inexpressible_parts_are_exactly_the_findings() -> None:
         member_groups=role_group.member_groups | {contact},
     )
     stray = AppAssignment(group_source="okta", group_name="Console Pilot")
+    read_only = (PROD, "readonly")
+    with_inline = dataclasses.replace(
+        live.roles[read_only], inline_policies=frozenset({"s3-extra"})
+    )
     live = dataclasses.replace(
         live,
         directory_groups={**live.directory_groups, role_key: edited},
         app_assignments={**live.app_assignments, stray.key: stray},
+        roles={**live.roles, read_only: with_inline},
     )
-    options = ImportOptions(
-        unresolved={contact: "neither a user nor a group (device)"},
-        inline_policies={(PROD, "ReadOnly"): ("s3-extra",)},
-    )
+    options = ImportOptions(unresolved={contact: "neither a user nor a group (device)"})
     adoption = adopt(world=live, discovery=discover(okta=live), options=options)
     interesting = {f for f in adoption.findings if f.effect is not Effect.NOTE}
     assert interesting == {
@@ -249,13 +251,14 @@ def spoiled_worlds(
     planned: set[tuple[str, str, str]] = set()
     unresolved: dict[str, str] = {}
     kept = role_keys
-    inline: dict[tuple[str, str], tuple[str, ...]] = {}
+    roles = dict(live.roles)
     if draw(st.booleans()):  # an inline policy: that role (and its role group) left out
         key = draw(st.sampled_from(role_keys))
         kept = [k for k in role_keys if k != key]
         slot = groups[key]
         assert slot.account_id is not None and slot.role_name is not None
-        inline[(slot.account_id, slot.role_name)] = ("extra",)
+        role_key = (slot.account_id, slot.role_name.lower())
+        roles[role_key] = dataclasses.replace(roles[role_key], inline_policies=frozenset({"extra"}))
         findings.add((Effect.LEFT_OUT, f"role {slot.role_name} in {slot.account_id}"))
         held = {m for k in kept for m in groups[k].member_groups}
         for member in sorted(slot.member_groups - held):
@@ -294,8 +297,10 @@ def spoiled_worlds(
         granting = any(key in groups[k].member_groups for k in role_keys)
         if group.account_id is None and not granting and parent_dn(key) == mgmt_ou:
             findings.add((Effect.LEFT_OUT, f"group {group.name}"))
-    live = dataclasses.replace(live, directory_groups=groups, app_assignments=assignments)
-    options = ImportOptions(unresolved=unresolved, inline_policies=inline)
+    live = dataclasses.replace(
+        live, directory_groups=groups, app_assignments=assignments, roles=roles
+    )
+    options = ImportOptions(unresolved=unresolved)
     return live, options, findings, planned
 
 
