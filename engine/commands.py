@@ -48,9 +48,11 @@ def _print_problems(problems: list[Problem], err: TextIO) -> None:
 
 def load_valid(*, directory: Path, err: TextIO) -> DesiredState | None:
     """Load and validate; print every problem; None when there are errors."""
+    state: DesiredState | None
     try:
         state = load(directory=directory)
     except LoadError as exc:
+        state = None
         problems = list(exc.problems)
         if exc.partial is not None:
             # The semantic checks on what could be built, so one run lists everything;
@@ -61,16 +63,13 @@ def load_valid(*, directory: Path, err: TextIO) -> DesiredState | None:
                 for p in semantic_problems(state=exc.partial)
                 if (p.loc.file, p.loc.line) not in faulted
             ]
-        _print_problems(problems, err)
-        errors = [p for p in problems if p.severity is Severity.ERROR]
-        print(f"{len(errors)} problem(s) in {directory}", file=err)
-        return None
-    # The loader's warnings (a SAML certificate about to expire) with the semantic ones.
-    warnings = [n for n in state.notes if n.severity is Severity.WARNING]
-    problems = [*semantic_problems(state=state), *warnings]
+    else:
+        # The loader's warnings (a SAML certificate about to expire) with the semantic ones.
+        warnings = [n for n in state.notes if n.severity is Severity.WARNING]
+        problems = [*semantic_problems(state=state), *warnings]
     _print_problems(problems, err)
     errors = [p for p in problems if p.severity is Severity.ERROR]
-    if errors:
+    if state is None or errors:
         print(f"{len(errors)} problem(s) in {directory}", file=err)
         return None
     return state

@@ -208,11 +208,9 @@ def report_interrupted(
 ) -> int:
     """SIGINT while applying: what was done is printed above; say what was not."""
     not_started = report.not_started
-    done = len(report.results) - len(not_started)
     print(f"\nInterrupted. {calls_summary(providers)}", file=out)
     print(
-        f"interrupted: {done} change(s) ran to an outcome (above), {len(not_started)} "
-        "were not started; run apply again to finish (it plans afresh)",
+        f"interrupted: {_how_far(report)}; run apply again to finish (it plans afresh)",
         file=err,
     )
     for result in not_started[:_LISTED]:
@@ -225,16 +223,20 @@ def report_interrupted(
 _LISTED = 20  # changes named one per line in a summary; beyond, a count
 
 
+def _how_far(report: ApplyReport) -> str:
+    """How far an apply that stopped early got (its outcomes are printed above)."""
+    not_started = len(report.not_started)
+    done = len(report.results) - not_started
+    return f"{done} change(s) ran to an outcome (above), {not_started} were not started"
+
+
 def report_stopped(*, report: ApplyReport, providers: Providers, out: TextIO, err: TextIO) -> int:
     """The apply lost its lock and stopped before a write stage: no re-plan (another run
     may be writing now); what ran is printed above, what did not is said here."""
-    not_started = report.not_started
-    done = len(report.results) - len(not_started)
     print(f"\nStopped. {calls_summary(providers)}", file=out)
     print(
-        f"error: {report.stopped}: {done} change(s) ran to an outcome (above), "
-        f"{len(not_started)} were not started; see okta-aws lock status, then apply again "
-        "(it plans afresh)",
+        f"error: {report.stopped}: {_how_far(report)}; see okta-aws lock status, then apply "
+        "again (it plans afresh)",
         file=err,
     )
     return ExitCode.ERROR
