@@ -179,6 +179,12 @@ async def ensure_app(http: OktaHttp, cache: OktaCache, app: OktaApp, *, create: 
 # --- assignments -----------------------------------------------------------------------------
 
 
+async def _delete(http: OktaHttp, route: str, params: dict[str, str]) -> Outcome:
+    """DELETE `route`: DELETED, or UNCHANGED when Okta says it is already gone (404)."""
+    response = await http.call("DELETE", route, path_params=params, ok_statuses=frozenset({404}))
+    return Outcome.UNCHANGED if response.status == 404 else Outcome.DELETED
+
+
 async def assignment(
     http: OktaHttp, cache: OktaCache, item: AppAssignment, action: Action
 ) -> Outcome:
@@ -189,10 +195,7 @@ async def assignment(
     params = {"appId": app_id, "groupId": group.id}
     route = "/api/v1/apps/{appId}/groups/{groupId}"
     if action is Action.DELETE:
-        response = await http.call(
-            "DELETE", route, path_params=params, ok_statuses=frozenset({404})
-        )
-        return Outcome.UNCHANGED if response.status == 404 else Outcome.DELETED
+        return await _delete(http, route, params)
     response = await http.call(
         "PUT", route, path_params=params, body={}, ok_statuses=frozenset({404})
     )
@@ -224,14 +227,9 @@ async def okta_group(http: OktaHttp, cache: OktaCache, want: OktaGroup, action: 
         if have is None or have.id is None:
             return Outcome.UNCHANGED
         _refuse_unless_ours(have, "delete")
-        response = await http.call(
-            "DELETE",
-            "/api/v1/groups/{groupId}",
-            path_params={"groupId": have.id},
-            ok_statuses=frozenset({404}),
-        )
+        outcome = await _delete(http, "/api/v1/groups/{groupId}", {"groupId": have.id})
         cache.forget(want.key)
-        return Outcome.UNCHANGED if response.status == 404 else Outcome.DELETED
+        return outcome
     if have is None:
         if action is Action.UPDATE:
             raise OktaError(f"Okta group {want.name!r} does not exist (cannot update it)")
@@ -280,10 +278,7 @@ async def okta_member(
     params = {"groupId": group.id, "userId": user_id}
     route = "/api/v1/groups/{groupId}/users/{userId}"
     if action is Action.DELETE:
-        response = await http.call(
-            "DELETE", route, path_params=params, ok_statuses=frozenset({404})
-        )
-        return Outcome.UNCHANGED if response.status == 404 else Outcome.DELETED
+        return await _delete(http, route, params)
     await http.call("PUT", route, path_params=params)
     return Outcome.CREATED
 
