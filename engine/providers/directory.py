@@ -161,23 +161,25 @@ class DirectoryProvider:
         *,
         directory: DirectorySpec,
         env: Mapping[str, str] | None = None,
+        connection_factory: Callable[[], ldap3.Connection] | None = None,
         page_size: int = MAX_PAGE_SIZE,
         batch_size: int = MAX_PAGE_SIZE,
         calls: CallCounter | None = None,
     ) -> DirectoryProvider:
         """The provider for `settings.directory`, connecting as LDAP_URL, LDAP_BIND_DN,
-        LDAP_PASSWORD, LDAP_START_TLS and LDAP_CA_FILE say (`env`: default os.environ)."""
-        settings = LdapSettings.from_env(os.environ if env is None else env)
+        LDAP_PASSWORD, LDAP_START_TLS and LDAP_CA_FILE say (`env`: default os.environ),
+        or over `connection_factory` (the sandbox's in-process mock) when one is given."""
+        url = None
+        if connection_factory is None:
+            settings = LdapSettings.from_env(os.environ if env is None else env)
+            connection_factory, url = settings.connect, settings.url
         return cls(
             kind=directory.kind,
             role_groups_ou=directory.role_groups_ou,
             management_groups_ou=directory.management_groups_ou,
             users_base=directory.users_base,
-            url=settings.url,
-            bind_dn=settings.bind_dn,
-            password=settings.password,
-            start_tls=settings.start_tls,
-            ca_file=settings.ca_file,
+            connection_factory=connection_factory,
+            url=url,
             page_size=page_size,
             batch_size=batch_size,
             calls=calls,

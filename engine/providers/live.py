@@ -95,19 +95,12 @@ def connect(
         kind = settings.directory.kind
         if System.DIRECTORY in systems and kind is not DirectoryKind.OKTA:
             try:
-                if connection.ldap_connection_factory is not None:
-                    directory = DirectoryProvider(
-                        kind=kind,
-                        role_groups_ou=settings.directory.role_groups_ou,
-                        management_groups_ou=settings.directory.management_groups_ou,
-                        users_base=settings.directory.users_base,
-                        connection_factory=connection.ldap_connection_factory,
-                        calls=calls,
-                    )
-                else:
-                    directory = DirectoryProvider.from_env(
-                        directory=settings.directory, env=connection.env, calls=calls
-                    )
+                directory = DirectoryProvider.from_env(
+                    directory=settings.directory,
+                    env=connection.env,
+                    connection_factory=connection.ldap_connection_factory,
+                    calls=calls,
+                )
             except DirectoryError as exc:
                 raise ConnectionProblem(f"directory: {exc}") from exc
             providers.directory = stack.enter_context(directory)
