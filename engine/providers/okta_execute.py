@@ -141,16 +141,12 @@ def _refuse_unless_ours(group: OktaGroup, what: str) -> None:
 
 async def ensure_app(http: OktaHttp, cache: OktaCache, app: OktaApp, *, create: bool) -> Outcome:
     """Create the AWS app (create=True and none found) or write the settings we own."""
-    if cache.app_id is not None:
-        response = await http.call(
-            "GET",
-            "/api/v1/apps/{appId}",
-            path_params={"appId": cache.app_id},
-            ok_statuses=frozenset({404}),
-        )
-        document = response.json() if response.status == 200 else None
-    else:
-        document = await find_app(http, ReadScope(app_label=app.label, app_id=app.id))
+    # The app a read or an earlier write found is looked up again by its id.
+    known = cache.app_id is not None
+    scope = (
+        ReadScope(app_id=cache.app_id) if known else ReadScope(app_label=app.label, app_id=app.id)
+    )
+    document = await find_app(http, scope)
     if document is None:
         if not create:
             raise OktaError(f"the AWS app {app.label!r} does not exist in Okta")
