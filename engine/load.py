@@ -16,15 +16,16 @@ prints what a file holds beyond a short value on the line it names.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
 import re
 import stat
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
-from functools import cache, partial
+from functools import cache
 from importlib import resources
 from pathlib import Path
 from typing import Any, TypeVar
@@ -32,20 +33,11 @@ from typing import Any, TypeVar
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError, best_match
 
+from engine.codec import CodecError, field_types
 from engine.load_yaml import MAX_FILE_BYTES, ParsedFile, brief, parse_file, printable
 from engine.saml_metadata import check_metadata
-from engine.spec import (
-    AccountSpec,
-    DesiredState,
-    GrantSpec,
-    Location,
-    ManagementGroupSpec,
-    Problem,
-    RoleSpec,
-    Settings,
-    Severity,
-)
-from engine.spec_field import decode
+from engine.spec import DesiredState, Location, Problem, Settings, Severity
+from engine.spec_field import decode, section_class, yaml_field
 
 # Shipped in the package (an installed okta-aws has no repository checkout around it);
 # schemas/ at the top of the repository is the same file, for editors.
@@ -290,31 +282,15 @@ def _build(
         if not lenient:
             raise
         return None
-    roles: list[RoleSpec] = []
-    accounts: list[AccountSpec] = []
-    groups: list[ManagementGroupSpec] = []
-
-    def collect(into: list[Any], build: Callable[[], Any]) -> None:
-        try:
-            into.append(build())
-        except _SHAPE_ERRORS:
-            if not lenient:
-                raise
-
+    entries: dict[str, list[Any]] = {name: [] for name in _ENTRY_SECTIONS}
     for parsed in files:
-        roles_raw = parsed.data.get("roles") or {}
-        accounts_raw = parsed.data.get("accounts") or []
-        groups_raw = parsed.data.get("management_groups") or []
-        if lenient:  # a section of the wrong type: the schema said so, nothing to build
-            roles_raw = roles_raw if isinstance(roles_raw, dict) else {}
-            accounts_raw = accounts_raw if isinstance(accounts_raw, list) else []
-            groups_raw = groups_raw if isinstance(groups_raw, list) else []
-        for name, entry in roles_raw.items():
-            collect(roles, partial(_role, parsed, str(name), entry or {}))
-        for index, entry in enumerate(accounts_raw):
-            collect(accounts, partial(_account, parsed, index, entry))
-        for index, entry in enumerate(groups_raw):
-            collect(groups, partial(_group, parsed, index, entry))
+        for name, (entry_class, _keyed) in _ENTRY_SECTIONS.items():
+            for path, raw in _entries_of(parsed, name):
+                try:
+                    entries[name].append(_decode(entry_class, parsed, path, raw, lenient))
+                except _SHAPE_ERRORS:
+                    if not lenient:
+                        raise
     digest = hashlib.sha256()
     for parsed in files:
         digest.update(parsed.display.encode() + b"\0" + parsed.raw + b"\0")
@@ -323,39 +299,53 @@ def _build(
     return DesiredState(
         root=directory,
         settings=settings,
-        roles=tuple(roles),
-        accounts=tuple(accounts),
-        management_groups=tuple(groups),
+        **{name: tuple(found) for name, found in entries.items()},
         files=tuple(f.display for f in files),
         digest=digest.hexdigest(),
         notes=tuple(sorted(notes)),
     )
 
 
-# What building a typed entry from schema-invalid data raises: a missing key, a value of
-# the wrong type or outside an enum.
-_SHAPE_ERRORS = (KeyError, TypeError, ValueError, AttributeError, OverflowError)
+# The sections of entries (`roles`, `accounts`, `management_groups`): YAML key → the spec
+# of one entry, and whether the section is a mapping whose keys name its entries (the
+# role catalogue) rather than a list.
+_ENTRY_SECTIONS: dict[str, tuple[type, bool]] = {
+    f.name: (spec, meta.schema.get("type") == "object")
+    for f in dataclasses.fields(DesiredState)
+    if (meta := yaml_field(f)) is not None
+    and (spec := section_class(field_types(DesiredState)[f.name])) not in (None, Settings)
+}
+
+# What decoding an entry from schema-invalid data raises: the codec's error (a missing
+# required value, a value of the wrong type, an enum outside its values).
+_SHAPE_ERRORS = (CodecError,)
 
 
-# Schema-valid data has the right types, so these return the value itself; in a lenient
-# build a value of the wrong type (reported by the schema) becomes the default instead of
-# reaching the semantic checks as something other than its declared type.
-def _text(value: Any, default: _T) -> str | _T:
-    return value if isinstance(value, str) else default
+def _entries_of(parsed: ParsedFile, section: str) -> Iterator[tuple[JsonPath, Any]]:
+    """(path, YAML value) of each entry of `section` in one file; a section of the wrong
+    type (a schema problem already) has none."""
+    raw = parsed.data.get(section)
+    if _ENTRY_SECTIONS[section][1]:
+        # `Admin:` with nothing after it is an entry with every default.
+        for key, entry in _mapping(raw).items():
+            yield (section, key), {} if entry is None else entry
+    elif isinstance(raw, list):
+        yield from (((section, index), entry) for index, entry in enumerate(raw))
 
 
-def _texts(value: Any) -> tuple[str, ...]:
-    return tuple(str(v) for v in value) if isinstance(value, list) else ()
-
-
-def _mapping(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
-def _integer(value: Any, default: int) -> int:
-    if isinstance(value, float) and value.is_integer():
-        return int(value)  # JSON Schema's integer includes 7200.0
-    return value if isinstance(value, int) and not isinstance(value, bool) else default
+def _decode(cls: type[_T], parsed: ParsedFile, path: JsonPath, raw: Any, lenient: bool) -> _T:
+    """One entry through the typed spec (`spec_field.decode`), with the line of every value;
+    a catalogue entry's name is its key."""
+    overrides = {(*path, "name"): path[1]} if _ENTRY_SECTIONS[str(path[0])][1] else {}
+    return decode(
+        cls,
+        raw,
+        path=path,
+        loc_at=parsed.loc,
+        locs_below=parsed.locs_below,
+        lenient=lenient,
+        overrides=overrides,
+    )
 
 
 def _settings(
@@ -372,7 +362,8 @@ def _settings(
     raw = _mapping(parsed.data["settings"])
     saml_raw = _mapping(raw.get("saml_provider"))
     okta_raw = _mapping(raw.get("okta"))
-    metadata_file = _text(saml_raw.get("metadata_file"), None)
+    metadata_file = saml_raw.get("metadata_file")
+    metadata_file = metadata_file if isinstance(metadata_file, str) else None
     metadata = (
         _metadata(parsed, metadata_file, problems, root=root, now=now, notes=notes)
         if metadata_file
@@ -380,22 +371,23 @@ def _settings(
     )
     overrides: dict[tuple[str | int, ...], Any] = {
         ("settings", "saml_provider", "metadata"): metadata,
-        ("settings", "value_locs"): tuple(
-            (".".join(str(p) for p in path[1:]), Location(parsed.display, line))
-            for path, line in parsed.lines.items()
-            if path[:1] == ("settings",) and len(path) > 1
-        ),
     }
     if "app_id" in okta_raw and "app_label" not in okta_raw:
         overrides[("settings", "okta", "app_label")] = None  # named by id alone
     settings = decode(
-        Settings, raw, path=("settings",), loc_at=parsed.loc, lenient=lenient, overrides=overrides
+        Settings,
+        raw,
+        path=("settings",),
+        loc_at=parsed.loc,
+        locs_below=parsed.locs_below,
+        lenient=lenient,
+        overrides=overrides,
     )
     written = _mapping(raw.get("safety")).get("protected")
     protected_locs = tuple(
         (name, parsed.loc(("settings", "safety", "protected", i)))
         for i, name in enumerate(written if isinstance(written, list) else ())
-        if name in settings.safety.protected
+        if isinstance(name, str) and name in settings.safety.protected
     )
     return replace(
         settings,
@@ -436,67 +428,5 @@ def _metadata(
         return None  # check_metadata said so
 
 
-def _role(parsed: ParsedFile, name: str, entry: dict[str, Any]) -> RoleSpec:
-    return RoleSpec(
-        name=name,
-        managed_policies=_texts(entry.get("managed_policies")),
-        max_session_duration=_integer(entry.get("max_session_duration"), 3600),
-        description=_text(entry.get("description"), ""),
-        adopt=bool(entry.get("adopt", False)),
-        iam_name=_text(entry.get("iam_name"), None),
-        loc=parsed.loc(("roles", name)),
-        value_locs=parsed.locs_below(("roles", name)),
-    )
-
-
-def _account(parsed: ParsedFile, index: int, entry: dict[str, Any]) -> AccountSpec:
-    path: JsonPath = ("accounts", index)
-    roles = _texts(entry.get("roles"))
-    return AccountSpec(
-        id=str(entry["id"]),
-        alias=str(entry["alias"]),
-        roles=roles,
-        tags=tuple(sorted((str(k), str(v)) for k, v in (entry.get("tags") or {}).items())),
-        adopt_roles=_texts(entry.get("adopt_roles")),
-        loc=parsed.loc(path),
-        role_locs=tuple(parsed.loc((*path, "roles", i)) for i in range(len(roles))),
-        value_locs=parsed.locs_below(path),
-    )
-
-
-def _group(parsed: ParsedFile, index: int, entry: dict[str, Any]) -> ManagementGroupSpec:
-    path: JsonPath = ("management_groups", index)
-    value_locs = parsed.locs_below(path)
-    grant_locs: dict[str, list[tuple[str, Location]]] = {}
-    for dotted, loc in value_locs:
-        parts = dotted.split(".", 2)
-        if len(parts) == 3 and parts[0] == "grants":
-            grant_locs.setdefault(parts[1], []).append((parts[2], loc))
-    grants = []
-    for g_index, grant in enumerate(entry.get("grants") or ()):
-        tags = grant.get("account_tags")
-        grants.append(
-            GrantSpec(
-                role=str(grant["role"]),
-                account=str(grant["account"]) if "account" in grant else None,
-                account_tags=(
-                    tuple(sorted((str(k), str(v)) for k, v in tags.items()))
-                    if tags is not None
-                    else None
-                ),
-                loc=parsed.loc((*path, "grants", g_index)),
-                value_locs=tuple(grant_locs.get(str(g_index), ())),
-            )
-        )
-    members_raw = entry.get("members")
-    members = _texts(members_raw) if isinstance(members_raw, list) else None
-    return ManagementGroupSpec(
-        name=str(entry["name"]),
-        dn=_text(entry.get("dn"), None),
-        description=_text(entry.get("description"), ""),
-        grants=tuple(grants),
-        members=members,
-        loc=parsed.loc(path),
-        member_locs=tuple(parsed.loc((*path, "members", i)) for i in range(len(members or ()))),
-        value_locs=value_locs,
-    )
+def _mapping(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}

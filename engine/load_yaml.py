@@ -83,7 +83,8 @@ class ParsedFile:
     raw: bytes
     data: Any
     lines: dict[JsonPath, int] = field(default_factory=dict)
-    _below_entries: dict[JsonPath, list[tuple[JsonPath, int]]] | None = None
+    # Top-level entry → the lines below it (dotted path relative to it, location).
+    _below_entries: dict[JsonPath, list[tuple[str, Location]]] | None = None
 
     def loc(self, path: JsonPath) -> Location:
         # Fall back to the nearest enclosing node that has a line.
@@ -91,18 +92,28 @@ class ParsedFile:
             path = path[:-1]
         return Location(file=self.display, line=self.lines.get(path, 1))
 
-    def locs_below(self, entry: JsonPath) -> tuple[tuple[str, Location], ...]:
-        """Every line below a top-level entry (`("accounts", 3)`) as dotted relative paths."""
+    def locs_below(self, node: JsonPath) -> tuple[tuple[str, Location], ...]:
+        """Every line below a node (`("settings",)`, `("accounts", 3)`,
+        `("management_groups", 0, "grants", 1)`) as dotted paths relative to it."""
+        if len(node) < 2:
+            return tuple(
+                (".".join(str(p) for p in path[len(node) :]), Location(self.display, line))
+                for path, line in self.lines.items()
+                if len(path) > len(node) and path[: len(node)] == node
+            )
         if self._below_entries is None:
             # One pass over all lines, so large files stay linear in their size.
             self._below_entries = {}
             for path, line in self.lines.items():
                 if len(path) > 2:
-                    self._below_entries.setdefault(path[:2], []).append((path, line))
-        return tuple(
-            (".".join(str(p) for p in path[2:]), Location(self.display, line))
-            for path, line in self._below_entries.get(entry, ())
-        )
+                    dotted = ".".join(str(p) for p in path[2:])
+                    below = self._below_entries.setdefault(path[:2], [])
+                    below.append((dotted, Location(self.display, line)))
+        entry = self._below_entries.get(node[:2], [])
+        if len(node) == 2:
+            return tuple(entry)
+        prefix = ".".join(str(p) for p in node[2:]) + "."
+        return tuple((d[len(prefix) :], loc) for d, loc in entry if d.startswith(prefix))
 
 
 class _PureLoader(yaml.SafeLoader):

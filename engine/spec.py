@@ -29,6 +29,7 @@ from engine.spec_field import (
     UNKNOWN_LOCATION,
     Location,
     Section,
+    item_locs,
     setting,
     sorted_pairs,
 )
@@ -153,7 +154,7 @@ class AccountSpec:
     )
     loc: Location = UNKNOWN_LOCATION
     # Line of each entry of `roles`, same order, for per-role messages.
-    role_locs: tuple[Location, ...] = ()
+    role_locs: tuple[Location, ...] = item_locs("roles")
     # Line of each value below this entry (e.g. "alias", "roles.1", "grants.0.role").
     value_locs: tuple[tuple[str, Location], ...] = ()
 
@@ -262,7 +263,7 @@ class ManagementGroupSpec:
         doc="User logins; omitted: membership is not managed here; []: managed and empty.",
     )
     loc: Location = UNKNOWN_LOCATION
-    member_locs: tuple[Location, ...] = ()
+    member_locs: tuple[Location, ...] = item_locs("members")
     # Line of each value below this entry (e.g. "alias", "roles.1", "grants.0.role").
     value_locs: tuple[tuple[str, Location], ...] = ()
 

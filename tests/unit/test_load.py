@@ -355,6 +355,51 @@ def test_schema_problems_come_with_a_best_effort_state(
         assert partial is not None and len(partial.accounts) == partial_accounts
 
 
+def _partial(root: Path, files: dict[str, str]) -> DesiredState:
+    _write(root, {**BASE, **files})
+    with pytest.raises(LoadError) as info:
+        load(directory=root)
+    assert info.value.problems and info.value.partial is not None
+    return info.value.partial
+
+
+def test_best_effort_entries_keep_their_identity_and_item_lines(root: Path) -> None:
+    # Numbers where text belongs are read as their text: the account keeps its id and
+    # both roles, each at its own line, for the semantic checks.
+    accounts = ACCOUNTS.replace('id: "222222222222"', "id: 222222222222").replace(
+        "      - Admin\n", "      - 7\n"
+    )
+    dev = _partial(root, {"accounts.yaml": accounts}).accounts[1]
+    assert (dev.id, dev.roles) == ("222222222222", ("ReadOnly", "7"))
+    assert dev.role_locs == (_at("accounts.yaml", 6), _at("accounts.yaml", 7))
+
+
+def test_best_effort_leaves_out_what_cannot_be_built(root: Path) -> None:
+    groups = GROUPS.replace("        role: Admin\n", "")  # the second grant has no role
+    roles = ROLES.replace("max_session_duration: 7200", "max_session_duration: seven")
+    state = _partial(root, {"groups.yaml": groups, "roles.yaml": roles})
+    (group,) = state.management_groups
+    assert [(g.account, g.role, g.loc) for g in group.grants] == [
+        ("prod", "Admin", _at("groups.yaml", 4))
+    ]
+    read_only = state.role("ReadOnly")  # a wrong type: the default
+    assert read_only is not None and read_only.max_session_duration == 3600
+
+
+@pytest.mark.parametrize(
+    "files",
+    [
+        {"roles.yaml": "roles:\n  - {}\n"},  # the catalogue written as a list
+        {"settings.yaml": SETTINGS.replace("- ReadOnly", "- [ReadOnly]")},  # found by fuzzing
+    ],
+    ids=["catalogue-as-list", "protected-name-a-list"],
+)
+def test_wrongly_shaped_values_are_schema_problems_not_crashes(
+    root: Path, files: dict[str, str]
+) -> None:
+    assert _load_errors(root, {**BASE, **files})
+
+
 def test_missing_metadata_file_is_reported_at_its_line(root: Path) -> None:
     files = {k: v for k, v in BASE.items() if k != "idp.xml"}
     errors = _load_errors(root, files)
