@@ -33,6 +33,8 @@ declare -A tests=(
 modules="${MODULES:-engine/saved_plan.py engine/access.py engine/diff_common.py engine/diff.py engine/validate.py engine/diff_rogue.py engine/protection.py engine/order.py engine/diff_aws.py engine/diff_directory.py engine/diff_okta.py engine/validate_names.py}"
 # SAMPLE=k runs every k-th mutant only (deterministic, scripts/mutate_filter.py);
 # TIMEOUT bounds one mutant's test run (a mutant that loops forever counts as killed).
+# RERUN=1 runs again only the survivors of the last run ($out/<module>.sqlite), on the
+# module's source as it was then ($out/<module>.py), to confirm new tests kill them.
 sample="${SAMPLE:-1}"
 timeout="${TIMEOUT:-120}"
 
@@ -46,6 +48,10 @@ export PYTHONPATH="$work" OKTA_AWS_HYPOTHESIS_PROFILE=mutate PYTHONDONTWRITEBYTE
 for module in $modules; do
   selected="${tests[$module]:?no tests listed for $module in scripts/mutate.sh}"
   name="$(basename "$module" .py)"
+  # tests written to kill this module's survivors run first: they are quick and pointed
+  if [[ -f "tests/unit/test_mutants_$name.py" ]]; then
+    selected="tests/unit/test_mutants_$name.py $selected"
+  fi
   cat >"$name.toml" <<TOML
 [cosmic-ray]
 module-path = "$module"
@@ -57,11 +63,30 @@ test-command = "$python -m pytest -x -q -p no:cacheprovider $selected"
 name = "local"
 TOML
   echo "== $module (tests: $selected)"
-  "$bin/cosmic-ray" init "$name.toml" "$name.sqlite"
-  "$bin/cosmic-ray" baseline "$name.toml" >/dev/null
-  "$python" "$repo/scripts/mutate_filter.py" --sample "$sample" "$name.sqlite" "$module" | tee "$out/$name.filter"
-  nice -n 19 "$bin/cosmic-ray" exec "$name.toml" "$name.sqlite"
-  cp "$name.sqlite" "$out/$name.sqlite"
+  if [[ "${RERUN:-}" == 1 ]]; then
+    cp "$out/$name.py" "$module"
+    cp "$out/$name.sqlite" "$name.sqlite"
+    "$python" - "$name.sqlite" <<'PY'
+import sqlite3, sys
+db = sqlite3.connect(sys.argv[1])
+n = db.execute("DELETE FROM work_results WHERE test_outcome = 'SURVIVED'").rowcount
+print(n, "survivors to re-run")
+db.commit()
+PY
+    "$bin/cosmic-ray" baseline "$name.toml" >/dev/null
+    nice -n 19 "$bin/cosmic-ray" exec "$name.toml" "$name.sqlite"
+    mv "$name.sqlite" "$name.rerun.sqlite"
+    name="$name.rerun"
+    cp "$name.sqlite" "$out/$name.sqlite"
+  else
+    "$bin/cosmic-ray" init "$name.toml" "$name.sqlite"
+    "$bin/cosmic-ray" baseline "$name.toml" >/dev/null
+    "$python" "$repo/scripts/mutate_filter.py" --sample "$sample" "$name.sqlite" "$module" \
+      | tee "$out/$name.filter"
+    cp "$module" "$out/$name.py"
+    nice -n 19 "$bin/cosmic-ray" exec "$name.toml" "$name.sqlite"
+    cp "$name.sqlite" "$out/$name.sqlite"
+  fi
   "$bin/cr-report" --show-diff --surviving-only "$name.sqlite" >"$out/$name.txt" || true
   "$bin/cr-report" "$name.sqlite" | tail -n 4 | tee "$out/$name.summary"
 done

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import dataclasses
 
+import pytest
+
 from engine.spec import DesiredState, GrantSpec, ManagementGroupSpec, RoleSpec
 from engine.validate import validate
 from tests.unit.worlds import small_state
@@ -32,14 +34,27 @@ def test_a_role_defined_twice_word_for_word_is_reported() -> None:
     assert any("role 'Admin' is defined again" in m for m in messages)
 
 
-def test_roles_after_an_iam_name_collision_are_still_checked() -> None:
-    # The collision is one error; the account's later roles are still validated.
+@pytest.mark.parametrize(
+    ("roles", "first_error"),
+    [
+        (("Admin", "Admin", "Nope"), "lists role 'Admin' twice"),
+        (("Admin", "Wrong", "Nope"), "lists role 'Wrong', which is not in the role catalogue"),
+        (("Admin", "Admin2", "Nope"), "both create the IAM role 'Admin'"),
+    ],
+)
+def test_an_accounts_roles_after_a_bad_one_are_still_checked(
+    roles: tuple[str, ...], first_error: str
+) -> None:
+    # Each bad entry is one error; the account's later roles are still validated.
     state = small_state()
-    roles = (*state.roles, RoleSpec(name="Admin2", iam_name="Admin"))
-    prod = dataclasses.replace(state.accounts[0], roles=("Admin", "Admin2", "Nope"))
-    state = dataclasses.replace(state, roles=roles, accounts=(prod, *state.accounts[1:]))
+    prod = dataclasses.replace(state.accounts[0], roles=roles)
+    state = dataclasses.replace(
+        state,
+        roles=(*state.roles, RoleSpec(name="Admin2", iam_name="Admin")),
+        accounts=(prod, *state.accounts[1:]),
+    )
     messages = _messages(state)
-    assert any("both create the IAM role 'Admin'" in m for m in messages)
+    assert any(first_error in m for m in messages)
     assert any("lists role 'Nope', which is not in the role catalogue" in m for m in messages)
 
 
