@@ -18,32 +18,22 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
 import os
-import re
 import stat
 from collections.abc import Iterator, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
-from functools import cache
-from importlib import resources
 from pathlib import Path
 from typing import Any, TypeVar
 
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import ValidationError, best_match
-
 from engine.codec import CodecError, field_types
-from engine.load_yaml import MAX_FILE_BYTES, ParsedFile, brief, parse_file, printable
+from engine.load_schema import SCHEMA_PATH as SCHEMA_PATH  # the schema the files meet
+from engine.load_schema import schema_problems as _schema_problems
+from engine.load_yaml import MAX_FILE_BYTES, JsonPath, ParsedFile, brief, parse_file, printable
 from engine.saml_metadata import check_metadata
 from engine.spec import DesiredState, Location, Problem, Settings, Severity
 from engine.spec_field import decode, section_class, yaml_field
 
-# Shipped in the package (an installed okta-aws has no repository checkout around it);
-# schemas/ at the top of the repository is the same file, for editors.
-SCHEMA_PATH = resources.files("engine").joinpath("schemas", "desired-state.schema.json")
-
-JsonPath = tuple[str | int, ...]
 YAML_SUFFIXES = (".yaml", ".yml")
 _T = TypeVar("_T")
 
@@ -64,12 +54,6 @@ class LoadError(Exception):
         self.partial = partial
 
 
-@cache
-def _validator() -> Draft202012Validator:
-    schema = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
-    return Draft202012Validator(schema)
-
-
 def _display_path(path: Path) -> str:
     """`path` relative to the working directory, for messages: its own name, not a
     symlink's target (which may be anywhere), control characters escaped."""
@@ -78,59 +62,6 @@ def _display_path(path: Path) -> str:
         return printable(str(shown.relative_to(Path.cwd().resolve())), limit=300)
     except ValueError:
         return printable(str(path), limit=300)
-
-
-_UNEXPECTED = re.compile(r"'([^']+)' (?:was|were) unexpected")
-
-
-def _schema_problems(parsed: ParsedFile) -> Iterator[Problem]:
-    for error in sorted(_validator().iter_errors(parsed.data), key=lambda e: list(e.path)):
-        yield _describe(error, parsed)
-
-
-def _describe(error: ValidationError, parsed: ParsedFile) -> Problem:
-    path: JsonPath = tuple(error.absolute_path)
-    instance = error.instance
-    if error.context:
-        # oneOf/anyOf: the branch that got furthest explains the problem best.
-        deepest = best_match(error.context)
-        path = (*path, *deepest.relative_path)
-        message = deepest.message
-        instance = deepest.instance
-    else:
-        message = error.message
-    message = _without_content(message, instance, top_level=not path)
-    if error.validator == "additionalProperties" and isinstance(error.instance, dict):
-        allowed = set(error.schema.get("properties", {}))
-        extra = [k for k in error.instance if k not in allowed]
-        if extra:
-            path = (*path, extra[0])
-            message = f"unknown key {brief(extra[0])}" + (
-                f" (allowed: {', '.join(sorted(allowed))})" if allowed else ""
-            )
-    where = ".".join(printable(str(p), 60) for p in path) or "(top level)"
-    if isinstance(error.instance, int) and path[-1:] == ("id",) and path[:1] == ("accounts",):
-        message = (
-            f"account id {error.instance} must be a quoted string of 12 digits "
-            '(write id: "…"; unquoted, YAML reads a number and drops leading zeros)'
-        )
-    return Problem(parsed.loc(path), f"{where}: {message}")
-
-
-def _without_content(message: str, instance: Any, *, top_level: bool) -> str:
-    """jsonschema's message with the offending value shown only if it is short.
-
-    jsonschema starts most messages with the repr of the whole value ("{…} is not of
-    type 'array'"): for a list, a mapping, a long string, or a file whose top level is
-    not a mapping at all, that would print the file. Those are described instead.
-    """
-    shown = repr(instance)
-    short = brief(instance, limit=0 if top_level else 60)
-    if shown == short:
-        return message
-    if message.startswith(shown):
-        return short + message[len(shown) :]
-    return message.replace(shown, short)
 
 
 def load(*, directory: Path, now: datetime | None = None) -> DesiredState:
