@@ -4,12 +4,13 @@ Adoption runs the compiler backwards. Every item it writes must compile back to 
 live, or a plan right after the import would change something; every live item the
 model cannot express is named in a finding, never dropped silently:
 - LEFT_OUT: not written; a plan leaves it alone (an account without the SAML provider,
-  a role whose trust is not the SAML trust, a second definition of a role name);
+  a role whose trust is not the SAML trust or that has inline policies);
 - WILL_CHANGE: written as the model can say it, so the next plan changes the live item
   (a user directly in a role group, a member that is no group, app settings the model
   always sets);
 - ADOPTED: an untagged role or provider, taken over with `adopt: true` (the plan tags it);
-- NOTE: written exactly, but a choice was made (grants inferred from membership).
+- NOTE: written exactly, but a choice was made (grants inferred from membership, a
+  second definition of a role written as its own catalogue entry).
 
 Pure: the live `World` (as `providers.live` reads it for the scope `adopt_discover`
 found) in, an `Adoption` out; `adopt_render` writes it as YAML.
@@ -68,14 +69,16 @@ def adopt(*, world: World, discovery: Discovery, options: ImportOptions) -> Adop
         members=options.members,
         unresolved=options.unresolved,
         found=found,
+        account_tags=options.account_tags,
     )
     aliases = {s.account_id: s.alias for s in slots}
     accounts = tuple(
         AccountEntry(
             id=account_id,
             alias=aliases[account_id],
-            roles=tuple(sorted({s.role for s in slots if s.account_id == account_id})),
+            roles=tuple(sorted({s.catalogue_entry for s in slots if s.account_id == account_id})),
             adopt_roles=tuple(sorted(adopt_by_account.get(account_id, ()))),
+            tags=tuple(options.account_tags.get(account_id, ())),
             comment=(
                 "The alias is made up: the role-group names carry none. Rename it freely."
                 if aliases[account_id] == f"account-{account_id}"

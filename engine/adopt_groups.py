@@ -5,8 +5,9 @@ cannot nest, so with `directory.kind: okta` a role group's members are the union
 its management groups' members: the grants are inferred, an assigned group granting
 each role group whose members include all of its own (a NOTE says so, since two
 groups with the same people cannot be told apart). Grants are written compactly:
-`account: "*"` when the group holds the role in every imported account that has it.
-Account tags are not read from AWS, so `account_tags` grants are never written. Pure.
+`account: "*"` when the group holds the role in every imported account that has it,
+else `account_tags` when the accounts' tags (`import --account-tags`, `adopt_tags`)
+select exactly the accounts where it holds it, else one grant per account. Pure.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from collections.abc import Mapping
 
 from engine.adopt_discover import Discovery
 from engine.adopt_model import Effect, Findings, GrantEntry, GroupEntry, Slot
+from engine.adopt_tags import Tags, tag_selector
 from engine.dn import normalize_dn, parent_dn
 from engine.model import DirectoryKind, GroupRole, World
 
@@ -32,10 +34,12 @@ def adopt_groups(
     members: bool,
     unresolved: Mapping[str, str],
     found: Findings,
+    account_tags: Mapping[str, Tags] | None = None,
 ) -> tuple[tuple[GroupEntry, ...], list[str]]:
     """(management groups, the DNs of the users they list: users_base must hold them)."""
+    tags = account_tags or {}
     if discovery.kind is DirectoryKind.OKTA:
-        return _okta_groups(world=world, slots=slots, members=members, found=found), []
+        return _okta_groups(world=world, slots=slots, members=members, tags=tags, found=found), []
     grantees = _directory_grantees(world=world, slots=slots, unresolved=unresolved, found=found)
     mgmt_ou = normalize_dn(discovery.management_groups_ou) if discovery.management_groups_ou else ""
     entries: list[GroupEntry] = []
@@ -82,7 +86,7 @@ def adopt_groups(
             GroupEntry(
                 name=group.name,
                 description=group.description,
-                grants=_grants(grantees[key], slots),
+                grants=_grants(grantees[key], slots, tags),
                 members=listed,
                 dn=group.dn if adopted else None,
                 comment=comment,
@@ -138,19 +142,26 @@ def _directory_grantees(
     return grantees
 
 
-def _grants(held: list[Slot], slots: list[Slot]) -> tuple[GrantEntry, ...]:
-    """`"*"` for a role held in every imported account that has it, else one per alias."""
+def _grants(
+    held: list[Slot], slots: list[Slot], tags: Mapping[str, Tags]
+) -> tuple[GrantEntry, ...]:
+    """`"*"` for a role held in every imported account that has it, else the tags that
+    select exactly the accounts where it is held, else one grant per alias."""
     having: dict[str, set[str]] = defaultdict(set)
     for slot in slots:
-        having[slot.role].add(slot.account_id)
+        having[slot.catalogue_entry].add(slot.account_id)
     by_role: dict[str, list[Slot]] = defaultdict(list)
     for slot in held:
-        by_role[slot.role].append(slot)
+        by_role[slot.catalogue_entry].append(slot)
     grants: list[GrantEntry] = []
     for role in sorted(by_role):
         accounts = {s.account_id for s in by_role[role]}
         if accounts == having[role] and len(accounts) > 1:
             grants.append(GrantEntry(role=role, account="*"))
+            continue
+        selector = tag_selector(held=accounts, having=having[role], tags=tags)
+        if selector is not None:
+            grants.append(GrantEntry(role=role, account=None, account_tags=selector))
             continue
         grants += [
             GrantEntry(role=role, account=a) for a in sorted({s.alias for s in by_role[role]})
@@ -235,7 +246,7 @@ def _stray_assignments(
 
 
 def _okta_groups(
-    *, world: World, slots: list[Slot], members: bool, found: Findings
+    *, world: World, slots: list[Slot], members: bool, tags: Mapping[str, Tags], found: Findings
 ) -> tuple[GroupEntry, ...]:
     """Kind okta: assigned groups whose members all sit in a role group grant it."""
     source = DirectoryKind.OKTA.okta_source
@@ -279,7 +290,7 @@ def _okta_groups(
             GroupEntry(
                 name=group.name,
                 description=group.description,
-                grants=_grants(grantees[name], slots),
+                grants=_grants(grantees[name], slots, tags),
                 members=tuple(sorted(group.members or ())) if members else None,
                 comment=comment,
             )

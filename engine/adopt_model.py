@@ -54,6 +54,8 @@ class ImportOptions:
     unresolved: Mapping[str, str] = field(default_factory=dict)
     # Account id → why AWS could not be read there.
     unreadable: Mapping[str, str] = field(default_factory=dict)
+    # Account id → its tags (--account-tags: AWS Organizations holds them, not IAM).
+    account_tags: Mapping[str, tuple[tuple[str, str], ...]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -66,6 +68,11 @@ class Slot:
     group_key: str  # normalized DN (directory kinds) or lower-cased Okta name
     group_name: str
     description: str
+    entry: str = ""  # the catalogue entry of its live role (`adopt_roles`); "": `role`
+
+    @property
+    def catalogue_entry(self) -> str:
+        return self.entry or self.role
 
 
 @dataclass(frozen=True)
@@ -75,7 +82,8 @@ class RoleEntry:
     managed_policies: tuple[str, ...]
     max_session_duration: int
     adopt: bool = False
-    comment: str = ""  # why a person should look (other definitions were left out)
+    comment: str = ""  # why a person should look (other definitions of the IAM role)
+    iam_name: str | None = None  # the IAM role it creates, when not `name`
 
 
 @dataclass(frozen=True)
@@ -85,12 +93,14 @@ class AccountEntry:
     roles: tuple[str, ...]
     adopt_roles: tuple[str, ...] = ()
     comment: str = ""  # why a person should look (an alias no name carried)
+    tags: tuple[tuple[str, str], ...] = ()  # sorted by key
 
 
 @dataclass(frozen=True)
 class GrantEntry:
     role: str
-    account: str  # an alias, or "*"
+    account: str | None  # an alias, or "*"; None: by account_tags
+    account_tags: tuple[tuple[str, str], ...] | None = None  # sorted by key
 
 
 @dataclass(frozen=True)

@@ -117,7 +117,7 @@ def _settings(adoption: Adoption, schema_ref: str) -> str:
 
 
 def _roles(roles: tuple[RoleEntry, ...], schema_ref: str) -> str:
-    lines = _head(schema_ref, "The role catalogue: one definition per role name, as IAM has it.")
+    lines = _head(schema_ref, "The role catalogue: each definition of a role, as IAM has it.")
     lines.append("roles:" if roles else "roles: {}")
     for role in roles:
         lines.append(f"  {scalar(role.name)}:")
@@ -128,6 +128,8 @@ def _roles(roles: tuple[RoleEntry, ...], schema_ref: str) -> str:
         policies = ", ".join(scalar(p) for p in role.managed_policies)
         lines.append(f"    managed_policies: [{policies}]")
         lines.append(f"    max_session_duration: {role.max_session_duration}")
+        if role.iam_name is not None:
+            lines.append(f"    iam_name: {scalar(role.iam_name)}")
         if role.adopt:
             lines.append("    adopt: true")
     return "\n".join(lines) + "\n"
@@ -148,10 +150,16 @@ def _account(account: AccountEntry) -> list[str]:
         f"    alias: {scalar(account.alias)}",
         f"    roles: [{', '.join(scalar(r) for r in account.roles)}]",
     ]
+    if account.tags:
+        lines.append(f"    tags: {_flow_map(account.tags)}")
     if account.adopt_roles:
         lines += _comment("Untagged here (made by hand): take them over.", "    ")
         lines.append(f"    adopt_roles: [{', '.join(scalar(r) for r in account.adopt_roles)}]")
     return lines
+
+
+def _flow_map(pairs: tuple[tuple[str, str], ...]) -> str:
+    return "{" + ", ".join(f"{scalar(k)}: {scalar(v)}" for k, v in pairs) + "}"
 
 
 def _groups(groups: tuple[GroupEntry, ...], schema_ref: str) -> str:
@@ -167,8 +175,13 @@ def _groups(groups: tuple[GroupEntry, ...], schema_ref: str) -> str:
         lines.append(f"    description: {scalar(group.description)}")
         lines.append("    grants:" if group.grants else "    grants: []")
         for grant in group.grants:
-            account = json.dumps(grant.account) if grant.account == "*" else scalar(grant.account)
-            lines.append(f"      - {{account: {account}, role: {scalar(grant.role)}}}")
+            if grant.account_tags is not None:
+                selector = f"account_tags: {_flow_map(grant.account_tags)}"
+            elif grant.account == "*":
+                selector = f"account: {json.dumps(grant.account)}"
+            else:
+                selector = f"account: {scalar(grant.account)}"
+            lines.append(f"      - {{{selector}, role: {scalar(grant.role)}}}")
         if group.members is not None:
             lines.append(f"    members: [{', '.join(scalar(m) for m in group.members)}]")
         else:

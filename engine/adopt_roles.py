@@ -3,13 +3,17 @@
 The model defines a role once (policies, session length, description) and compiles the
 same definition, with the SAML trust, into every account that lists it. So a live role
 is importable only if its trust is exactly that SAML trust and it has no inline
-policy; identical definitions across accounts become one catalogue entry, and where
-definitions of one name differ the most common wins and the others are left out, each
-with a finding that says how it differs: never merged silently. Pure.
+policy; identical definitions across accounts become one catalogue entry. Where
+definitions of one IAM role name differ, the most common keeps the plain name and each
+other one becomes its own entry, named for what differs (`variant_name`: `Admin-12h`)
+with `iam_name: Admin`, each account listing the entry its live role matches: never
+merged silently, never left out. Pure.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import itertools
 import re
 from collections import Counter, defaultdict
 
@@ -22,6 +26,8 @@ from engine.naming import render_description, saml_provider_arn
 Definition = tuple[tuple[str, ...], int, str]
 """(managed policies, max session duration, description): what the catalogue holds."""
 
+MAX_ROLE_NAME = 64  # IAM's limit, and the catalogue key's (the schema's roleName)
+
 
 def definition(role: Role) -> Definition:
     return (tuple(sorted(role.managed_policies)), role.max_session_duration, role.description)
@@ -30,6 +36,29 @@ def definition(role: Role) -> Definition:
 def _differences(have: Definition, want: Definition) -> str:
     names = ("managed policies", "max_session_duration", "description")
     return ", ".join(n for n, a, b in zip(names, have, want, strict=True) if a != b)
+
+
+def variant_name(name: str, this: Definition, chosen: Definition, taken: set[str]) -> str:
+    """The catalogue key of a second definition of IAM role `name`: the name and what
+    differs from the most common definition, `Admin-12h` (a session of 12 hours, else
+    `-5400s`), `Admin-policies`, `Admin-description`, joined when several differ
+    (`Admin-policies-12h`); `-2`, `-3`… when that key is taken. At most 64 characters
+    (an IAM role name's limit; the name is shortened)."""
+    parts = []
+    if this[0] != chosen[0]:
+        parts.append("policies")
+    if this[1] != chosen[1]:
+        session = this[1]
+        parts.append(f"{session // 3600}h" if session % 3600 == 0 else f"{session}s")
+    if this[2] != chosen[2]:
+        parts.append("description")
+    suffix = "-".join(parts)
+    for number in itertools.count(1):
+        tail = suffix if number == 1 else f"{suffix}-{number}"
+        candidate = f"{name[: MAX_ROLE_NAME - len(tail) - 1]}-{tail}"
+        if candidate.lower() not in taken:
+            return candidate
+    raise AssertionError("unreachable: itertools.count is endless")
 
 
 def adopt_roles(
@@ -79,48 +108,57 @@ def adopt_roles(
     catalogue: list[RoleEntry] = []
     kept: list[Slot] = []
     adopt_by_account: dict[str, list[str]] = defaultdict(list)
+    taken = {name.lower() for name in by_name}
     for name in sorted(by_name):
         members = by_name[name]
         counts = Counter(definition(r) for _, r in members)
-        chosen = min(counts, key=lambda d: (-counts[d], repr(d)))
-        same = [(s, r) for s, r in members if definition(r) == chosen]
-        for slot, role in members:
-            if definition(role) != chosen:
+        ordered = sorted(counts, key=lambda d: (-counts[d], repr(d)))
+        chosen = ordered[0]
+        for index, this in enumerate(ordered):
+            entry = name if index == 0 else variant_name(name, this, chosen, taken)
+            taken.add(entry.lower())
+            same = [(s, r) for s, r in members if definition(r) == this]
+            untagged = [s for s, r in same if not r.managed]
+            all_adopted = len(untagged) == len(same)
+            for slot in untagged:
                 found.add(
-                    Effect.LEFT_OUT,
+                    Effect.ADOPTED,
                     f"role {name} in {slot.account_id}",
-                    f"its {_differences(definition(role), chosen)} differ from the catalogue "
-                    f"entry {name!r} ({counts[chosen]} account(s)); the model has one "
-                    "definition per role name",
+                    "untagged: imported with adopt (the plan tags it as ours)",
                 )
-        untagged = [s for s, r in same if not r.managed]
-        all_adopted = len(untagged) == len(same)
-        for slot in untagged:
-            found.add(
-                Effect.ADOPTED,
-                f"role {name} in {slot.account_id}",
-                "untagged: imported with adopt (the plan tags it as ours)",
+                if not all_adopted:
+                    adopt_by_account[slot.account_id].append(entry)
+            comment = ""
+            if index:
+                differs = _differences(this, chosen)
+                comment = (
+                    f"IAM role {name} as {len(same)} account(s) define it (other {differs} "
+                    f"than entry {name!r}, {counts[chosen]} account(s))."
+                )
+                found.add(
+                    Effect.NOTE,
+                    f"role {name}",
+                    f"{len(same)} account(s) define it with other {differs} than the "
+                    f"{counts[chosen]} of entry {name!r}: written as entry {entry!r} "
+                    f"(iam_name {name!r})",
+                )
+            elif len(ordered) > 1:
+                comment = (
+                    f"IAM role {name} as {len(same)} account(s) define it; see the entries below."
+                )
+            policies, session, description = this
+            catalogue.append(
+                RoleEntry(
+                    name=entry,
+                    description=description,
+                    managed_policies=policies,
+                    max_session_duration=session,
+                    adopt=all_adopted,
+                    comment=comment,
+                    iam_name=name if index else None,
+                )
             )
-            if not all_adopted:
-                adopt_by_account[slot.account_id].append(name)
-        policies, session, description = chosen
-        others = len(members) - len(same)
-        catalogue.append(
-            RoleEntry(
-                name=name,
-                description=description,
-                managed_policies=policies,
-                max_session_duration=session,
-                adopt=all_adopted,
-                comment=(
-                    f"As {len(same)} account(s) define it; {others} other(s) differ and "
-                    "were left out (see the import's findings)."
-                    if others
-                    else ""
-                ),
-            )
-        )
-        kept.extend(s for s, _ in same)
+            kept.extend(dataclasses.replace(s, entry=entry) for s, _ in same)
     return tuple(catalogue), kept, dict(adopt_by_account)
 
 

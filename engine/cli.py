@@ -222,6 +222,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     adopt.add_argument("--app-label", help="the Okta AWS app's label (default Amazon Web Services)")
     adopt.add_argument("--app-id", help="the Okta AWS app's id")
+    adopt.add_argument(
+        "--account-tags",
+        type=Path,
+        metavar="FILE",
+        help="accounts' tags from AWS Organizations (YAML/JSON: account id → tags): "
+        "written to accounts.yaml, and grants by account_tags where they fit",
+    )
 
     init = command("init", "scaffold:init", help="scaffold a desired-state repository with its CI")
     init.add_argument("directory", type=Path, metavar="DIR", help="the new repository's folder")

@@ -22,6 +22,7 @@ from engine.adopt import adopt
 from engine.adopt_discover import Discovery, ImportRefused, discover, probe_state
 from engine.adopt_model import Adoption, Effect, ImportOptions
 from engine.adopt_render import render_files
+from engine.adopt_tags import AccountTagsError, Tags, read_account_tags
 from engine.commands import load_valid
 from engine.commands_session import SESSION_ERRORS
 from engine.compile import compile_world
@@ -255,9 +256,17 @@ def import_(
     app_id: str | None,
     out: TextIO,
     err: TextIO,
+    account_tags: Path | None = None,
 ) -> int:
     if _not_empty(out_dir, err):
         return ExitCode.ERROR
+    tags: dict[str, Tags] = {}
+    if account_tags is not None:
+        try:
+            tags = read_account_tags(account_tags)
+        except AccountTagsError as exc:
+            print(f"error: --account-tags {exc}", file=err)
+            return ExitCode.ERROR
     target_name = target or Target.SANDBOX.value
     calls: dict[str, int] = {}
     try:
@@ -281,7 +290,7 @@ def import_(
         print(f"error: {exc}", file=err)
         return ExitCode.ERROR
     options = dataclasses.replace(
-        options, target=Target(target_name), members=members, app_id=app_id
+        options, target=Target(target_name), members=members, app_id=app_id, account_tags=tags
     )
     adoption = adopt(world=world, discovery=discovery, options=options)
     files = render_files(adoption=adoption, schema_ref=_schema_ref(out_dir))

@@ -16,6 +16,7 @@ from engine.adopt import adopt
 from engine.adopt_discover import ImportRefused, discover, syntax_from_filter
 from engine.adopt_model import Adoption, Effect, ImportFinding, ImportOptions
 from engine.adopt_render import render_files
+from engine.adopt_roles import Definition, definition, variant_name
 from engine.commands_import import import_
 from engine.compile import compile_world
 from engine.diff import diff
@@ -25,7 +26,7 @@ from engine.model import AppAssignment, DirectoryKind, World
 from engine.naming import DEFAULT_ROLE_GROUP_NAME, derive_group_filter
 from engine.plan import PlanOptions
 from engine.snapshot import write_snapshot
-from engine.spec import DesiredState
+from engine.spec import DesiredState, RoleSpec
 from tests.unit.strategies import desired_states
 from tests.unit.worlds import AD, OKTA, PROD, converged_live, small_state
 
@@ -54,21 +55,48 @@ def imported(live: World, **options: object) -> tuple[Adoption, DesiredState]:
     return adoption, state
 
 
+def definition_of(spec: RoleSpec) -> Definition:
+    return (tuple(sorted(spec.managed_policies)), spec.max_session_duration, spec.description)
+
+
 def changes(state: DesiredState, live: World) -> list[str]:
     plan = diff(desired=compile_world(state=state), live=live, options=PlanOptions())
     return [c.id for c in plan.changes]
 
 
+# Hand edits that make one account's role another definition of the same IAM role.
+REDEFINITIONS = (
+    {"max_session_duration": 43200},
+    {"max_session_duration": 5400},
+    {"description": "edited by hand"},
+    {"managed_policies": frozenset({"arn:aws:iam::aws:policy/ViewOnlyAccess"})},
+    {"max_session_duration": 43200, "description": "edited by hand"},
+)
+
+
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(state=desired_states(), members=st.booleans())
-def test_expressible_worlds_import_to_an_empty_plan(state: DesiredState, members: bool) -> None:
+@given(state=desired_states(), members=st.booleans(), data=st.data())
+def test_expressible_worlds_import_to_an_empty_plan(
+    state: DesiredState, members: bool, data: st.DataObject
+) -> None:
     # Without a role group there is nothing to tell where the directory's groups live.
     assume(any(a.roles for a in state.accounts))
     live = live_of(state)
+    # Some roles defined differently in some accounts: distinct entries, one IAM name.
+    roles = dict(live.roles)
+    for key in data.draw(st.lists(st.sampled_from(sorted(roles)), unique=True, max_size=3)):
+        edit = data.draw(st.sampled_from(REDEFINITIONS))
+        roles[key] = dataclasses.replace(roles[key], **edit)  # type: ignore[arg-type]
+    live = dataclasses.replace(live, roles=roles)
     adoption, again = imported(live, members=members)
     assert changes(again, live) == []
     changing = [f for f in adoption.findings if f.effect in (Effect.WILL_CHANGE, Effect.ADOPTED)]
     assert changing == []
+    # Every live role is written, by the entry with its definition; none is left out.
+    assert not [f for f in adoption.findings if f.effect is Effect.LEFT_OUT]
+    definitions = {(r.iam_role_name, definition_of(r)) for r in again.roles}
+    assert len(definitions) == len(again.roles)
+    assert {(r.name, definition(r)) for r in live.roles.values()} <= definitions
 
 
 @pytest.mark.parametrize("kind", [AD, DirectoryKind.LDAP, OKTA])
@@ -141,6 +169,9 @@ def test_inexpressible_parts_are_exactly_the_findings() -> None:
 
 
 def test_differing_definitions_are_never_merged() -> None:
+    """Two definitions of ReadOnly, one account each: the tie goes to the first in a stable
+    order (1 hour), which keeps the name; the other is its own entry, named for what
+    differs, creating the IAM role ReadOnly in the account whose live role it matches."""
     live = live_of(small_state(kind=AD))
     key = next(k for k in live.roles if k[1] == "readonly" and k[0] != PROD)
     live = dataclasses.replace(
@@ -148,11 +179,55 @@ def test_differing_definitions_are_never_merged() -> None:
         roles={**live.roles, key: dataclasses.replace(live.roles[key], max_session_duration=3600)},
     )
     adoption, again = imported(live)
-    # Two definitions, one account each: one becomes the entry, the other is left out.
-    left = [f for f in adoption.findings if f.subject.startswith("role ReadOnly in ")]
-    assert [f.effect for f in left] == [Effect.LEFT_OUT]
-    assert "max_session_duration" in left[0].message
+    [note] = [f for f in adoption.findings if f.subject == "role ReadOnly"]
+    assert note.effect is Effect.NOTE and "max_session_duration" in note.message
+    assert "'ReadOnly-2h'" in note.message
+    entry = again.role("ReadOnly-2h")
+    assert entry is not None and entry.iam_name == "ReadOnly"
+    assert entry.max_session_duration == 7200
+    accounts = {a.id: a.roles for a in again.accounts}
+    assert "ReadOnly-2h" in accounts[PROD] and "ReadOnly" in accounts[key[0]]
     assert changes(again, live) == []
+
+
+def test_distinct_entries_validate_without_warnings_through_the_command(tmp_path: Path) -> None:
+    live = live_of(small_state(kind=AD))
+    roles = {
+        k: dataclasses.replace(r, max_session_duration=43200) if k[0] == PROD else r
+        for k, r in live.roles.items()
+    }
+    live = dataclasses.replace(live, roles=roles)
+    write_snapshot(world=live, path=tmp_path / "live.json", target="sandbox")
+    code, out, err = run_import(tmp_path / "imported", tmp_path / "live.json")
+    assert code == 0, err
+    assert "warning" not in err and "0 the next plan changes" in out, err
+    written = (tmp_path / "imported" / "roles.yaml").read_text(encoding="utf-8")
+    assert "iam_name: Admin" in written and "Admin-12h:" in written
+    assert changes(load(directory=tmp_path / "imported"), live) == []
+
+
+@pytest.mark.parametrize(
+    ("this", "chosen", "taken", "expected"),
+    [
+        ((("p",), 43200, "d"), (("p",), 3600, "d"), set(), "Admin-12h"),
+        ((("p",), 5400, "d"), (("p",), 3600, "d"), set(), "Admin-5400s"),
+        ((("q",), 3600, "d"), (("p",), 3600, "d"), set(), "Admin-policies"),
+        ((("q",), 3600, "d"), (("p",), 3600, "d"), {"admin-policies"}, "Admin-policies-2"),
+        ((("p",), 3600, "e"), (("p",), 3600, "d"), set(), "Admin-description"),
+        ((("q",), 7200, "e"), (("p",), 3600, "d"), set(), "Admin-policies-2h-description"),
+        ((("p",), 43200, "d"), (("p",), 3600, "d"), {"admin-12h"}, "Admin-12h-2"),
+    ],
+)
+def test_a_second_definition_is_named_for_what_differs(
+    this: Definition, chosen: Definition, taken: set[str], expected: str
+) -> None:
+    assert variant_name("Admin", this, chosen, taken) == expected
+
+
+def test_a_variant_name_stays_within_iam_limits() -> None:
+    name = "R" * 64
+    variant = variant_name(name, (("p",), 43200, "d"), (("p",), 3600, "d"), set())
+    assert len(variant) == 64 and variant.endswith("-12h")
 
 
 def test_untagged_roles_are_adopted() -> None:
