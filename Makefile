@@ -21,8 +21,10 @@ system-deps:
 demo: setup
 	bash scripts/demo.sh
 
+# One pytest worker per core (at most 4: each starts its own Samba and slapd); the slowest
+# tests are listed at the end so CI time is measured, not guessed.
 test: setup
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n auto --maxprocesses 4 --durations 15
 
 lint: setup
 	$(BIN)/ruff check engine tests

@@ -56,3 +56,10 @@ def _okta_read_cache_in_a_temp_dir(tmp_path: pathlib.Path, monkeypatch: pytest.M
     """No test writes the Okta read cache to the real home (~/.cache/okta-aws), and none
     sees another's: emulators reuse ports and ids, so a shared cache could leak members."""
     monkeypatch.setenv("OKTA_AWS_CACHE_DIR", str(tmp_path / "okta-aws-cache"))
+
+
+@pytest.fixture(autouse=True)
+def _apply_locks_in_a_temp_dir(tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Apply locks live in each test's own folder, not the shared ~/.cache/okta-aws: with
+    pytest-xdist two workers' sandboxes may reuse a port and so a lock identity."""
+    monkeypatch.setenv("OKTA_AWS_LOCK_DIR", str(tmp_path / "okta-aws-locks"))
