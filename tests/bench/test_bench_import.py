@@ -48,11 +48,14 @@ METADATA = (
 ).read_text(encoding="utf-8")
 
 
-def import_and_check(size: OrgSize) -> dict[str, Any]:
+def import_and_check(size: OrgSize, *, with_tags: bool = False) -> dict[str, Any]:
+    """`with_tags`: given the org's account tags (`--account-tags`), as its grants use."""
     state = reference_state(size=size)
     live = live_world(compile_world(state=state, metadata=METADATA), Scenario.CONVERGED)
+    tags = {a.id: a.tags for a in state.accounts} if with_tags else {}
     cpu, start = time.process_time(), time.perf_counter()
-    adoption = adopt(world=live, discovery=discover(okta=live), options=ImportOptions())
+    options = ImportOptions(account_tags=tags)
+    adoption = adopt(world=live, discovery=discover(okta=live), options=options)
     files = render_files(adoption=adoption, schema_ref="schema.json")
     compute_s, compute_cpu_s = time.perf_counter() - start, time.process_time() - cpu
     with tempfile.TemporaryDirectory() as folder:
@@ -69,6 +72,8 @@ def import_and_check(size: OrgSize) -> dict[str, Any]:
         "roles": len(adoption.roles),
         "management_groups": len(adoption.groups),
         "findings": len(adoption.findings),
+        "grants": sum(len(g.grants) for g in adoption.groups),
+        "tag_grants": sum(1 for g in adoption.groups for x in g.grants if x.account_tags),
         "yaml_bytes": sum(len(t.encode()) for t in files.values()),
         "compute_s": round(compute_s, 3),
         "compute_cpu_s": round(compute_cpu_s, 3),
@@ -81,18 +86,27 @@ def import_and_check(size: OrgSize) -> dict[str, Any]:
 def test_import_at_reference_size(results_dir: Path) -> None:
     record = Recorder(name="import", directory=results_dir)
     run = import_and_check(REFERENCE)
+    tagged = import_and_check(REFERENCE, with_tags=True)
     record.figure("reference", run)
+    record.figure("reference, --account-tags", tagged)
     record.target("import compute CPU seconds", value=run["compute_cpu_s"], limit=TIME_LIMIT_S)
+    record.target(
+        "import compute CPU seconds, --account-tags",
+        value=tagged["compute_cpu_s"],
+        limit=TIME_LIMIT_S,
+    )
     record.save()
-    assert run["changes_after_import"] == 0, run
-    assert run["accounts"] == REFERENCE.accounts and run["management_groups"] > 0, run
+    for done in (run, tagged):
+        assert done["changes_after_import"] == 0, done
+        assert done["accounts"] == REFERENCE.accounts and done["management_groups"] > 0, done
+    assert tagged["tag_grants"] > 0 and tagged["grants"] < run["grants"], (run, tagged)
     assert all(t.ok for t in record.targets), record.targets
 
 
 @pytest.mark.bench_smoke
 def test_smoke_import_on_a_tiny_org(results_dir: Path) -> None:
     record = Recorder(name="import_smoke", directory=results_dir)
-    run = import_and_check(TINY)
+    run = import_and_check(TINY, with_tags=True)
     record.figure("tiny", run)
     assert record.save().exists()
     assert run["changes_after_import"] == 0, run
