@@ -11,7 +11,14 @@ import pytest
 
 from engine.model import System
 from engine.plan import Plan, PlanOptions
-from engine.saved_plan import PlanFormatError, check_fresh, check_options, plan_from_json
+from engine.saved_plan import (
+    PlanFormatError,
+    check_fresh,
+    check_options,
+    check_same,
+    plan_from_json,
+    plan_to_json,
+)
 
 GOLDEN = Path(__file__).resolve().parent / "golden" / "plan-representative.json"
 
@@ -23,19 +30,29 @@ def _doc_with_detail(before: Any) -> dict[str, Any]:
     return doc
 
 
-def _nested(depth: int) -> Any:
-    """A JSON value `depth` lists deep (0: a scalar)."""
+def _nested(depth: int, *, kind: str) -> Any:
+    """A JSON value `depth` lists or objects deep (0: a scalar)."""
     value: Any = 0
     for _ in range(depth):
-        value = [value]
+        value = [value] if kind == "list" else {"k": value}
     return value
 
 
-def test_a_detail_exactly_as_deep_as_the_limit_is_read_one_deeper_is_refused() -> None:
-    # The detail object is level 0, its `before` level 1: 63 lists inside reach 64.
-    plan_from_json(_doc_with_detail(_nested(63)))
+@pytest.mark.parametrize("kind", ["list", "object"])
+def test_a_detail_exactly_as_deep_as_the_limit_is_read_one_deeper_is_refused(kind: str) -> None:
+    # The detail object is level 0, its `before` level 1: 63 levels inside reach 64.
+    plan_from_json(_doc_with_detail(_nested(63, kind=kind)))
     with pytest.raises(PlanFormatError, match=r"details\[0\]: nested deeper than 64 levels"):
-        plan_from_json(_doc_with_detail(_nested(64)))
+        plan_from_json(_doc_with_detail(_nested(64, kind=kind)))
+
+
+def test_a_stale_plan_shows_the_first_twelve_characters_of_each_fingerprint() -> None:
+    plan = Plan(target="sandbox", live_fingerprint="a" * 64, desired_digest="d")
+    message = check_fresh(plan=plan, live_fingerprint="b" * 64, desired_digest="d")
+    assert message == (
+        "the saved plan is stale: the live state changed since the plan was made "
+        f"(fingerprint {'a' * 12}… → {'b' * 12}…). Run plan again."
+    )
 
 
 @pytest.mark.parametrize(("saved", "now"), [("live", "sandbox"), ("sandbox", "live")])
@@ -92,3 +109,23 @@ def test_check_options_names_each_option_that_differs(
             f"the saved plan was made with other options than this apply's: {expected}. "
             "Apply it with the options it was made with, or plan again."
         )
+
+
+def test_a_long_value_from_the_file_is_quoted_cut_to_eighty_characters() -> None:
+    doc: dict[str, Any] = json.loads(GOLDEN.read_text(encoding="utf-8"))
+    role = next(c for c in doc["changes"] if c["kind"] == "role")
+    role["id"] = "x" * 200
+    with pytest.raises(PlanFormatError) as raised:
+        plan_from_json(doc)
+    # repr adds a quote: 79 characters of it, then the ellipsis.
+    assert f".id: '{'x' * 78}… does not match" in str(raised.value)
+
+
+def test_equal_plans_that_could_not_see_everything_are_the_same_plan() -> None:
+    plan = Plan(target="sandbox", live_fingerprint="l", desired_digest="d", access_unknown="why")
+    assert check_same(saved=plan_from_json(plan_to_json(plan)), fresh=plan) is None
+    other = Plan(target="sandbox", live_fingerprint="l", desired_digest="d", access_unknown="else")
+    assert check_same(saved=plan, fresh=other) == (
+        "the saved plan is not the plan made now: its access_unknown differs from the plan "
+        "made now's; it was edited or made by another version. Run plan again and review it."
+    )
