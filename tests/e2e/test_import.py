@@ -9,6 +9,9 @@ Okta's own groups (kind okta), through the CLI.
 - The converged world (the demo's, after apply, Okta's import, apply): import, then
   `plan --detailed-exitcode` exits 0, and the imported folder's access report equals
   the original's live access, row for row (user, account, role, via).
+- A role with an inline policy (put into moto, read back from GAAD) is named `left out`
+  with its policy; a role defined differently in one account becomes its own catalogue
+  entry (`iam_name`), and the plan right after is empty (kind okta: no directory server).
 """
 
 from __future__ import annotations
@@ -179,3 +182,36 @@ def test_a_role_with_an_inline_policy_is_left_out_by_name(tmp_path: Path) -> Non
     assert not [c for c in touched if "PowerUser" in c], touched
     planned = api_calls(ok(workspace.cli("plan", "-d", str(tmp_path / "imported"))).err)
     assert api_calls(done.err)["aws"] == planned["aws"], (done.err, planned)
+
+
+def test_a_role_defined_differently_in_one_account_imports_to_an_empty_plan(
+    tmp_path: Path,
+) -> None:
+    """On the converged world (kind okta), one account's ReadOnly edited by hand to a
+    2-hour session: import writes it as its own entry with iam_name ReadOnly, that
+    account lists it, and the plan right after is empty (moto holds the roles)."""
+    workspace = Workspace(tmp_path, edits=[okta_flavour])
+    ok(workspace.cli("sandbox", "reset"))
+    ok(workspace.cli("apply", "--auto-approve"))
+    ok(workspace.cli("sandbox", "import"))
+    ok(workspace.cli("apply", "--auto-approve"))
+    state_file = workspace.sandbox / "aws.json"
+    state = json.loads(state_file.read_text(encoding="utf-8"))
+    account_id = "271828182845"
+    [role] = [r for r in state["accounts"][account_id]["roles"] if r["name"] == "ReadOnly"]
+    assert role["max_session_duration"] != 7200
+    role["max_session_duration"] = 7200
+    state_file.write_text(json.dumps(state), encoding="utf-8")
+
+    imported = tmp_path / "imported"
+    done = ok(workspace.cli("import", "--out", str(imported)))
+
+    assert "0 the next plan changes" in done.out, done
+    assert "written as entry 'ReadOnly-2h' (iam_name 'ReadOnly')" in done.err, done
+    roles = (imported / "roles.yaml").read_text(encoding="utf-8")
+    assert "  ReadOnly-2h:\n" in roles and "    iam_name: ReadOnly\n" in roles, roles
+    accounts = (imported / "accounts.yaml").read_text(encoding="utf-8")
+    block = accounts.split(f"id: {json.dumps(account_id)}")[1].split("- id:")[0]
+    assert "ReadOnly-2h" in block, accounts
+    again = workspace.cli("plan", "-d", str(imported), "--detailed-exitcode")
+    assert again.code == 0 and "No changes." in again.out, again
