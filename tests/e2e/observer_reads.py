@@ -1,71 +1,30 @@
 """The live world read raw for the observer: plain boto3, ldap3 and Okta's REST API.
 
-No engine code and no interpretation beyond decoding: what each system holds, in plain
-dataclasses, for `observer` to compare with the YAML. One pass per call (every role of
+No engine code and no interpretation beyond decoding: what each system holds, in the
+plain dataclasses of `tests/observer_views.py`, for `tests/observer_judge.py` to compare
+with the YAML. One pass per call (every role of
 every account, every group of the directory, the Okta groups that matter), so an
 end-to-end test can afford it at its end.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 import boto3
 import ldap3
 import requests
+from ldap3.utils.conv import escape_filter_chars
 
-_UNESCAPED_COMMA = re.compile(r"(?<!\\),")
-_ESCAPE = re.compile(r"\\([0-9a-fA-F]{2}|.)")
-
-
-def normalized_dn(dn: str) -> str:
-    """A DN as compared: case, spaces around RDNs and escaping (`\\#`, `\\23`) are noise
-    (servers escape a leading `#` in their own DNs but not in memberOf values)."""
-
-    def unescape(match: re.Match[str]) -> str:
-        code = match.group(1)
-        return chr(int(code, 16)) if len(code) == 2 else code
-
-    return ",".join(
-        _ESCAPE.sub(unescape, part).strip().lower() for part in _UNESCAPED_COMMA.split(dn)
-    )
-
-
-@dataclass
-class LiveRole:
-    trust: Any
-    policies: set[str]
-    max_session: int
-    description: str
-    tags: dict[str, str]
-
-
-@dataclass
-class LiveAccount:
-    roles: dict[str, LiveRole] = field(default_factory=dict)
-    providers: dict[str, tuple[str, dict[str, str]]] = field(default_factory=dict)
-
-
-@dataclass
-class LiveGroup:
-    dn: str
-    name: str
-    description: str
-    member_dns: set[str]
-    member_of: set[str]
-
-
-@dataclass
-class OktaView:
-    app: dict[str, Any]
-    metadata: str
-    assigned: set[str]  # group names
-    groups: dict[str, dict[str, Any]]  # id → group
-    sources: dict[str, str]  # group id → source (okta, active_directory, ldap_sun_one)
-    members: dict[str, set[str]]  # group id → logins (read for the groups that matter)
+from tests.observer_views import (
+    LiveAccount,
+    LiveDirectory,
+    LiveGroup,
+    LiveRole,
+    OktaView,
+    normalized_dn,
+)
 
 
 def _tags(listed: Iterable[Any]) -> dict[str, str]:
@@ -127,9 +86,17 @@ def _base_dn(dn: str) -> str:
 
 
 def read_directory(
-    env: Mapping[str, str], *, users_base: str
-) -> tuple[dict[str, LiveGroup], dict[str, str]]:
-    """Every group under the naming context (by normalized DN), and user DN → login."""
+    env: Mapping[str, str], *, users_base: str, kind: str, member_of_under: Iterable[str] = ()
+) -> LiveDirectory:
+    """Every group under the naming context (by normalized DN), and user DN → login.
+
+    memberOf on AD is the back-link the server computes. slapd's memberof overlay is no
+    witness (it writes memberOf only for links made while both entries exist, and the
+    sandbox seeds and restores groups in any order), so for the groups under
+    `member_of_under` (DNs or OUs) memberOf is what the server answers to a search
+    `(member=<the group's DN>)`: the server's own DN matching, not our normalizing, says
+    which groups hold it (a DN spelled so that it names another entry shows here).
+    """
     server = ldap3.Server(env["LDAP_URL"], get_info=ldap3.NONE, connect_timeout=10)
     connection = ldap3.Connection(
         server, env["LDAP_BIND_DN"], env["LDAP_PASSWORD"], auto_bind=True, receive_timeout=60
@@ -153,8 +120,31 @@ def read_directory(
             paged_size=500,
             generator=False,
         )
+        groups, users = _groups_and_users(entries)
+        if kind != "active_directory":
+            under = {normalized_dn(d) for d in member_of_under}
+            for key, group in groups.items():
+                if key in under or any(key.endswith("," + u) for u in under):
+                    group.member_of = _holders(connection, base, group.dn)
     finally:
         connection.unbind()
+    return LiveDirectory(groups=groups, users=users, member_of_kept=True)
+
+
+def _holders(connection: Any, base: str, dn: str) -> set[str]:
+    """Normalized DNs of the groups whose `member` the server matches to `dn`."""
+    found = connection.extend.standard.paged_search(
+        base,
+        f"(member={escape_filter_chars(dn)})",
+        ldap3.SUBTREE,
+        attributes=["cn"],
+        paged_size=500,
+        generator=False,
+    )
+    return {normalized_dn(e["dn"]) for e in found if e.get("type") == "searchResEntry"}
+
+
+def _groups_and_users(entries: Iterable[Any]) -> tuple[dict[str, LiveGroup], dict[str, str]]:
     groups: dict[str, LiveGroup] = {}
     users: dict[str, str] = {}
     for entry in entries:
@@ -239,7 +229,7 @@ def read_okta(env: Mapping[str, str], *, app_label: str, wanted_names: set[str])
     return OktaView(
         app=app,
         metadata=metadata,
-        assigned={groups[i]["profile"]["name"] for i in assigned_ids if i in groups},
+        assigned={i for i in assigned_ids if i in groups},
         groups=groups,
         sources=sources,
         members=members,
