@@ -23,7 +23,7 @@ from engine.adopt_discover import Discovery, ImportRefused, discover, probe_stat
 from engine.adopt_model import Adoption, Effect, ImportOptions
 from engine.adopt_render import render_files
 from engine.adopt_tags import AccountTagsError, Tags, read_account_tags
-from engine.commands import load_valid
+from engine.commands import load_valid, written
 from engine.commands_session import SESSION_ERRORS
 from engine.compile import compile_world
 from engine.exit_codes import ExitCode
@@ -294,10 +294,7 @@ def import_(
     )
     adoption = adopt(world=world, discovery=discovery, options=options)
     files = render_files(adoption=adoption, schema_ref=_schema_ref(out_dir))
-    try:
-        write_files(out_dir, files)
-    except OSError as exc:
-        print(f"error: --out {out_dir}: cannot write it ({exc.strerror or exc})", file=err)
+    if not written(out_dir, lambda path: write_files(path, files), flag="--out", err=err):
         return ExitCode.ERROR
     _report(adoption=adoption, out_dir=out_dir, files=files, calls=calls, out=out, err=err)
     # The folder is checked like any desired state: warnings the live world deserves

@@ -311,6 +311,19 @@ def test_a_snapshot_without_the_aws_app_is_refused_with_nothing_written(tmp_path
     assert not (tmp_path / "imported").exists()
 
 
+def test_an_out_folder_that_cannot_be_made_is_one_line_and_nothing_written(
+    tmp_path: Path,
+) -> None:
+    live = live_of(small_state(kind=AD))
+    write_snapshot(world=live, path=tmp_path / "live.json", target="sandbox")
+    (tmp_path / "a-file").write_text("x")
+    code, out, err = run_import(tmp_path / "a-file" / "imported", tmp_path / "live.json")
+    assert code == 1 and out == ""
+    assert err.startswith(f"error: --out {tmp_path / 'a-file' / 'imported'}: cannot write it (")
+    assert err.count("\n") == 1
+    assert (tmp_path / "a-file").read_text() == "x"
+
+
 @st.composite
 def spoiled_worlds(
     draw: st.DrawFn,
