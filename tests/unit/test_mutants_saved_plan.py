@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -10,7 +11,7 @@ from typing import Any
 import pytest
 
 from engine.model import System
-from engine.plan import Plan, PlanOptions
+from engine.plan import AccessChange, Plan, PlanOptions
 from engine.saved_plan import (
     PlanFormatError,
     check_fresh,
@@ -128,4 +129,16 @@ def test_equal_plans_that_could_not_see_everything_are_the_same_plan() -> None:
     assert check_same(saved=plan, fresh=other) == (
         "the saved plan is not the plan made now: its access_unknown differs from the plan "
         "made now's; it was edited or made by another version. Run plan again and review it."
+    )
+
+
+@pytest.mark.parametrize(("gained", "verb"), [(True, "gains"), (False, "loses")])
+def test_an_access_line_only_the_file_has_is_named_in_words(gained: bool, verb: str) -> None:
+    fresh = Plan(target="sandbox", live_fingerprint="l", desired_digest="d")
+    line = AccessChange(user="zoe", account_id="111111111111", role="Admin", gained=gained)
+    saved = dataclasses.replace(fresh, access_delta=(line,))
+    assert check_same(saved=saved, fresh=fresh) == (
+        f"the saved plan is not the plan made now: access change 'zoe {verb} Admin in "
+        "111111111111' is not in the plan made now; it was edited or made by another "
+        "version. Run plan again and review it."
     )
