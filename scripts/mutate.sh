@@ -31,11 +31,13 @@ declare -A tests=(
   [engine/validate_names.py]="tests/unit/test_validate_names.py tests/unit/test_validate.py"
 )
 modules="${MODULES:-engine/saved_plan.py engine/access.py engine/diff_common.py engine/diff.py engine/validate.py engine/diff_rogue.py engine/protection.py engine/order.py engine/diff_aws.py engine/diff_directory.py engine/diff_okta.py engine/validate_names.py}"
-# SAMPLE=k runs every k-th mutant only (deterministic, scripts/mutate_filter.py);
+# SAMPLE=k runs every k-th mutant only (deterministic, scripts/mutate_filter.py;
+# SAMPLE_OFFSET=j the j-th of each k);
 # TIMEOUT bounds one mutant's test run (a mutant that loops forever counts as killed).
 # RERUN=1 runs again only the survivors of the last run ($out/<module>.sqlite), on the
 # module's source as it was then ($out/<module>.py), to confirm new tests kill them.
 sample="${SAMPLE:-1}"
+offset="${SAMPLE_OFFSET:-0}"  # 0..SAMPLE-1: which of each SAMPLE mutants
 timeout="${TIMEOUT:-120}"
 
 work="$(mktemp -d -t okta-aws-mutate-XXXXXX)"
@@ -59,6 +61,9 @@ for module in $modules; do
   # tests written to kill this module's survivors run first: they are quick and pointed
   if [[ -f "tests/unit/test_mutants_$name.py" ]]; then
     selected="tests/unit/test_mutants_$name.py $selected"
+  fi
+  if [[ "$offset" != 0 ]]; then
+    name="$name.$offset"  # another slice of the same module: its own reports
   fi
   cat >"$name.toml" <<TOML
 [cosmic-ray]
@@ -89,7 +94,8 @@ PY
   else
     "$bin/cosmic-ray" init "$name.toml" "$name.sqlite"
     baseline "$name"
-    "$python" "$repo/scripts/mutate_filter.py" --sample "$sample" "$name.sqlite" "$module" \
+    "$python" "$repo/scripts/mutate_filter.py" --sample "$sample" --offset "$offset" \
+      "$name.sqlite" "$module" \
       | tee "$out/$name.filter"
     cp "$module" "$out/$name.py"
     nice -n 19 "$bin/cosmic-ray" exec "$name.toml" "$name.sqlite"

@@ -3,10 +3,12 @@
 Every module under test starts with `from __future__ import annotations`, so a mutant
 inside a type annotation (`str | None` → `str - None`) changes nothing Python runs:
 it always survives and costs a full test run. Those are marked skipped, as are whatever
-sits under `if TYPE_CHECKING:` and the mutants of a keyword-only marker `*`. With
-`--sample K` only every K-th of the remaining mutants (in source order, so the same ones
-each time) is kept: a deterministic sample for modules too big to run whole. Prints the
-counts for the record.
+sits under `if TYPE_CHECKING:` and the mutants of a keyword-only marker `*`.
+
+With `--sample K` only every K-th of the remaining mutants is kept, in source order so
+the same ones each time: a deterministic sample for modules too big to run whole.
+`--offset J` keeps the J-th of each K instead of the first, so runs with offsets
+0..K-1 together cover every mutant. Prints the counts for the record.
 """
 
 from __future__ import annotations
@@ -63,6 +65,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("session")
     parser.add_argument("module")
     parser.add_argument("--sample", type=int, default=1)
+    parser.add_argument("--offset", type=int, default=0, help="which of the K: 0..K-1")
     args = parser.parse_args(argv)
     source = Path(args.module).read_text(encoding="utf-8")
     spans = _annotation_spans(ast.parse(source))
@@ -82,7 +85,7 @@ def main(argv: list[str]) -> int:
         if operator.startswith("core/ReplaceBinaryOperator_Mul_") and (row, col) in markers:
             skip.append((job_id, "keyword-only marker `*` (not an operator)"))
             continue
-        if kept % args.sample:
+        if kept % args.sample != args.offset:
             skip.append((job_id, f"not in the 1-in-{args.sample} sample"))
         kept += 1
     db.executemany(
