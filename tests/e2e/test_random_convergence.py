@@ -99,10 +99,10 @@ def assert_blocked_by(state: DesiredState, *, prune: bool, slot: tuple[str, str]
     ]
 
 
-# ~5-10 s an example (two applies, a re-plan, the observer's full read; a rename adds as
-# much again): a handful locally, 16 in CI, plus the explicit examples.
+# ~5-14 s an example (two applies, a re-plan, the observer's full read; a rename adds as
+# much again): a handful locally, 12 in CI (16 took 3 min), plus the explicit examples.
 @settings(
-    max_examples=16 if os.environ.get("CI") else 5,
+    max_examples=12 if os.environ.get("CI") else 5,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
 )
@@ -173,6 +173,7 @@ def test_any_small_desired_state_converges_from_a_drifted_brownfield(
             foreign = [
                 a.id for a in state.accounts if role_tags(ends, a.id, FOREIGN_ROLE) is not None
             ]
+            assert foreign or all(d.what != "aws_foreign_role" for d in drift), "not made"
             event(f"a role of another owner's: {bool(foreign)}")
             converge(world, state, prune=prune)
             # The engine's eyes say converged; so must an observer that uses none of it.

@@ -124,6 +124,7 @@ def assert_observed_converged(
     """The independent judge (tests/observer_judge.py, the end-to-end tests' too): the
     world equals what the state's YAML asks for, attribute by attribute, access included."""
     prune, leftovers = leftovers_for(state=state, live=live, options=options)
+    event(f"observer: {'nothing' if prune else 'anything undesired'} may remain")
     found = world_differences(state=state, world=world, prune=prune, leftovers=leftovers)
     assert not found, "the world is not the desired one:\n  " + "\n  ".join(found)
 
