@@ -17,7 +17,7 @@ out="${MUTATE_OUT:-$repo/.mutate}"
 
 # module → the unit tests that own its rules (run per mutant, first failure kills it)
 declare -A tests=(
-  [engine/diff.py]="tests/unit/test_diff_plan.py tests/unit/test_diff_rogue.py tests/unit/test_front_door.py tests/unit/test_safety_properties.py tests/unit/test_diff_properties.py"
+  [engine/diff.py]="tests/unit/test_diff_plan.py tests/unit/test_diff_aws.py tests/unit/test_diff_rogue.py tests/unit/test_front_door.py tests/unit/test_safety_properties.py tests/unit/test_diff_properties.py"
   [engine/diff_aws.py]="tests/unit/test_diff_aws.py tests/unit/test_front_door.py tests/unit/test_safety_properties.py tests/unit/test_diff_properties.py"
   [engine/diff_common.py]="tests/unit/test_diff_aws.py tests/unit/test_diff_directory.py tests/unit/test_diff_okta.py tests/unit/test_diff_plan.py tests/unit/test_safety_properties.py tests/unit/test_diff_properties.py"
   [engine/diff_directory.py]="tests/unit/test_diff_directory.py tests/unit/test_diff_properties.py"
