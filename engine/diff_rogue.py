@@ -11,6 +11,12 @@ authoritative), here for those it no longer has (kept until `--prune`, but not a
 in for someone else meanwhile). Management groups okta-aws created and the desired state
 dropped are its own, not rogue: their links go with the usual prune rules.
 
+The same holds one level down: a group nested by hand in a management group whose
+members the desired state lists. Okta's import flattens nesting, so the nested group's
+users would hold the management group's roles without being listed; it is reported and
+its link removed like a user who is not listed. (A management group whose members are
+left to its owners is theirs to nest in.)
+
 A live group name the group filter could not be evaluated on within its time limit
 (`naming.MATCH_TIMEOUT`) is reported as a blocking conflict: nobody can say whether it
 maps to a role, so the access delta could not be complete.
@@ -68,9 +74,35 @@ def rogue_members(ctx: DiffContext) -> None:
             )
             if kept:
                 _remove_user(ctx, key=key, login=login, role_group=group.name)
+    _nested_in_listed(ctx)
     filter_timeouts(
         ctx, names=(g.name for g in ctx.live.directory_groups.values()), system=System.DIRECTORY
     )
+
+
+def _nested_in_listed(ctx: DiffContext) -> None:
+    """A ROGUE_GROUP finding and the link's removal per group nested in a management
+    group of the desired state whose member list is ours."""
+    for key in sorted(ctx.desired.directory_groups):
+        want = ctx.desired.directory_groups[key]
+        have = ctx.live.directory_groups.get(key)
+        if want.role is not GroupRole.MANAGEMENT or want.member_users is None or have is None:
+            continue
+        wanted = {ctx.dn_key(m) for m in want.member_groups}
+        for member in sorted({ctx.dn_key(m) for m in have.member_groups} - wanted):
+            name = _name_of(ctx, member)
+            ctx.finding(
+                FindingKind.ROGUE_GROUP,
+                System.DIRECTORY,
+                f"{name} in management group {want.name}",
+                f"{member!r} is nested in management group {want.name}, whose members the "
+                "desired state lists: Okta's import flattens nesting, so its members would "
+                "hold that group's roles without being listed. okta-aws removes the link; "
+                "list the users instead, or find out who made it",
+            )
+            args = reason_args(group=name, management_group=want.name)
+            before = GroupMember(group_dn=key, member_dn=member)
+            _remove_once(ctx, before, (key, member), why=(Reason.NESTED_GROUP, args))
 
 
 def filter_timeouts(ctx: DiffContext, *, names: Iterable[str], system: System) -> None:

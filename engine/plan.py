@@ -103,6 +103,7 @@ class Reason(StrEnum):
     USER_NOT_LISTED = "user_not_listed"  # login, group: a listed member list is authoritative
     NOT_A_MANAGEMENT_GROUP = "not_a_management_group"  # group, role_group: a way in, no grant
     DIRECT_MEMBER = "direct_member"  # login, role_group: users join management groups only
+    NESTED_GROUP = "nested_group"  # group, management_group: members are listed logins only
     PRUNED = "pruned"  # no longer in the desired state (--prune)
 
 

@@ -213,6 +213,10 @@ REASON_WORDS: dict[Reason, str] = {
         "{login} is a direct member of {role_group} (users join management groups, never "
         "role groups)"
     ),
+    Reason.NESTED_GROUP: (
+        "{group} is nested in {management_group}, whose members the desired state lists "
+        "(Okta flattens nesting: a way into its roles that no listed member describes)"
+    ),
     Reason.PRUNED: "no longer in the desired state (--prune)",
 }
 

@@ -359,6 +359,12 @@ REASONS: list[tuple[Reason, ReasonArgs, str]] = [
         "mallory is a direct member of aws#prod#Admin#1 (users join management groups, "
         "never role groups)",
     ),
+    (
+        Reason.NESTED_GROUP,
+        reason_args(group="Contractors", management_group="DevOps"),
+        "Contractors is nested in DevOps, whose members the desired state lists (Okta "
+        "flattens nesting: a way into its roles that no listed member describes)",
+    ),
     # A hand-edited saved plan that lacks an argument renders, with `?` in its place.
     (Reason.GRANTED, reason_args(group="DevOps"), "DevOps is granted ?"),
 ]
