@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import boto3
 import ldap3
 import requests
 import yaml
@@ -30,6 +29,7 @@ from engine.sandbox.world import SandboxEndpoints
 from engine.spec import DesiredState, Severity
 from engine.validate import validate
 from tests.e2e.harness import DESIRED
+from tests.sandbox_iam import iam_client
 
 ACCOUNTS = (("111111111111", "alpha"), ("222222222222", "beta"), ("333333333333", "gamma"))
 CATALOGUE: dict[str, dict[str, Any]] = {
@@ -250,25 +250,6 @@ def _root_trust(account_id: str) -> str:
 
 
 # --- drift by hand, through each system's API ----------------------------------------------------
-
-
-def iam_client(ends: SandboxEndpoints, account_id: str) -> Any:
-    session = boto3.Session(
-        aws_access_key_id=ends.aws_access_key_id,
-        aws_secret_access_key=ends.aws_secret_access_key,
-        region_name=ends.aws_region,
-    )
-    credentials = session.client("sts", endpoint_url=ends.aws_endpoint_url).assume_role(
-        RoleArn=f"arn:aws:iam::{account_id}:role/OrganizationAccountAccessRole",
-        RoleSessionName="drift",
-    )["Credentials"]
-    return session.client(
-        "iam",
-        endpoint_url=ends.aws_endpoint_url,
-        aws_access_key_id=credentials["AccessKeyId"],
-        aws_secret_access_key=credentials["SecretAccessKey"],
-        aws_session_token=credentials["SessionToken"],
-    )
 
 
 def drift_aws(ends: SandboxEndpoints, state: DesiredState, drift: Drift) -> None:

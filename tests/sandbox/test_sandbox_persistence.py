@@ -13,7 +13,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import boto3
 import ldap3
 import pytest
 import requests
@@ -36,6 +35,7 @@ from engine.sandbox.persist import (
 from engine.sandbox.world import SAMBA_TEMPLATE_DIR, SESSION_LOCK, SandboxEndpoints, SandboxWorld
 from engine.spec import DesiredState
 from engine.targets import SANDBOX_ROOT_ENV, open_target
+from tests.sandbox_iam import iam_client
 
 DESIRED = Path(__file__).resolve().parents[2] / "desired-state"
 DEV_SANDBOX, PROD_PAYMENTS = "141421356237", "314159265358"
@@ -49,22 +49,7 @@ def state() -> DesiredState:
 
 
 def iam(ends: SandboxEndpoints, account_id: str) -> Any:
-    session = boto3.Session(
-        aws_access_key_id=ends.aws_access_key_id,
-        aws_secret_access_key=ends.aws_secret_access_key,
-        region_name=ends.aws_region,
-    )
-    creds = session.client("sts", endpoint_url=ends.aws_endpoint_url).assume_role(
-        RoleArn=f"arn:aws:iam::{account_id}:role/OrganizationAccountAccessRole",
-        RoleSessionName="sandbox-test",
-    )["Credentials"]
-    return session.client(
-        "iam",
-        endpoint_url=ends.aws_endpoint_url,
-        aws_access_key_id=creds["AccessKeyId"],
-        aws_secret_access_key=creds["SecretAccessKey"],
-        aws_session_token=creds["SessionToken"],
-    )
+    return iam_client(ends, account_id, session="sandbox-test")
 
 
 def okta(ends: SandboxEndpoints, method: str, path: str, **params: str) -> Any:

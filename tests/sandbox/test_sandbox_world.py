@@ -14,7 +14,6 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
 import ldap3
 import pytest
 import requests
@@ -40,6 +39,7 @@ from engine.sandbox.persist import DirectoryMode
 from engine.sandbox.world import SandboxEndpoints, SandboxWorld
 from engine.spec import DesiredState
 from engine.targets import SANDBOX_ROOT_ENV
+from tests.sandbox_iam import iam_client
 
 DESIRED = Path(__file__).resolve().parents[2] / "desired-state"
 MGMT_OU = "OU=AWS Management Groups,DC=example,DC=test"
@@ -92,23 +92,7 @@ def ends(world: SandboxWorld) -> Iterator[SandboxEndpoints]:
 
 
 def iam(ends: SandboxEndpoints, account_id: str) -> Any:
-    session = boto3.Session(
-        aws_access_key_id=ends.aws_access_key_id,
-        aws_secret_access_key=ends.aws_secret_access_key,
-        region_name=ends.aws_region,
-    )
-    sts = session.client("sts", endpoint_url=ends.aws_endpoint_url)
-    creds = sts.assume_role(
-        RoleArn=f"arn:aws:iam::{account_id}:role/OrganizationAccountAccessRole",
-        RoleSessionName="sandbox-test",
-    )["Credentials"]
-    return session.client(
-        "iam",
-        endpoint_url=ends.aws_endpoint_url,
-        aws_access_key_id=creds["AccessKeyId"],
-        aws_secret_access_key=creds["SecretAccessKey"],
-        aws_session_token=creds["SessionToken"],
-    )
+    return iam_client(ends, account_id, session="sandbox-test")
 
 
 def okta_get(ends: SandboxEndpoints, path: str, **params: str) -> Any:
