@@ -120,6 +120,10 @@ def test_a_long_value_from_the_file_is_quoted_cut_to_eighty_characters() -> None
         plan_from_json(doc)
     # repr adds a quote: 79 characters of it, then the ellipsis.
     assert f".id: '{'x' * 78}… does not match" in str(raised.value)
+    role["id"] = "x" * 78  # repr exactly 80 characters: shown whole
+    with pytest.raises(PlanFormatError) as raised:
+        plan_from_json(doc)
+    assert f".id: '{'x' * 78}' does not match" in str(raised.value)
 
 
 def test_equal_plans_that_could_not_see_everything_are_the_same_plan() -> None:
@@ -142,3 +146,22 @@ def test_an_access_line_only_the_file_has_is_named_in_words(gained: bool, verb: 
         "111111111111' is not in the plan made now; it was edited or made by another "
         "version. Run plan again and review it."
     )
+
+
+@pytest.mark.parametrize("reason", ["", "a reason sorting first", "~ one sorting last"])
+def test_a_reason_text_other_than_its_code_says_is_refused(reason: str) -> None:
+    doc: dict[str, Any] = json.loads(GOLDEN.read_text(encoding="utf-8"))
+    change = next(c for c in doc["changes"] if c.get("reason"))  # "adopt (add managed tag)"
+    change["reason"] = reason
+    with pytest.raises(PlanFormatError, match=r"\.reason: .* is not what its reason_code"):
+        plan_from_json(doc)
+
+
+@pytest.mark.parametrize("change_id", ["!", "~"])
+def test_a_change_id_other_than_its_key_gives_is_refused_whichever_way_it_sorts(
+    change_id: str,
+) -> None:
+    doc: dict[str, Any] = json.loads(GOLDEN.read_text(encoding="utf-8"))
+    next(c for c in doc["changes"] if c["kind"] == "role")["id"] = change_id
+    with pytest.raises(PlanFormatError, match=r"\.id: .* does not match"):
+        plan_from_json(doc)
