@@ -305,9 +305,7 @@ def _management_group_dn(*, state: DesiredState, group: ManagementGroupSpec) -> 
     return build_dn(cn=group.name, parent=state.settings.directory.management_groups_ou)
 
 
-def _role_group_description(
-    *, state: DesiredState, account_id: str, role: str, alias: str
-) -> str:
+def _role_group_description(*, state: DesiredState, account_id: str, role: str, alias: str) -> str:
     template = state.settings.role_group_description or DEFAULT_ROLE_GROUP_DESCRIPTION
     return render_description(template=template, alias=alias, role=role, account_id=account_id)
 

@@ -59,12 +59,12 @@ from tests.e2e.random_worlds import (
     desired_states,
     drifts,
     hold_role,
-    iam_client,
     renamed_provider,
     role_tags,
     without_adoption,
     write_state,
 )
+from tests.sandbox_iam import iam_client
 
 
 def converge(world: SandboxWorld, state: DesiredState, *, prune: bool) -> None:
