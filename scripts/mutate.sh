@@ -6,9 +6,13 @@
 # mutant; a mutant the tests still pass ("survived") is a rule no test pins down. The
 # work happens in a copy of the working tree (cosmic-ray rewrites files on disk), so the
 # shared tree is never touched. Usage: `make mutate` (all modules) or
-# `MODULES="engine/order.py" SAMPLE=2 make mutate`. Mutants inside type annotations are
-# skipped (never evaluated: `from __future__ import annotations`). Figures: tests/README.md ("Mutation testing").
+# `MODULES="engine/order.py" SAMPLE=2 make mutate`; `RERUN=1` after adding tests. Mutants
+# that can never be killed are skipped first (scripts/mutate_filter.py). Figures and
+# every survivor's fate: tests/README.md ("Mutation testing").
 set -euo pipefail
+
+# the machine is shared: everything below (init, baseline, each mutant's tests) yields
+renice -n 19 -p $$ >/dev/null 2>&1 || true
 
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 python="${PYTHON_BIN:-$repo/.venv/bin/python}"
@@ -87,7 +91,7 @@ print(n, "survivors to re-run")
 db.commit()
 PY
     baseline "$name"
-    nice -n 19 "$bin/cosmic-ray" exec "$name.toml" "$name.sqlite"
+    "$bin/cosmic-ray" exec "$name.toml" "$name.sqlite"
     mv "$name.sqlite" "$name.rerun.sqlite"
     name="$name.rerun"
     cp "$name.sqlite" "$out/$name.sqlite"
@@ -98,7 +102,7 @@ PY
       "$name.sqlite" "$module" \
       | tee "$out/$name.filter"
     cp "$module" "$out/$name.py"
-    nice -n 19 "$bin/cosmic-ray" exec "$name.toml" "$name.sqlite"
+    "$bin/cosmic-ray" exec "$name.toml" "$name.sqlite"
     cp "$name.sqlite" "$out/$name.sqlite"
   fi
   "$bin/cr-report" --show-diff --surviving-only "$name.sqlite" >"$out/$name.txt" || true
