@@ -3,16 +3,23 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
+from engine.compile import compile_world
+from engine.model import DirectoryKind
 from engine.plan import FindingKind
 from tests.unit.worlds import (
+    DEVOPS,
+    FINANCE,
     PROD,
     converged_live,
     desired_world,
     edit_app,
     plan_for,
     role_group_name,
+    small_state,
 )
 
 PROVIDER = "arn:aws:iam::${accountid}:saml-provider/OKTA"
@@ -31,3 +38,48 @@ def test_app_settings_mapping_a_protected_role_group_to_another_role_block_the_p
     [conflict] = [f for f in plan.findings if f.kind is FindingKind.CONFLICT]
     assert conflict.subject == f"protected role group {protected}"
     assert f"it would map to role {prefix.lower()}admin in {PROD} instead" in conflict.message
+
+
+def test_kind_okta_a_protected_role_group_keeps_the_assignment_of_a_group_sharing_its_users() -> (
+    None
+):
+    """Okta cannot nest: the users of a protected (dropped) role group sign in through
+    the assignment of a management group that shares them. DevOps keeps no grant, so
+    --prune would remove its assignment and alice and bob would lose the protected Admin
+    too; protection keeps it (the kind-okta branch of build_protection, which the
+    mutation run found untested). Finance, also without grants, shares no user: its
+    assignment goes."""
+    state = small_state(kind=DirectoryKind.OKTA)
+    state = dataclasses.replace(
+        state,
+        management_groups=tuple(
+            dataclasses.replace(g, grants=()) if g.name in (DEVOPS, FINANCE) else g
+            for g in state.management_groups
+        ),
+        accounts=tuple(
+            dataclasses.replace(a, roles=tuple(r for r in a.roles if r != "Admin"))
+            if a.id == PROD
+            else a
+            for a in state.accounts
+        ),
+    )
+    desired = compile_world(state=state)
+    live = converged_live(desired_world(kind=DirectoryKind.OKTA))
+    removal = "app_assignment:okta/devops:-"
+
+    unprotected = plan_for(desired=desired, live=live, prune=True)
+    assert removal in {c.id for c in unprotected.changes}
+    assert {(a.user, a.role) for a in unprotected.access_delta if a.account_id == PROD} >= {
+        ("alice", "Admin"),
+        ("bob", "Admin"),
+    }
+
+    protected = role_group_name(PROD, "Admin")
+    plan = plan_for(desired=desired, live=live, prune=True, protected=frozenset({protected}))
+    assert removal not in {c.id for c in plan.changes}
+    assert (FindingKind.PRUNE_SKIPPED, "assignment of DevOps (okta)") in {
+        (f.kind, f.subject) for f in plan.findings
+    }
+    assert not any(a.role == "Admin" for a in plan.access_delta)
+    # Finance (carol) shares no user with it: its assignment goes all the same.
+    assert "app_assignment:okta/finance:-" in {c.id for c in plan.changes}
