@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from engine.model import DirectoryKind
 from engine.plan import FindingKind, Reason, ResourceKind
 from tests.unit.worlds import (
     DEVOPS,
@@ -15,8 +16,11 @@ from tests.unit.worlds import (
     okta_group,
     plan_for,
     put,
+    role,
     role_group_name,
 )
+
+OKTA = DirectoryKind.OKTA
 
 DEVOPS_ASSIGNMENT = "app_assignment:active_directory/devops:-"
 
@@ -47,5 +51,22 @@ def test_with_a_directory_an_okta_group_named_like_a_role_group_is_not_ours() ->
     plan = plan_for(desired=desired_world(), live=live, prune=True)
     assert not [c for c in plan.changes if c.kind is ResourceKind.APP_ASSIGNMENT]
     assert (FindingKind.UNMANAGED, f"assignment of {name} (okta)") in {
+        (f.kind, f.subject) for f in plan.findings
+    }
+
+
+def test_kind_okta_a_directory_sourced_group_named_like_a_role_group_is_not_ours() -> None:
+    # Kind okta owns the role-group-like groups Okta itself holds (source okta); one a
+    # directory agent imported under that name is someone else's, even with --prune.
+    name = role_group_name(PROD, "Admin")
+    dropped = drop(desired_world(kind=OKTA), role(PROD, "Admin"), okta_group(name, source="okta"))
+    live = put(
+        converged_live(dropped),
+        okta_group(name, source="active_directory"),
+        assignment(name, source="active_directory"),
+    )
+    plan = plan_for(desired=dropped, live=live, prune=True)
+    assert f"app_assignment:active_directory/{name.lower()}:-" not in {c.id for c in plan.changes}
+    assert (FindingKind.UNMANAGED, f"assignment of {name} (active_directory)") in {
         (f.kind, f.subject) for f in plan.findings
     }
