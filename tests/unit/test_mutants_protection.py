@@ -10,6 +10,7 @@ import pytest
 from engine.compile import compile_world
 from engine.model import DirectoryKind
 from engine.plan import FindingKind
+from engine.spec import DesiredState
 from tests.unit.worlds import (
     DEVOPS,
     FINANCE,
@@ -23,6 +24,25 @@ from tests.unit.worlds import (
 )
 
 PROVIDER = "arn:aws:iam::${accountid}:saml-provider/OKTA"
+
+
+def without_prod_admin(kind: DirectoryKind, *grantless: str) -> DesiredState:
+    """small_state without prod's Admin role (its role group dropped) and with the
+    management groups `grantless` declared but granted nothing."""
+    state = small_state(kind=kind)
+    return dataclasses.replace(
+        state,
+        management_groups=tuple(
+            dataclasses.replace(g, grants=()) if g.name in grantless else g
+            for g in state.management_groups
+        ),
+        accounts=tuple(
+            dataclasses.replace(a, roles=tuple(r for r in a.roles if r != "Admin"))
+            if a.id == PROD
+            else a
+            for a in state.accounts
+        ),
+    )
 
 
 @pytest.mark.parametrize("prefix", ["Z", "A"], ids=["sorts after", "sorts before"])
@@ -49,21 +69,7 @@ def test_kind_okta_a_protected_role_group_keeps_the_assignment_of_a_group_sharin
     too; protection keeps it (the kind-okta branch of build_protection, which the
     mutation run found untested). Finance, also without grants, shares no user: its
     assignment goes."""
-    state = small_state(kind=DirectoryKind.OKTA)
-    state = dataclasses.replace(
-        state,
-        management_groups=tuple(
-            dataclasses.replace(g, grants=()) if g.name in (DEVOPS, FINANCE) else g
-            for g in state.management_groups
-        ),
-        accounts=tuple(
-            dataclasses.replace(a, roles=tuple(r for r in a.roles if r != "Admin"))
-            if a.id == PROD
-            else a
-            for a in state.accounts
-        ),
-    )
-    desired = compile_world(state=state)
+    desired = compile_world(state=without_prod_admin(DirectoryKind.OKTA, DEVOPS, FINANCE))
     live = converged_live(desired_world(kind=DirectoryKind.OKTA))
     removal = "app_assignment:okta/devops:-"
 
@@ -83,3 +89,22 @@ def test_kind_okta_a_protected_role_group_keeps_the_assignment_of_a_group_sharin
     assert not any(a.role == "Admin" for a in plan.access_delta)
     # Finance (carol) shares no user with it: its assignment goes all the same.
     assert "app_assignment:okta/finance:-" in {c.id for c in plan.changes}
+
+
+def test_a_declared_management_group_in_a_protected_role_group_keeps_its_assignment() -> None:
+    """DevOps stays declared but keeps no grant, and prod's Admin role group is dropped
+    and protected: DevOps is still Member Of it, so its assignment is what lets alice and
+    bob sign in to the protected role; --prune keeps it (`_manages` must take a declared
+    management group for one: `is MANAGEMENT` mutated to `> MANAGEMENT` dropped it)."""
+    protected = role_group_name(PROD, "Admin")
+    plan = plan_for(
+        desired=compile_world(state=without_prod_admin(DirectoryKind.ACTIVE_DIRECTORY, DEVOPS)),
+        live=converged_live(desired_world()),
+        prune=True,
+        protected=frozenset({protected}),
+    )
+    assert "app_assignment:active_directory/devops:-" not in {c.id for c in plan.changes}
+    assert (FindingKind.PRUNE_SKIPPED, "assignment of DevOps (active_directory)") in {
+        (f.kind, f.subject) for f in plan.findings
+    }
+    assert not any(a.role == "Admin" for a in plan.access_delta)
