@@ -75,12 +75,22 @@ def adopt_groups(
             listed = tuple(sorted(group.member_users or ()))
             user_dns += [by_login[login] for login in listed if login in by_login]
         nested = sorted(group.member_groups)
-        if nested:
+        if nested and listed is not None:
+            # Listed members are the whole list: the plan takes nested groups out (their
+            # users would hold the roles unlisted once Okta flattens the nesting).
+            found.add(
+                Effect.WILL_CHANGE,
+                f"group {group.name}",
+                f"has nested groups ({', '.join(nested)}) whose members get its roles too; "
+                "the model lists users only, so the plan removes them (list their users, "
+                "or import with --no-members to leave membership to the group's owners)",
+            )
+        elif nested:
             found.add(
                 Effect.NOTE,
                 f"group {group.name}",
                 f"has nested groups ({', '.join(nested)}) whose members get its roles too; "
-                "the model lists users only",
+                "its members stay with its owners (--no-members)",
             )
         entries.append(
             GroupEntry(

@@ -374,6 +374,15 @@ def spoiled_worlds(
         unresolved[device] = "neither a user nor a group (device)"
         findings.add((Effect.WILL_CHANGE, f"role group {groups[key].name}"))
         planned.add(("group_member", "delete", f"{key}|{device}"))
+    managers = sorted({m for k in kept for m in groups[k].member_groups if m in groups})
+    if managers and draw(st.booleans()):  # a group nested by hand in a management group
+        key = draw(st.sampled_from(managers))
+        contractors = normalize_dn("CN=Contractors,OU=Departments,DC=example,DC=test")
+        groups[key] = dataclasses.replace(
+            groups[key], member_groups=groups[key].member_groups | {contractors}
+        )
+        findings.add((Effect.WILL_CHANGE, f"group {groups[key].name}"))
+        planned.add(("group_member", "delete", f"{key}|{contractors}"))
     assignments = dict(live.app_assignments)
     if draw(st.booleans()):  # a group assigned by hand that fills no role group
         stray = AppAssignment(group_source="okta", group_name="Console Pilot")
