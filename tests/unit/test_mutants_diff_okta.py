@@ -70,3 +70,19 @@ def test_kind_okta_a_directory_sourced_group_named_like_a_role_group_is_not_ours
     assert (FindingKind.UNMANAGED, f"assignment of {name} (active_directory)") in {
         (f.kind, f.subject) for f in plan.findings
     }
+
+
+def test_a_role_group_assigned_to_the_app_by_hand_goes_only_with_prune() -> None:
+    # A role group is ours by location but no management group: its assignment is not
+    # one the desired state asks for, and removing it is a deletion (--prune). Counting
+    # role groups among the desired groups (`is MANAGEMENT`→`>=`) removed it without.
+    name = role_group_name(PROD, "Admin")
+    live = put(converged_live(desired_world()), assignment(name))
+    removal = f"app_assignment:active_directory/{name.lower()}:-"
+    kept = plan_for(desired=desired_world(), live=live)
+    assert removal not in {c.id for c in kept.changes}
+    assert (FindingKind.PRUNE_SKIPPED, f"assignment of {name} (active_directory)") in {
+        (f.kind, f.subject) for f in kept.findings
+    }
+    pruned = plan_for(desired=desired_world(), live=live, prune=True)
+    assert {c.id: c.reason for c in pruned.changes}[removal] is Reason.PRUNED
