@@ -5,16 +5,21 @@ from __future__ import annotations
 
 import dataclasses
 
-from engine.plan import Action, Reason, ResourceKind
+from engine.plan import Action, FindingKind, Reason, ResourceKind
 from tests.unit.worlds import (
+    AUDITORS,
     DEVOPS,
+    PROD,
+    assignment,
     converged_live,
     desired_world,
+    drop,
     edit_group,
     management_group,
     mgmt_dn,
     plan_for,
     put,
+    role_group_name,
 )
 
 
@@ -43,3 +48,23 @@ def test_groups_after_an_adopted_group_the_directory_lacks_are_still_created() -
     live = dataclasses.replace(live, directory_groups=others)
     plan = plan_for(desired=desired, live=live)
     assert f"directory_group:{mgmt_dn('Zeta')}:+" in {c.id for c in plan.changes}
+
+
+def test_a_dropped_group_is_said_to_leave_role_groups_only() -> None:
+    # Auditors, dropped without --prune, is also nested by hand in DevOps: the finding
+    # names the role groups it leaves now, not the management group it is nested in
+    # (`want.role is not ROLE`→`> ROLE` counted DevOps among them).
+    desired = drop(desired_world(), management_group(AUDITORS), assignment(AUDITORS))
+    live = converged_live(desired_world())
+    nested = live.directory_groups[mgmt_dn(DEVOPS)].member_groups | {mgmt_dn(AUDITORS)}
+    live = edit_group(live, mgmt_dn(DEVOPS), member_groups=nested)
+    plan = plan_for(desired=desired, live=live)
+    [kept] = [
+        f
+        for f in plan.findings
+        if f.kind is FindingKind.PRUNE_SKIPPED and f.subject == f"management group {AUDITORS}"
+    ]
+    assert kept.message.endswith(
+        f"leaves the role groups the desired state keeps ({role_group_name(PROD, 'Audit')}) "
+        "now, so its members lose that access"
+    ), kept.message
