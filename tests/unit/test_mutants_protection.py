@@ -91,15 +91,21 @@ def test_kind_okta_a_protected_role_group_keeps_the_assignment_of_a_group_sharin
     assert "app_assignment:okta/finance:-" in {c.id for c in plan.changes}
 
 
-def test_a_declared_management_group_in_a_protected_role_group_keeps_its_assignment() -> None:
+@pytest.mark.parametrize("live_says_kind", [True, False], ids=["kind read", "kind unknown"])
+def test_a_declared_management_group_in_a_protected_role_group_keeps_its_assignment(
+    live_says_kind: bool,
+) -> None:
     """DevOps stays declared but keeps no grant, and prod's Admin role group is dropped
     and protected: DevOps is still Member Of it, so its assignment is what lets alice and
     bob sign in to the protected role; --prune keeps it (`_manages` must take a declared
     management group for one: `is MANAGEMENT` mutated to `> MANAGEMENT` dropped it)."""
+    live = converged_live(desired_world())
+    if not live_says_kind:  # a live world that does not say its kind: the desired one's
+        live = dataclasses.replace(live, directory_kind=None)
     protected = role_group_name(PROD, "Admin")
     plan = plan_for(
         desired=compile_world(state=without_prod_admin(DirectoryKind.ACTIVE_DIRECTORY, DEVOPS)),
-        live=converged_live(desired_world()),
+        live=live,
         prune=True,
         protected=frozenset({protected}),
     )
@@ -108,3 +114,14 @@ def test_a_declared_management_group_in_a_protected_role_group_keeps_its_assignm
         (f.kind, f.subject) for f in plan.findings
     }
     assert not any(a.role == "Admin" for a in plan.access_delta)
+
+
+def test_a_live_group_filter_that_does_not_compile_is_repaired_not_a_crash() -> None:
+    """The live app's filter is whatever someone typed in Okta's console: one our regex
+    dialect cannot compile maps no group, so nothing protected is unmapped by the fix
+    (`_Mapper` swallowing NamingError; replacing that handler crashed the plan)."""
+    live = edit_app(converged_live(desired_world()), group_filter="(unclosed")
+    protected = role_group_name(PROD, "Admin")
+    plan = plan_for(desired=desired_world(), live=live, protected=frozenset({protected}))
+    assert not plan.blocked and plan.findings == ()
+    assert [c.id for c in plan.changes] == ["okta_app:Amazon Web Services:~"]
