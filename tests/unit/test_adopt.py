@@ -375,7 +375,7 @@ def spoiled_worlds(
         findings.add((Effect.WILL_CHANGE, f"role group {groups[key].name}"))
         planned.add(("group_member", "delete", f"{key}|{device}"))
     managers = sorted({m for k in kept for m in groups[k].member_groups if m in groups})
-    if managers and draw(st.booleans()):  # a group nested by hand in a management group
+    if bool(managers) and draw(st.booleans()):  # a group nested by hand in a management group
         key = draw(st.sampled_from(managers))
         contractors = normalize_dn("CN=Contractors,OU=Departments,DC=example,DC=test")
         groups[key] = dataclasses.replace(
