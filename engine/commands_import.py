@@ -26,6 +26,7 @@ from engine.adopt_tags import AccountTagsError, Tags, read_account_tags
 from engine.commands import load_valid, written
 from engine.commands_session import SESSION_ERRORS
 from engine.compile import compile_world
+from engine.escape import printable
 from engine.exit_codes import ExitCode
 from engine.load import SCHEMA_PATH
 from engine.model import DirectoryKind, GroupRole, System, World
@@ -311,8 +312,8 @@ def _report(
     out: TextIO,
     err: TextIO,
 ) -> None:
-    for finding in adoption.findings:
-        print(finding, file=err)
+    for finding in adoption.findings:  # live names are anyone's: escaped like a plan's
+        print(printable(str(finding)), file=err)
     changing = sum(1 for f in adoption.findings if f.effect in (Effect.WILL_CHANGE, Effect.ADOPTED))
     left = sum(1 for f in adoption.findings if f.effect is Effect.LEFT_OUT)
     print(

@@ -302,6 +302,19 @@ def test_import_of_a_snapshot_writes_a_valid_folder(tmp_path: Path) -> None:
     assert changes(load(directory=tmp_path / "imported"), live) == []
 
 
+def test_findings_are_printed_with_control_characters_escaped(tmp_path: Path) -> None:
+    # Live names are anyone's: a group assigned by hand in Okta named with a terminal
+    # escape must not rewrite the CI log it is printed to.
+    live = live_of(small_state(kind=AD))
+    stray = AppAssignment(group_source="okta", group_name="Pilot\x1b[2J")
+    live = dataclasses.replace(live, app_assignments={**live.app_assignments, stray.key: stray})
+    write_snapshot(world=live, path=tmp_path / "live.json", target="sandbox")
+    code, _, err = run_import(tmp_path / "imported", tmp_path / "live.json")
+    assert code == 0, err
+    assert "left out: assignment of Pilot\\x1b[2J (okta)" in err
+    assert "\x1b" not in err
+
+
 def test_a_snapshot_without_the_aws_app_is_refused_with_nothing_written(tmp_path: Path) -> None:
     live = dataclasses.replace(live_of(small_state(kind=AD)), okta_app=None)
     write_snapshot(world=live, path=tmp_path / "live.json", target="sandbox")
